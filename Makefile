@@ -1,0 +1,38 @@
+# Every target sets itself up: it finds a Python >= 3.12, builds .venv, installs the project.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Mesa 3.5 needs Python >= 3.12; the machine's default python3 may be older (ECOSYSTEM.md).
+# Override with `make PYTHON=/path/to/python3.12`.
+PYTHON ?= $(shell for p in python3.12 python3.13 python3 \
+	$$(ls -d $$(pyenv root 2>/dev/null)/versions/3.1[2-9]*/bin/python 2>/dev/null); do \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; \
+	done)
+
+.PHONY: run test lint bench clean
+run: $(STAMP)
+	$(BIN)/tokenmarket run --scenario going_global --out results/going_global
+
+test: $(STAMP)
+	$(BIN)/ruff check model agents runs tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check model agents runs tests benchmarks
+	$(BIN)/ruff format --check model agents runs tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_step.py
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
+	@echo "using $(PYTHON)"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,275 @@
+"""Provider: a firm that turns electricity into compute and compute into tokens sold by API."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from tokenmarket.agents.strategies import MarketView, Strategy
+from tokenmarket.model import costs
+
+if TYPE_CHECKING:
+    from tokenmarket.model.market import TokenMarket
+    from tokenmarket.model.scenario import ProviderSpec
+
+TRAILING_MONTHS = 12
+"""Window of the revenue history behind the credit limit."""
+
+
+@dataclass(slots=True)
+class Vintage:
+    """Capacity bought together: in service from `arrival_step`, retired at `retire_step`."""
+
+    capacity_mtok: float
+    amortization_usd_per_month: float
+    arrival_step: int
+    retire_step: int
+
+
+class Provider(mesa.Agent):
+    """A token seller with a cost stack, a capacity pipeline, cash and a strategy.
+
+    State is last month's outcome until `settle` books the new month; everything the
+    DataCollector reads is a plain attribute or property with its unit in the name.
+    """
+
+    def __init__(
+        self,
+        model: TokenMarket,
+        spec: ProviderSpec,
+        index: int,
+        home: int,
+        strategy: Strategy,
+        electricity_usd_per_kwh: float,
+    ) -> None:
+        super().__init__(model)
+        self.name = spec.name
+        self.index = index
+        """Position on every provider axis of the model's arrays."""
+        self.home = home
+        self.region = spec.home
+        self.strategy = strategy
+        self.open_weights = spec.open_weights
+        self.quality = spec.quality
+        self.price_usd_per_mtok = spec.price_usd_per_mtok
+        self.own_electricity_usd_per_kwh = electricity_usd_per_kwh
+        self.energy_kwh_per_mtok = spec.energy_kwh_per_mtok
+        self.idle_power_fraction = spec.idle_power_fraction
+        self.pue = spec.pue
+        self.amortization_months = spec.amortization_months
+        self.opex_fixed_usd_per_month = spec.opex_fixed_usd_per_month
+        self.gpu_price_usd = spec.gpu_price_usd
+        self.gpu_kw = spec.gpu_kw
+        self.opex_usd_per_gpu_month = spec.opex_usd_per_gpu_month
+        self.cash_usd = spec.cash_usd
+        self.lead_months = model.spec.market.capacity_lead_months
+        self.active = True
+        self.extra_latency_ms = 0.0
+        """Congestion: added to every route's latency after a month with unserved demand."""
+        self.growth_estimate = 0.0
+        self.cumulative_served_mtok = 0.0
+        self.reference_output_mtok = 1.0
+        self.loss_streak = 0
+        self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
+        self.vintages: list[Vintage] = []
+        self.npv_usd = 0.0
+        self._clear_month()
+
+    def _clear_month(self) -> None:
+        """Zero the month's flows: at creation, and every month after an exit."""
+        self.demand_mtok = self.served_mtok = self.capacity_mtok = self.energy_kwh = 0.0
+        self.revenue_usd = self.electricity_usd = self.capex_usd = self.capex_paid_usd = 0.0
+        self.opex_usd = self.rnd_usd = self.profit_usd = 0.0
+        self.token_share = self.developer_share = self.demand_share = 0.0
+        self.customers = 0
+
+    @property
+    def strategy_name(self) -> str:
+        """Registered name of the strategy."""
+        return self.strategy.name
+
+    @property
+    def electricity_usd_per_kwh(self) -> float:
+        """Power price paid, carbon price of the home region included."""
+        return self.own_electricity_usd_per_kwh + self.model.carbon_usd_per_kwh[self.home]
+
+    @property
+    def capex_per_unit_usd(self) -> float:
+        """Hardware cost of one Mtok/month of capacity bought now (learning curve applied)."""
+        base = costs.per_unit_of_capacity(self.gpu_price_usd, self.gpu_kw, self.energy_kwh_per_mtok)
+        factor = costs.learning_factor(
+            self.cumulative_served_mtok,
+            self.reference_output_mtok,
+            self.model.spec.market.learning_rate,
+        )
+        return float(base * factor)
+
+    @property
+    def opex_per_unit_usd(self) -> float:
+        """Non-power opex per Mtok/month of capacity, from the per-GPU figure."""
+        return float(
+            costs.per_unit_of_capacity(
+                self.opex_usd_per_gpu_month, self.gpu_kw, self.energy_kwh_per_mtok
+            )
+        )
+
+    @property
+    def marginal_cost_usd_per_mtok(self) -> float:
+        """Load-dependent power cost of one more Mtok."""
+        return float(
+            costs.marginal_cost(
+                self.electricity_usd_per_kwh,
+                self.pue,
+                self.energy_kwh_per_mtok,
+                self.idle_power_fraction,
+            )
+        )
+
+    def average_cost(self, utilization: float) -> float:
+        """AC(u) in USD/Mtok at the current capacity and cost stack (R&D excluded)."""
+        return float(
+            costs.average_cost(
+                utilization,
+                price_usd_per_kwh=self.electricity_usd_per_kwh,
+                pue=self.pue,
+                energy_kwh_per_mtok=self.energy_kwh_per_mtok,
+                idle_power_fraction=self.idle_power_fraction,
+                capex_per_unit_usd=self.capex_per_unit_usd,
+                amortization_months=self.amortization_months,
+                opex_per_unit_usd=self.opex_per_unit_usd,
+                opex_fixed_usd_per_month=self.opex_fixed_usd_per_month,
+                capacity_mtok=max(self.capacity_mtok, 1e-9),
+            )
+        )
+
+    @property
+    def utilization(self) -> float:
+        """Served / capacity; NaN (missing) without capacity."""
+        return costs.share_or_missing(self.served_mtok, self.capacity_mtok)
+
+    @property
+    def unit_cost_usd_per_mtok(self) -> float:
+        """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
+        return costs.share_or_missing(
+            self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+        )
+
+    @property
+    def electricity_share_of_opex(self) -> float:
+        """Electricity / (electricity + non-power opex): the operating-cost view."""
+        return costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+
+    @property
+    def electricity_share_of_cost(self) -> float:
+        """Electricity / (electricity + opex + capex amortization): the total-cost view."""
+        return costs.share_or_missing(
+            self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+        )
+
+    def install_initial_capacity(self, capacity_mtok: float) -> None:
+        """An existing fleet: ages spread evenly over its life, so retirements are smooth.
+
+        It is already paid for (no cash out) but still amortized over its remaining life.
+        """
+        life = self.amortization_months
+        per_vintage = capacity_mtok / life
+        amortization = per_vintage * self.capex_per_unit_usd / life
+        self.vintages = [
+            Vintage(per_vintage, amortization, 0, remaining + 1) for remaining in range(1, life + 1)
+        ]
+        self.capacity_mtok = capacity_mtok
+        self.reference_output_mtok = capacity_mtok
+
+    def capacity_at(self, months_ahead: int) -> float:
+        """Capacity in service `months_ahead` from now, counting what is already ordered."""
+        when = self.model.steps + months_ahead
+        return sum(v.capacity_mtok for v in self.vintages if v.arrival_step <= when < v.retire_step)
+
+    def decide(self, market: MarketView) -> None:
+        """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
+        decision = self.strategy.decide(self, market)
+        self.price_usd_per_mtok = decision.price_usd_per_mtok
+        self.rnd_usd = decision.rnd_usd
+        self.capex_paid_usd = 0.0
+        order = self._affordable(decision.capacity_order_mtok)
+        if order > 0:
+            unit = self.capex_per_unit_usd
+            arrival = self.model.steps + self.lead_months
+            life = self.amortization_months
+            self.vintages.append(Vintage(order, order * unit / life, arrival, arrival + life))
+            self.capex_paid_usd = order * unit
+            self.cash_usd -= self.capex_paid_usd
+
+    def _affordable(self, order_mtok: float) -> float:
+        """Shrink an order to what cash plus the credit line can pay for."""
+        budget = self.cash_usd + self.credit_line_usd
+        unit = self.capex_per_unit_usd
+        if unit <= 0:
+            return order_mtok
+        return float(np.clip(budget / unit, 0.0, order_mtok))
+
+    @property
+    def credit_line_usd(self) -> float:
+        """How far cash may go below zero: months of trailing mean revenue."""
+        months = self.model.spec.market.credit_limit_months_of_revenue
+        trailing = float(np.mean(self.revenue_history)) if self.revenue_history else 0.0
+        return months * trailing
+
+    def update_capacity(self) -> None:
+        """Put arrived vintages in service and retire those past their life."""
+        now = self.model.steps
+        self.vintages = [v for v in self.vintages if v.retire_step > now]
+        self.capacity_mtok = sum(v.capacity_mtok for v in self.vintages if v.arrival_step <= now)
+
+    def settle(self, demand_mtok: float, served_mtok: float) -> None:
+        """Book the month: revenue, each cost line, profit, cash, discounted profit."""
+        if self.demand_mtok > 0:
+            growth = demand_mtok / self.demand_mtok - 1.0
+            self.growth_estimate = float(
+                np.clip(0.8 * self.growth_estimate + 0.2 * growth, -0.2, 0.5)
+            )
+        self.demand_mtok, self.served_mtok = demand_mtok, served_mtok
+        self.energy_kwh = float(
+            costs.energy_kwh(
+                self.pue,
+                self.energy_kwh_per_mtok,
+                self.idle_power_fraction,
+                self.capacity_mtok,
+                served_mtok,
+            )
+        )
+        now = self.model.steps
+        self.electricity_usd = self.electricity_usd_per_kwh * self.energy_kwh
+        self.capex_usd = sum(
+            v.amortization_usd_per_month for v in self.vintages if v.arrival_step <= now
+        )
+        self.opex_usd = self.opex_fixed_usd_per_month + self.opex_per_unit_usd * self.capacity_mtok
+        self.revenue_usd = self.price_usd_per_mtok * served_mtok
+        self.profit_usd = (
+            self.revenue_usd - self.electricity_usd - self.capex_usd - self.opex_usd - self.rnd_usd
+        )
+        self.cash_usd += self.revenue_usd - self.electricity_usd - self.opex_usd - self.rnd_usd
+        self.npv_usd += self.profit_usd * self.model.discount_factor
+        self.cumulative_served_mtok += served_mtok
+        self.revenue_history.append(self.revenue_usd)
+        self.loss_streak = self.loss_streak + 1 if self.profit_usd < 0 else 0
+
+    def should_exit(self) -> bool:
+        """Out of credit, or too many loss-making months in a row (never during burn-in)."""
+        market = self.model.spec.market
+        if self.model.steps <= market.burn_in_months:
+            return False
+        return self.cash_usd < -self.credit_line_usd or self.loss_streak >= market.exit_loss_months
+
+    def exit(self) -> None:
+        """Leave the market: capacity is written off; the customers must choose again."""
+        self.active = False
+        self.vintages = []
+
+    def go_dark(self) -> None:
+        """After an exit: no capacity, no flows; cash and discounted profit stay as they were."""
+        self._clear_month()

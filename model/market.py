@@ -1,0 +1,463 @@
+"""TokenMarket: the Mesa model of the global market for LLM API tokens.
+
+One step is one month, in the order of MODEL.md: demand grows; providers decide prices, R&D
+and capacity; awareness diffuses; developers choose; the market clears with rationing;
+providers book the month and may exit; quality moves; the DataCollector records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from tokenmarket.agents import strategies
+from tokenmarket.agents.developer import Developer
+from tokenmarket.agents.provider import Provider
+from tokenmarket.model import demand, metrics
+from tokenmarket.model.demand import OUTSIDE, Population
+from tokenmarket.model.scenario import Scenario, load_scenario
+
+PROVIDER_COLUMNS = (
+    "price_usd_per_mtok",
+    "token_share",
+    "developer_share",
+    "demand_share",
+    "customers",
+    "demand_mtok",
+    "served_mtok",
+    "capacity_mtok",
+    "utilization",
+    "revenue_usd",
+    "electricity_usd",
+    "capex_usd",
+    "capex_paid_usd",
+    "opex_usd",
+    "rnd_usd",
+    "profit_usd",
+    "npv_usd",
+    "cash_usd",
+    "unit_cost_usd_per_mtok",
+    "marginal_cost_usd_per_mtok",
+    "energy_kwh",
+    "electricity_share_of_opex",
+    "electricity_share_of_cost",
+    "quality",
+    "active",
+)
+"""Per provider and month, in `provider_frame()`; every name is a Provider attribute."""
+
+MARKET_COLUMNS = (
+    "hhi",
+    "mean_price_usd_per_mtok",
+    "total_demand_mtok",
+    "total_served_mtok",
+    "outside_share",
+    "consumer_surplus",
+    "cross_border_share",
+    "active_providers",
+    "energy_kwh",
+    "frontier_quality",
+)
+"""Per month, in `market_frame()`; every name is a TokenMarket attribute."""
+
+MISSING_WHEN_UNDEFINED = (
+    "utilization",
+    "unit_cost_usd_per_mtok",
+    "electricity_share_of_opex",
+    "electricity_share_of_cost",
+    "mean_price_usd_per_mtok",
+)
+"""Ratios whose denominator can be zero: reported as missing (pd.NA), never inf."""
+
+
+@dataclass(slots=True)
+class _Observed:
+    """What firms see at the start of a month: last month's outcome and posted prices."""
+
+    step: int
+    price_usd_per_mtok: np.ndarray
+    quality: np.ndarray
+    active: np.ndarray
+    demand_share: np.ndarray
+    outside_share: float
+    price_sensitivity: float
+    price_utility: str
+    population: Population
+
+    def reach(self, provider_index: int) -> np.ndarray:
+        """Share of the provider's customers (all developers, if it has none) who may use each."""
+        customers = self.population.choice == provider_index
+        rows = self.population.access[customers] if customers.any() else self.population.access
+        return rows.mean(axis=0)
+
+
+class TokenMarket(mesa.Model):
+    """Providers selling LLM tokens and developers choosing among them, month by month.
+
+    Args:
+        scenario: a built-in name (see `tokenmarket scenarios`), a path to a TOML file, or a
+            `Scenario`.
+        rng: seed or generator; every random draw of the run comes from it.
+        **overrides: flat knobs (`scenario.OVERRIDES`): `n_developers`, `switching_cost`,
+            `homogenization`, `demand_growth`, `electricity_<REGION>`, `pue_<REGION>`, ...
+            so that `mesa.batch_run` and SolaraViz sliders work on the constructor unchanged.
+
+    The validated scenario is `self.spec` (Mesa's own `Model.scenario` is a different thing).
+
+    """
+
+    def __init__(
+        self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
+    ) -> None:
+        spec = load_scenario(scenario, **overrides)
+        super().__init__(rng=rng)
+        self.spec = spec
+        self.n_regions = len(spec.regions)
+        self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
+        self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
+        self.latency_ms = spec.latency_matrix()
+        self.segment_alpha = np.array([s.price_weight for s in spec.segments])
+        self.segment_beta = np.array([s.quality_weight for s in spec.segments])
+        self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
+        self.segment_u0 = np.array([s.outside_utility for s in spec.segments])
+
+        self.provider_list = [
+            Provider(
+                self,
+                p,
+                index=j,
+                home=spec.region_names.index(p.home),
+                strategy=strategies.make(p.strategy, p.strategy_params),
+                electricity_usd_per_kwh=p.electricity_usd_per_kwh
+                or spec.regions[spec.region_names.index(p.home)].electricity_usd_per_kwh,
+            )
+            for j, p in enumerate(spec.providers)
+        ]
+        self.providers = self.agents_by_type[Provider]
+        self.home = np.array([p.home for p in self.provider_list])
+        self.frontier_quality = max(p.quality for p in self.provider_list)
+        self.population = self._draw_population()
+        self.developers = Developer.create_agents(
+            self, spec.n_developers, row=np.arange(spec.n_developers)
+        )
+
+        self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self._v_inside, self._v_outside = self._cell_utilities()
+        self._form_market()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "step": "steps",
+                **{c: c for c in MARKET_COLUMNS},
+                "flows_mtok": "flows_mtok",
+            },
+            agenttype_reporters={Provider: {c: c for c in PROVIDER_COLUMNS}},
+        )
+
+    # ----------------------------------------------------------------- set-up
+    def _draw_population(self) -> Population:
+        spec, rng, n = self.spec, self.rng, self.spec.n_developers
+        region = rng.choice(self.n_regions, size=n, p=[r.population_share for r in spec.regions])
+        segment = rng.choice(
+            len(spec.segments), size=n, p=[s.population_share for s in spec.segments]
+        )
+        seg = spec.segments
+        demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
+        demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
+        cost_median = np.array([s.switching_cost_median for s in seg])[segment]
+        cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
+        access_home = rng.random((n, self.n_regions)) < spec.access_matrix()[region]
+        default_aware = spec.market.awareness_initial
+        aware_p = np.array(
+            [
+                default_aware if p.initial_awareness is None else p.initial_awareness
+                for p in spec.providers
+            ]
+        )
+        return Population(
+            region=region,
+            segment=segment,
+            cell=segment * self.n_regions + region,
+            base_demand_mtok=demand_median * np.exp(demand_sigma * rng.standard_normal(n)),
+            switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
+            review_probability=np.array([s.review_probability for s in seg])[segment],
+            aware=rng.random((n, len(spec.providers))) < aware_p,
+            access=access_home[:, self.home],
+            choice=np.full(n, OUTSIDE),
+            must_review=np.zeros(n, dtype=bool),
+        )
+
+    def _form_market(self) -> None:
+        """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
+        pop = self.population
+        available = self._available()
+        probabilities = demand.logit_probabilities(
+            pop, self._v_inside, self._v_outside, available, self.spec.market.mu
+        )
+        expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
+            self._prices()[:-1]
+        )
+        for p, spec in zip(self.provider_list, self.spec.providers, strict=True):
+            sized = expected[p.index] / p.strategy.target_utilization
+            p.install_initial_capacity(spec.capacity_mtok or max(sized, 1.0))
+        everyone = np.arange(pop.size)
+        pop.choice[:] = demand.choose(
+            pop,
+            everyone,
+            self._v_inside,
+            self._v_outside,
+            available,
+            self.spec.market.mu,
+            self.rng,
+            switching_cost=np.zeros(pop.size),
+        )
+        requested, d, inside = self._demand_by_provider()
+        total = float(d.sum())
+        self.outside_share = float(d[~inside].sum()) / total
+        growth = self._demand_weighted(self.demand_growth[pop.region])
+        for p in self.provider_list:
+            p.demand_mtok = requested[p.index]
+            p.demand_share = requested[p.index] / total
+            p.growth_estimate = growth
+
+    # ----------------------------------------------------------------- helpers
+    def _available(self) -> np.ndarray:
+        active = np.array([p.active for p in self.provider_list])
+        return self.population.aware & self.population.access & active
+
+    def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
+        market = self.spec.market
+        extra = np.array([p.extra_latency_ms for p in self.provider_list])
+        latency = self.latency_ms[:, self.home] + extra
+        trust = np.where(
+            np.arange(self.n_regions)[:, None] == self.home[None, :], market.home_bias_utils, 0.0
+        )
+        return demand.cell_utilities(
+            alpha=self.segment_alpha,
+            beta=self.segment_beta,
+            gamma=self.segment_gamma,
+            u0=self.segment_u0,
+            price_usd_per_mtok=self._prices()[:-1],
+            quality=np.array([p.quality for p in self.provider_list]),
+            latency_ms=latency,
+            trust=trust,
+            outside_price_usd_per_mtok=market.outside_price_usd_per_mtok,
+            outside_quality=self.outside_quality,
+            price_utility=market.price_utility,
+        )
+
+    @property
+    def outside_quality(self) -> float:
+        """Quality of the outside option: it trails the frontier by a set gap."""
+        return self.frontier_quality - self.spec.market.outside_quality_gap
+
+    def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
+        """Intensive margin: d = d0 (p / p_ref) ** -eta."""
+        market = self.spec.market
+        return (
+            price_usd_per_mtok / market.reference_price_usd_per_mtok
+        ) ** -market.demand_elasticity
+
+    def _prices(self) -> np.ndarray:
+        """Posted prices by provider index, the outside option last (OUTSIDE = -1 indexes it)."""
+        posted = [p.price_usd_per_mtok for p in self.provider_list]
+        return np.array([*posted, self.spec.market.outside_price_usd_per_mtok])
+
+    def _demand_by_provider(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requested demand per provider, each developer's demand at its choice, the inside mask."""
+        choice = self.population.choice
+        inside = choice != OUTSIDE
+        d = self.population.base_demand_mtok * self._price_factor(self._prices())[choice]
+        requested = np.bincount(
+            choice[inside], weights=d[inside], minlength=len(self.provider_list)
+        )
+        return requested, d, inside
+
+    def _demand_weighted(self, values: np.ndarray) -> float:
+        return metrics.weighted_mean(values, self.population.base_demand_mtok)
+
+    @property
+    def discount_factor(self) -> float:
+        """Discount factor of the current month, from the scenario's annual rate."""
+        return (1.0 + self.spec.market.discount_rate_per_year) ** (-self.steps / 12.0)
+
+    # ----------------------------------------------------------------- the month
+    def step(self) -> None:
+        """One month of the market."""
+        self.providers.select(lambda p: not p.active).do("go_dark")
+        self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
+        self.providers.select(lambda p: p.active).do("decide", self._observe())
+        self.providers.do("update_capacity")
+        self._diffuse_awareness()
+        self._choose()
+        self._clear()
+        self._account()
+        self._update_quality()
+        self.datacollector.collect(self)
+
+    def _observe(self) -> _Observed:
+        market = self.spec.market
+        alpha = self.segment_alpha[self.population.segment]
+        return _Observed(
+            step=self.steps,
+            price_usd_per_mtok=self._prices()[:-1],
+            quality=np.array([p.quality for p in self.provider_list]),
+            active=np.array([p.active for p in self.provider_list]),
+            demand_share=np.array([p.demand_share for p in self.provider_list]),
+            outside_share=self.outside_share,
+            price_sensitivity=self._demand_weighted(alpha) / market.mu,
+            price_utility=market.price_utility,
+            population=self.population,
+        )
+
+    def _diffuse_awareness(self) -> None:
+        market = self.spec.market
+        base = np.array(
+            [
+                market.awareness_base
+                * (market.open_weights_awareness_multiplier if p.open_weights else 1.0)
+                for p in self.provider_list
+            ]
+        )
+        shares = demand.developer_share_by_region(
+            self.population, self.n_regions, len(self.provider_list)
+        )
+        demand.diffuse_awareness(
+            self.population, base, market.awareness_word_of_mouth, shares, self.rng
+        )
+
+    def _choose(self) -> None:
+        pop = self.population
+        self._v_inside, self._v_outside = self._cell_utilities()
+        reviewing = (self.rng.random(pop.size) < pop.review_probability) | pop.must_review
+        reviewers = np.flatnonzero(reviewing)
+        pop.choice[reviewers] = demand.choose(
+            pop,
+            reviewers,
+            self._v_inside,
+            self._v_outside,
+            self._available(),
+            self.spec.market.mu,
+            self.rng,
+        )
+        pop.must_review[:] = False
+
+    def _clear(self) -> None:
+        """Serve min(demand, capacity); ration customers of a short provider at random."""
+        pop = self.population
+        requested, d, inside = self._demand_by_provider()
+        capacity = np.array([p.capacity_mtok for p in self.provider_list])
+        served = np.minimum(requested, capacity)
+        fill = np.divide(served, requested, out=np.ones_like(served), where=requested > 0)
+        customers = np.flatnonzero(inside)
+        short = (1.0 - fill)[pop.choice[customers]]
+        pop.must_review[customers] = self.rng.random(customers.size) < short
+        self.flows_mtok = metrics.flows_by_region(
+            pop.region[customers],
+            self.home[pop.choice[customers]],
+            d[customers] * fill[pop.choice[customers]],
+            self.n_regions,
+        )
+        outside = float(d[~inside].sum())
+        counts = np.bincount(pop.choice[customers], minlength=len(self.provider_list))
+        total_served = served.sum()
+        congestion = self.spec.market.congestion_ms_per_unserved
+        for p in self.provider_list:
+            j = p.index
+            p.customers = int(counts[j])
+            p.developer_share = counts[j] / pop.size
+            p.token_share = served[j] / total_served if total_served > 0 else 0.0
+            p.demand_share = requested[j] / (requested.sum() + outside)
+            p.extra_latency_ms = congestion * (1.0 - fill[j])
+            if p.active:
+                p.settle(requested[j], served[j])
+        self.hhi = metrics.hhi(served)
+        self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
+        self.total_demand_mtok = float(requested.sum() + outside)
+        self.total_served_mtok = float(total_served)
+        self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
+        self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
+        self.consumer_surplus = float(
+            demand.expected_max_utility(
+                pop, self._v_inside, self._v_outside, self._available(), self.spec.market.mu
+            ).mean()
+        )
+
+    def _account(self) -> None:
+        """Exits after the month is booked; an exited provider's customers must choose again."""
+        for p in self.provider_list:
+            if p.active and p.should_exit():
+                p.exit()
+                self.population.must_review[self.population.choice == p.index] = True
+        active = [p for p in self.provider_list if p.active]
+        self.active_providers = len(active)
+        self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
+
+    def _update_quality(self) -> None:
+        """R&D with diminishing returns relative to market revenue; spillovers to the frontier."""
+        market = self.spec.market
+        active = [p for p in self.provider_list if p.active]
+        revenue = sum(p.revenue_usd for p in active)
+        if revenue > 0:
+            for p in active:
+                p.quality += market.rnd_effectiveness * np.log1p(
+                    p.rnd_usd / (market.rnd_scale * revenue)
+                )
+        best = max((p.quality for p in active), default=self.frontier_quality)
+        self.frontier_quality = max(self.frontier_quality + market.frontier_drift_per_month, best)
+        for p in active:
+            p.quality += market.homogenization * (self.frontier_quality - p.quality)
+
+    # ----------------------------------------------------------------- outputs
+    def provider_frame(self) -> pd.DataFrame:
+        """One row per month and provider: prices, shares, flows, each cost line, cash, quality."""
+        raw = self.datacollector.get_agenttype_vars_dataframe(Provider).reset_index()
+        by_id = {p.unique_id: p for p in self.provider_list}
+        frame = pd.DataFrame(
+            {
+                "step": raw["Step"].astype(int),
+                "provider": raw["AgentID"].map(lambda i: by_id[i].name),
+                "region": raw["AgentID"].map(lambda i: by_id[i].region),
+                "strategy": raw["AgentID"].map(lambda i: by_id[i].strategy_name),
+            }
+        )
+        frame = pd.concat(
+            [
+                frame,
+                raw[list(PROVIDER_COLUMNS)].astype(float).assign(active=raw["active"].astype(bool)),
+            ],
+            axis=1,
+        )
+        return _with_missing(frame)
+
+    def market_frame(self) -> pd.DataFrame:
+        """One row per month: concentration, prices, volumes, surplus, cross-border share."""
+        frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
+        return _with_missing(frame.astype({"step": int, "active_providers": int}))
+
+    def flow_frame(self) -> pd.DataFrame:
+        """Tokens served per month from each provider home region to each developer region."""
+        names = self.spec.region_names
+        flows = np.stack(self.datacollector.model_vars["flows_mtok"])
+        steps = np.asarray(self.datacollector.model_vars["step"])
+        t, dev, home = np.meshgrid(
+            np.arange(len(steps)), np.arange(len(names)), np.arange(len(names)), indexing="ij"
+        )
+        return pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "developer_region": np.asarray(names)[dev.ravel()],
+                "home_region": np.asarray(names)[home.ravel()],
+                "served_mtok": flows.ravel(),
+                "cross_border": (dev != home).ravel(),
+            }
+        )
+
+
+def _with_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [c for c in MISSING_WHEN_UNDEFINED if c in frame]
+    return frame.astype(dict.fromkeys(columns, "Float64"))

@@ -1,0 +1,36 @@
+"""Market-level measures, as pure functions over arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def hhi(served_mtok: np.ndarray) -> float:
+    """Herfindahl–Hirschman index of token shares, in [0, 1]; 0 when nothing is served."""
+    total = served_mtok.sum()
+    return float(((served_mtok / total) ** 2).sum()) if total > 0 else 0.0
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean; NaN (missing) when the weights sum to zero."""
+    total = weights.sum()
+    return float((values * weights).sum() / total) if total > 0 else float("nan")
+
+
+def flows_by_region(
+    developer_region: np.ndarray,
+    provider_home: np.ndarray,
+    served_mtok: np.ndarray,
+    n_regions: int,
+) -> np.ndarray:
+    """(n_regions, n_regions) tokens served, indexed [developer_region, provider_home]."""
+    cells = developer_region * n_regions + provider_home
+    return np.bincount(cells, weights=served_mtok, minlength=n_regions**2).reshape(
+        n_regions, n_regions
+    )
+
+
+def cross_border_share(flows_mtok: np.ndarray) -> float:
+    """Share of served tokens that cross a border (developer region != provider home)."""
+    total = flows_mtok.sum()
+    return float(1.0 - np.trace(flows_mtok) / total) if total > 0 else 0.0
