@@ -20,7 +20,7 @@ from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.model import demand, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.scenario import Scenario, load_scenario
+from tokenmarket.model.scenario import Scenario, ScenarioError, load_scenario
 
 PROVIDER_COLUMNS = (
     "price_usd_per_mtok",
@@ -115,6 +115,8 @@ class TokenMarket(mesa.Model):
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
     ) -> None:
         spec = load_scenario(scenario, **overrides)
+        if isinstance(rng, int | np.integer) and rng < 0:
+            raise ScenarioError(f"rng: a seed must be a non-negative integer (got {rng})")
         super().__init__(rng=rng)
         self.spec = spec
         self.n_regions = len(spec.regions)
@@ -428,7 +430,9 @@ class TokenMarket(mesa.Model):
         frame = pd.concat(
             [
                 frame,
-                raw[list(PROVIDER_COLUMNS)].astype(float).assign(active=raw["active"].astype(bool)),
+                raw[list(PROVIDER_COLUMNS)]
+                .astype(float)
+                .assign(active=raw["active"].astype(bool), customers=raw["customers"].astype(int)),
             ],
             axis=1,
         )

@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 import numpy as np
 import tomli_w
@@ -119,9 +119,9 @@ class Market(_Strict):
     """Exogenous progress of the quality frontier (points per month)."""
     homogenization: Probability = 0.05
     """`kappa`: share of its gap to the frontier a provider closes each month (spillovers)."""
-    rnd_effectiveness: NonNegative = 2.0
+    rnd_effectiveness: NonNegative = 0.5
     """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
-    rnd_scale: Positive = 0.05
+    rnd_scale: Positive = 0.2
     """R&D spend, as a share of last month's market revenue, that doubles its effect."""
     awareness_initial: Probability = 0.6
     awareness_base: Probability = 0.02
@@ -290,8 +290,24 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
         for e in err.errors():
             where = ".".join(str(part) for part in e["loc"])
             message = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                message = f"unknown key; allowed: {', '.join(_allowed_keys(e['loc']))}"
             lines.append(f"{where}: {message}" if where else message)
         raise ScenarioError(f"invalid scenario ({source}): " + "; ".join(lines)) from None
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the table that holds the key at `loc` (for 'unknown key' messages)."""
+    cls: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = cls.model_fields[part].annotation
+        for candidate in (annotation, *get_args(annotation)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                cls = candidate
+                break
+    return list(cls.model_fields)
 
 
 def builtin_names() -> list[str]:

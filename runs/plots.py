@@ -1,0 +1,82 @@
+"""The seaborn figures, drawn from the model's tidy frames; shared by CLI, notebooks and app.
+
+Figures are built on a bare `matplotlib.figure.Figure` with an Agg canvas, never through
+pyplot: no window opens, no global figure state leaks between runs, and the same object
+saves to a file, shows inline in a notebook and embeds in the Solara app.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
+
+
+def provider_labels(providers: pd.DataFrame) -> pd.Series:
+    """'provider (region, strategy)' per row: who, where and how, in one legend entry."""
+    return providers["provider"] + " (" + providers["region"] + ", " + providers["strategy"] + ")"
+
+
+def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
+    """A figure on an Agg canvas with `nrows` panels sharing the x axis (months line up)."""
+    fig = Figure(figsize=(10, height_per_row * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
+    return fig, list(axes)
+
+
+def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> None:
+    """One line per provider, told apart by colour AND dashes/markers (reads in greyscale)."""
+    sns.lineplot(
+        data=frame,
+        x="step",
+        y=y,
+        hue="label",
+        style="label",
+        hue_order=order,
+        style_order=order,
+        markers=True,
+        dashes=True,
+        markersize=5,
+        markevery=max(1, frame["step"].nunique() // 12),
+        ax=ax,
+        legend=legend,
+    )
+
+
+def market_share_figure(providers: pd.DataFrame) -> Figure:
+    """Token market share (%) and posted price (USD/Mtok, log scale) per provider over months.
+
+    Share and price side by side show who wins the market and at what price: the core story
+    of a run. An exited provider posts no price, so its price line stops at its exit.
+    """
+    frame = providers.assign(
+        label=provider_labels(providers),
+        share_pct=providers["token_share"] * 100.0,
+        price=providers["price_usd_per_mtok"].where(
+            providers["active"] & (providers["price_usd_per_mtok"] > 0)
+        ),
+    )
+    order = list(dict.fromkeys(frame["label"]))
+    fig, (share_ax, price_ax) = _new_figure(2)
+    _lines(frame, "share_pct", share_ax, order, legend=True)
+    _lines(frame.dropna(subset=["price"]), "price", price_ax, order, legend=False)
+
+    share_ax.set(title="Token market share", ylabel="share of tokens served (%)")
+    share_ax.set_ylim(bottom=0)
+    price_ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.5, 2, 10 rather than 5x10^-1
+    price_ax.yaxis.set_major_formatter(plain)
+    price_ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+    price_ax.yaxis.set_minor_formatter(plain)
+    price_ax.set(
+        title="Posted price",
+        ylabel="price (USD per million tokens)",
+        xlabel="month",
+    )
+    handles, labels = share_ax.get_legend_handles_labels()
+    share_ax.get_legend().remove()
+    fig.legend(handles, labels, title="provider (region, strategy)", loc="outside right upper")
+    return fig

@@ -1,0 +1,132 @@
+"""The model as Mesa and its users see it: determinism, batch_run, agents, overrides."""
+
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+
+from tokenmarket.agents.developer import Developer
+from tokenmarket.agents.provider import Provider
+from tokenmarket.model.demand import OUTSIDE
+from tokenmarket.model.market import MARKET_COLUMNS, PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.scenario import ScenarioError, builtin_names, load_scenario
+
+
+def frames(seed, scenario="classroom", steps=12):
+    model = TokenMarket(scenario, rng=seed, n_developers=500)
+    model.run_for(steps)
+    return model.provider_frame(), model.market_frame(), model.flow_frame()
+
+
+@pytest.mark.parametrize("scenario", ["classroom", "synthetic"])
+def test_same_seed_same_run_bit_for_bit(scenario):
+    for first, second in zip(frames(7, scenario), frames(7, scenario), strict=True):
+        pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+def test_different_seeds_differ():
+    assert not frames(1)[0].equals(frames(2)[0])
+
+
+def test_frames_are_tidy_with_documented_columns():
+    providers, market, flows = frames(3)
+    assert list(providers.columns) == ["step", "provider", "region", "strategy", *PROVIDER_COLUMNS]
+    assert list(market.columns) == ["step", *MARKET_COLUMNS]
+    assert providers.groupby("step").size().eq(4).all()
+    assert market["step"].tolist() == list(range(1, 13))
+    assert set(flows.columns) == {
+        "step",
+        "developer_region",
+        "home_region",
+        "served_mtok",
+        "cross_border",
+    }
+    assert providers["customers"].dtype == np.int64
+
+
+def test_mesa_batch_run_works_on_the_constructor():
+    results = mesa.batch_run(
+        TokenMarket,
+        parameters={"scenario": "classroom", "n_developers": 300, "switching_cost": [0.5, 3.0]},
+        rng=[1, 2],
+        max_steps=5,
+        number_processes=1,
+        data_collection_period=1,
+        display_progress=False,
+    )
+    frame = pd.DataFrame(results)
+    assert len(frame) == 2 * 2 * 5 * 4  # runs x months x providers
+    assert {"hhi", "outside_share", "switching_cost", "price_usd_per_mtok"} <= set(frame.columns)
+    assert sorted(frame["Step"].unique()) == [1, 2, 3, 4, 5]
+    by_cost = frame.groupby("switching_cost")["RunId"].nunique()
+    assert by_cost.tolist() == [2, 2]
+
+
+def test_developer_agents_are_windows_on_the_population():
+    model = TokenMarket("classroom", rng=5, n_developers=400)
+    model.run_for(3)
+    developers = model.agents_by_type[Developer]
+    assert len(developers) == 400
+    assert len(model.agents_by_type[Provider]) == 4
+    for developer in list(developers)[:50]:
+        choice = model.population.choice[developer.row]
+        assert (developer.provider is None) == (choice == OUTSIDE)
+        if developer.provider is not None:
+            assert developer.provider.index == choice
+        assert all(p.active for p in developer.choice_set)
+        assert developer.region in model.spec.region_names
+
+
+def test_overrides_reach_the_scenario():
+    spec = load_scenario("going_global", electricity_CN=0.01, pue_EU=1.05, switching_cost=3.0)
+    assert spec.regions[0].electricity_usd_per_kwh == 0.01
+    assert all(p.electricity_usd_per_kwh == 0.01 for p in spec.providers if p.home == "CN")
+    assert all(p.pue == 1.05 for p in spec.providers if p.home == "EU")
+    assert all(s.switching_cost_median == 3.0 for s in spec.segments)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"colour": 1}, "colour"),
+        ({"electricity_MARS": 0.1}, "electricity_MARS"),
+        ({"n_providers": 3}, "n_providers"),
+        ({"homogenization": 1.5}, "market.homogenization"),
+        ({"n_developers": 0}, "n_developers"),
+    ],
+)
+def test_bad_overrides_name_the_field(overrides, field):
+    with pytest.raises(ScenarioError, match=field):
+        TokenMarket("going_global", rng=1, **overrides)
+
+
+def test_negative_seed_is_a_user_error():
+    with pytest.raises(ScenarioError, match="rng"):
+        TokenMarket("classroom", rng=-1)
+
+
+def test_synthetic_scenario_is_sized_by_overrides_and_reloadable(tmp_path):
+    spec = load_scenario(
+        "synthetic", n_providers=9, n_regions=3, n_developers=123, synthetic_seed=4
+    )
+    assert (len(spec.providers), len(spec.regions), spec.n_developers) == (9, 3, 123)
+    path = tmp_path / "s.toml"
+    path.write_text(spec.to_toml())
+    assert load_scenario(path) == spec
+    assert set(builtin_names()) == {"classroom", "going_global", "logit_duopoly", "synthetic"}
+
+
+def test_exited_provider_goes_dark_and_its_customers_move(make_variant):
+    def doomed(data):
+        data["market"]["burn_in_months"] = 0
+        data["market"]["exit_loss_months"] = 1
+        data["providers"][3]["opex_fixed_usd_per_month"] = 1e9
+
+    model = TokenMarket(make_variant("classroom", doomed), rng=1, n_developers=500)
+    model.run_for(4)
+    rows = model.provider_frame().query("provider == 'eu_follower'")
+    assert rows["active"].tolist() == [False, False, False, False]
+    later = rows[rows["step"] > 1]
+    assert (later[["served_mtok", "capacity_mtok", "revenue_usd", "customers"]] == 0).all().all()
+    assert (later["cash_usd"] == rows["cash_usd"].iloc[0]).all()
+    assert not (model.population.choice == 3).any()
