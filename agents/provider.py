@@ -187,7 +187,9 @@ class Provider(mesa.Agent):
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""
         when = self.model.steps + months_ahead
-        return sum(v.capacity_mtok for v in self.vintages if v.arrival_step <= when < v.retire_step)
+        return sum(
+            (v.capacity_mtok for v in self.vintages if v.arrival_step <= when < v.retire_step), 0.0
+        )
 
     def decide(self, market: MarketView) -> None:
         """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
@@ -223,7 +225,9 @@ class Provider(mesa.Agent):
         """Put arrived vintages in service and retire those past their life."""
         now = self.model.steps
         self.vintages = [v for v in self.vintages if v.retire_step > now]
-        self.capacity_mtok = sum(v.capacity_mtok for v in self.vintages if v.arrival_step <= now)
+        self.capacity_mtok = sum(
+            (v.capacity_mtok for v in self.vintages if v.arrival_step <= now), 0.0
+        )
 
     def settle(self, demand_mtok: float, served_mtok: float) -> None:
         """Book the month: revenue, each cost line, profit, cash, discounted profit."""

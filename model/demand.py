@@ -84,6 +84,27 @@ def cell_utilities(
     return inside.reshape(-1, inside.shape[-1]), outside
 
 
+def _weights(
+    pop: Population,
+    rows: np.ndarray | slice,
+    v_inside: np.ndarray,
+    v_outside: np.ndarray,
+    available: np.ndarray,
+    mu: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logit weights exp((V - top) / mu) per row, (n, J + 1) with the outside option last.
+
+    Computed per cell and gathered; `top` (per row) is its cell's largest utility, taken
+    out so exp() never overflows. Unavailable providers weigh 0.
+    """
+    top = np.maximum(v_inside.max(axis=1), v_outside)
+    cells = pop.cell[rows]
+    weights = np.empty((cells.size, v_inside.shape[1] + 1))
+    np.multiply(np.exp((v_inside - top[:, None]) / mu)[cells], available[rows], out=weights[:, :-1])
+    weights[:, -1] = np.exp((v_outside - top) / mu)[cells]
+    return weights, top[cells]
+
+
 def choose(
     pop: Population,
     reviewers: np.ndarray,
@@ -96,28 +117,35 @@ def choose(
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
 
-    Fresh Gumbel(0, mu) draws for every option; a reviewer moves to its best alternative
-    only if that beats its current option's utility plus its switching cost (leaving or
-    entering the outside option included). A current provider no longer available (exited,
-    or access withdrawn) has utility -inf, so its customers must move. `switching_cost`
-    (one per reviewer) replaces theirs, e.g. zeros when the market first forms.
+    The rule: fresh Gumbel(0, mu) taste shocks on every option; a reviewer moves to its best
+    alternative only if that beats its current option's utility plus its switching cost
+    (leaving or entering the outside option included). A current provider no longer
+    available (exited, access withdrawn) has utility -inf, so its customers must move.
+    `switching_cost` (one per reviewer) replaces theirs, e.g. zeros as the market forms.
+
+    Sampled exactly without a shock per option, by max-stability of the Gumbel law: over
+    the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
+    exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
+    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
     """
-    n, n_providers = reviewers.size, v_inside.shape[1]
-    cells = pop.cell[reviewers]
-    utility = np.empty((n, n_providers + 1))
-    utility[:, :n_providers] = v_inside[cells]
-    utility[:, n_providers] = v_outside[cells]
-    utility += rng.gumbel(0.0, mu, size=utility.shape)
-    utility[:, :n_providers][~available[reviewers]] = -np.inf
+    n = reviewers.size
+    weights, _ = _weights(pop, reviewers, v_inside, v_outside, available, mu)
     current = pop.choice[reviewers]
-    current_col = np.where(current == OUTSIDE, n_providers, current)
+    column = np.where(current == OUTSIDE, weights.shape[1] - 1, current)
     rows = np.arange(n)
-    current_utility = utility[rows, current_col].copy()
-    utility[rows, current_col] = -np.inf
-    best = utility.argmax(axis=1)
+    current_weight = weights[rows, column].copy()
+    weights[rows, column] = 0.0
+    cumulative = np.cumsum(weights, axis=1, out=weights)
+    alternatives = cumulative[:, -1]
+    target = rng.random(n) * alternatives
+    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), weights.shape[1] - 1)
+    shocks = -np.log(rng.standard_exponential((2, n)))
+    with np.errstate(divide="ignore"):
+        best_utility = mu * (np.log(alternatives) + shocks[0])
+        current_utility = mu * (np.log(current_weight) + shocks[1])
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
-    switch = utility[rows, best] > current_utility + cost
-    new = np.where(best == n_providers, OUTSIDE, best)
+    switch = best_utility > current_utility + cost
+    new = np.where(best == weights.shape[1] - 1, OUTSIDE, best)
     return np.where(switch, new, current)
 
 
@@ -125,11 +153,8 @@ def logit_probabilities(
     pop: Population, v_inside: np.ndarray, v_outside: np.ndarray, available: np.ndarray, mu: float
 ) -> np.ndarray:
     """Frictionless choice probabilities (n, J + 1), outside option last."""
-    v = np.concatenate([v_inside[pop.cell], v_outside[pop.cell][:, None]], axis=1) / mu
-    v[:, :-1][~available] = -np.inf
-    v -= v.max(axis=1, keepdims=True)
-    expv = np.exp(v)
-    return expv / expv.sum(axis=1, keepdims=True)
+    weights, _ = _weights(pop, slice(None), v_inside, v_outside, available, mu)
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def expected_max_utility(
@@ -140,11 +165,8 @@ def expected_max_utility(
     The expected maximum utility up to Euler's constant: the consumer-surplus measure of
     discrete-choice economics (in money, divide by the price coefficient).
     """
-    top = np.maximum(v_inside.max(axis=1), v_outside)
-    exp_inside = np.exp((v_inside - top[:, None]) / mu)
-    exp_outside = np.exp((v_outside - top) / mu)
-    total = np.einsum("ij,ij->i", available, exp_inside[pop.cell]) + exp_outside[pop.cell]
-    return top[pop.cell] + mu * np.log(total)
+    weights, top = _weights(pop, slice(None), v_inside, v_outside, available, mu)
+    return top + mu * np.log(weights.sum(axis=1))
 
 
 def diffuse_awareness(
@@ -154,14 +176,15 @@ def diffuse_awareness(
     developer_share_by_region: np.ndarray,
     rng: np.random.Generator,
 ) -> None:
-    """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally."""
-    unaware = ~pop.aware
-    if not unaware.any():
+    """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
+
+    One draw per developer and provider, aware or not: a dense draw costs less than
+    finding the unaware pairs first.
+    """
+    if pop.aware.all():
         return
-    rows, cols = np.nonzero(unaware)
-    p = base[cols] + word_of_mouth * developer_share_by_region[pop.region[rows], cols]
-    learn = rng.random(rows.size) < p
-    pop.aware[rows[learn], cols[learn]] = True
+    learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
+    pop.aware |= rng.random(pop.aware.shape) < learn_probability[pop.region]
 
 
 def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:

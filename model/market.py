@@ -196,7 +196,7 @@ class TokenMarket(mesa.Model):
     def _form_market(self) -> None:
         """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
         pop = self.population
-        available = self._available()
+        available = self._choice_sets = self._available()
         probabilities = demand.logit_probabilities(
             pop, self._v_inside, self._v_outside, available, self.spec.market.mu
         )
@@ -274,10 +274,11 @@ class TokenMarket(mesa.Model):
         choice = self.population.choice
         inside = choice != OUTSIDE
         d = self.population.base_demand_mtok * self._price_factor(self._prices())[choice]
+        # float even when nobody is inside (bincount of nothing is int64)
         requested = np.bincount(
             choice[inside], weights=d[inside], minlength=len(self.provider_list)
         )
-        return requested, d, inside
+        return requested.astype(float), d, inside
 
     def _demand_weighted(self, values: np.ndarray) -> float:
         return metrics.weighted_mean(values, self.population.base_demand_mtok)
@@ -335,6 +336,7 @@ class TokenMarket(mesa.Model):
     def _choose(self) -> None:
         pop = self.population
         self._v_inside, self._v_outside = self._cell_utilities()
+        self._choice_sets = self._available()
         reviewing = (self.rng.random(pop.size) < pop.review_probability) | pop.must_review
         reviewers = np.flatnonzero(reviewing)
         pop.choice[reviewers] = demand.choose(
@@ -342,7 +344,7 @@ class TokenMarket(mesa.Model):
             reviewers,
             self._v_inside,
             self._v_outside,
-            self._available(),
+            self._choice_sets,
             self.spec.market.mu,
             self.rng,
         )
@@ -385,7 +387,7 @@ class TokenMarket(mesa.Model):
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
         self.consumer_surplus = float(
             demand.expected_max_utility(
-                pop, self._v_inside, self._v_outside, self._available(), self.spec.market.mu
+                pop, self._v_inside, self._v_outside, self._choice_sets, self.spec.market.mu
             ).mean()
         )
 
@@ -442,6 +444,19 @@ class TokenMarket(mesa.Model):
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
         frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
         return _with_missing(frame.astype({"step": int, "active_providers": int}))
+
+    def strategy_frame(self) -> pd.DataFrame:
+        """One row per month and strategy: its providers' summed shares and profit."""
+        return (
+            self.provider_frame()
+            .groupby(["step", "strategy"], as_index=False)
+            .agg(
+                token_share=("token_share", "sum"),
+                developer_share=("developer_share", "sum"),
+                profit_usd=("profit_usd", "sum"),
+                active_providers=("active", "sum"),
+            )
+        )
 
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""

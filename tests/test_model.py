@@ -44,6 +44,17 @@ def test_frames_are_tidy_with_documented_columns():
     assert providers["customers"].dtype == np.int64
 
 
+def test_strategy_frame_sums_its_providers():
+    model = TokenMarket("going_global", rng=2, n_developers=800)
+    model.run_for(6)
+    strategies = model.strategy_frame()
+    assert len(strategies) == 6 * 5  # five strategies among seven providers
+    assert np.allclose(strategies.groupby("step")["token_share"].sum(), 1.0)
+    cost_plus = model.provider_frame().query("strategy == 'cost_plus' and step == 6")
+    row = strategies.query("strategy == 'cost_plus' and step == 6").iloc[0]
+    assert row["profit_usd"] == cost_plus["profit_usd"].sum()
+
+
 def test_mesa_batch_run_works_on_the_constructor():
     results = mesa.batch_run(
         TokenMarket,
