@@ -100,7 +100,9 @@ def _weights(
     top = np.maximum(v_inside.max(axis=1), v_outside)
     cells = pop.cell[rows]
     weights = np.empty((cells.size, v_inside.shape[1] + 1))
-    np.multiply(np.exp((v_inside - top[:, None]) / mu)[cells], available[rows], out=weights[:, :-1])
+    inside = np.take(np.exp((v_inside - top[:, None]) / mu), cells, axis=0)  # take: 3x [cells]
+    choice_sets = available[rows] if isinstance(rows, slice) else np.take(available, rows, axis=0)
+    np.multiply(inside, choice_sets, out=weights[:, :-1])
     weights[:, -1] = np.exp((v_outside - top) / mu)[cells]
     return weights, top[cells]
 
@@ -184,7 +186,7 @@ def diffuse_awareness(
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    pop.aware |= rng.random(pop.aware.shape) < learn_probability[pop.region]
+    pop.aware |= rng.random(pop.aware.shape) < np.take(learn_probability, pop.region, axis=0)
 
 
 def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:
