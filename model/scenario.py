@@ -250,12 +250,16 @@ OVERRIDES: dict[str, str] = {
     "price_utility": "'log' or 'linear'",
     "electricity_<REGION>": "power price of a region's providers (USD/kWh), e.g. electricity_CN",
     "pue_<REGION>": "PUE of every provider homed in a region, e.g. pue_EU",
+    "access_<DEV>_<HOME>": "access probability of DEV's developers to HOME's providers",
+    "foreign_access": "access probability between every pair of different regions",
+    "strategy_<PROVIDER>": "a provider's strategy, its params reset; e.g. strategy_cn_lowcost",
     "n_providers, n_regions, synthetic_seed": "size and draw of the `synthetic` scenario only",
 }
 """The flat keyword knobs `TokenMarket(**overrides)` and sweeps accept, with their meaning."""
 
 
 def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[str]) -> None:
+    providers = [p["name"] for p in data["providers"]]
     match key:
         case "n_developers" | "steps":
             data[key] = value
@@ -277,6 +281,23 @@ def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[st
             for provider in data["providers"]:
                 if provider["home"] == region_name:
                     provider["electricity_usd_per_kwh" if kind == "electricity" else "pue"] = value
+        case "foreign_access":
+            data["access"] = {a: {b: 1.0 if a == b else value for b in regions} for a in regions}
+        case _ if key.startswith("access_"):
+            pair = [(a, b) for a in regions for b in regions if key == f"access_{a}_{b}"]
+            if not pair:
+                raise ScenarioError(
+                    f"{key}: expected access_<DEV>_<HOME> with regions among {regions}"
+                )
+            developer_region, home = pair[0]
+            data["access"].setdefault(developer_region, {})[home] = value
+        case _ if key.startswith("strategy_"):
+            name = key.removeprefix("strategy_")
+            if name not in providers:
+                raise ScenarioError(f"{key}: unknown provider {name!r}; one of {providers}")
+            provider = data["providers"][providers.index(name)]
+            if provider["strategy"] != value:
+                provider["strategy"], provider["strategy_params"] = value, {}
         case _:
             allowed = ", ".join(OVERRIDES)
             raise ScenarioError(f"{key}: unknown parameter; allowed: {allowed}")

@@ -89,7 +89,18 @@ def test_developer_agents_are_windows_on_the_population():
 
 
 def test_overrides_reach_the_scenario():
-    spec = load_scenario("going_global", electricity_CN=0.01, pue_EU=1.05, switching_cost=3.0)
+    spec = load_scenario(
+        "going_global",
+        electricity_CN=0.01,
+        pue_EU=1.05,
+        switching_cost=3.0,
+        access_US_CN=0.0,
+        strategy_eu_sovereign_ai="low_price",
+    )
+    assert spec.access_matrix()[1, 0] == 0.0
+    assert spec.providers[5].strategy == "low_price"
+    assert load_scenario("going_global", foreign_access=0.0).access_matrix().trace() == 5
+    assert load_scenario("going_global", foreign_access=0.0).access_matrix().sum() == 5
     assert spec.regions[0].electricity_usd_per_kwh == 0.01
     assert all(p.electricity_usd_per_kwh == 0.01 for p in spec.providers if p.home == "CN")
     assert all(p.pue == 1.05 for p in spec.providers if p.home == "EU")
@@ -104,6 +115,10 @@ def test_overrides_reach_the_scenario():
         ({"n_providers": 3}, "n_providers"),
         ({"homogenization": 1.5}, "market.homogenization"),
         ({"n_developers": 0}, "n_developers"),
+        ({"strategy_nobody": "low_price"}, "strategy_nobody"),
+        ({"strategy_us_budget_api": "haggle"}, "providers.2.strategy"),
+        ({"access_US_MARS": 0.5}, "access_US_MARS"),
+        ({"foreign_access": 2.0}, "access"),
     ],
 )
 def test_bad_overrides_name_the_field(overrides, field):
@@ -124,7 +139,7 @@ def test_synthetic_scenario_is_sized_by_overrides_and_reloadable(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(spec.to_toml())
     assert load_scenario(path) == spec
-    assert set(builtin_names()) == {"classroom", "going_global", "logit_duopoly", "synthetic"}
+    assert {"classroom", "going_global", "logit_duopoly", "synthetic"} <= set(builtin_names())
 
 
 def test_exited_provider_goes_dark_and_its_customers_move(make_variant):
