@@ -47,6 +47,7 @@ class Provider(mesa.Agent):
         electricity_usd_per_kwh: float,
     ) -> None:
         super().__init__(model)
+        self.spec = spec
         self.name = spec.name
         self.index = index
         """Position on every provider axis of the model's arrays."""
@@ -68,6 +69,9 @@ class Provider(mesa.Agent):
         self.cash_usd = spec.cash_usd
         self.lead_months = model.spec.market.capacity_lead_months
         self.active = True
+        self.entry_step = 0
+        self.capacity_growth_limit: float | None = None
+        """Export controls: most new capacity a month, as a share of capacity; None is free."""
         self.extra_latency_ms = 0.0
         """Congestion: added to every route's latency after a month with unserved demand."""
         self.growth_estimate = 0.0
@@ -86,6 +90,11 @@ class Provider(mesa.Agent):
         self.opex_usd = self.rnd_usd = self.profit_usd = 0.0
         self.token_share = self.developer_share = self.demand_share = 0.0
         self.customers = 0
+
+    def schedule_entry(self, step: int) -> None:
+        """Stay out of the market (no capacity, unknown to developers) until `step`."""
+        self.active = False
+        self.entry_step = step
 
     @property
     def strategy_name(self) -> str:
@@ -198,6 +207,8 @@ class Provider(mesa.Agent):
         self.rnd_usd = decision.rnd_usd
         self.capex_paid_usd = 0.0
         order = self._affordable(decision.capacity_order_mtok)
+        if self.capacity_growth_limit is not None:
+            order = min(order, self.capacity_growth_limit * self.capacity_mtok)
         if order > 0:
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
@@ -265,7 +276,7 @@ class Provider(mesa.Agent):
     def should_exit(self) -> bool:
         """Out of credit, or too many loss-making months in a row (never during burn-in)."""
         market = self.model.spec.market
-        if self.model.steps <= market.burn_in_months:
+        if self.model.steps - self.entry_step <= market.burn_in_months:
             return False
         return self.cash_usd < -self.credit_line_usd or self.loss_streak >= market.exit_loss_months
 

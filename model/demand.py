@@ -34,8 +34,10 @@ class Population:
     review_probability: np.ndarray
     aware: np.ndarray
     """bool (n, J)."""
+    access_draw: np.ndarray
+    """float (n, n_regions): the uniform behind a developer's access to each provider home."""
     access: np.ndarray
-    """bool (n, J): drawn once per developer and provider home."""
+    """bool (n, J): access_draw < access probability of (region, home); kept until a shock."""
     choice: np.ndarray
     """int, provider index or OUTSIDE."""
     must_review: np.ndarray

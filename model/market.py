@@ -20,7 +20,19 @@ from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.model import demand, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.scenario import Scenario, ScenarioError, load_scenario
+from tokenmarket.model.scenario import (
+    AccessShock,
+    CapacityLimitShock,
+    CarbonShock,
+    EfficiencyShock,
+    ElectricityShock,
+    EntryShock,
+    QualityShock,
+    Scenario,
+    ScenarioError,
+    Shock,
+    load_scenario,
+)
 
 PROVIDER_COLUMNS = (
     "price_usd_per_mtok",
@@ -138,11 +150,20 @@ class TokenMarket(mesa.Model):
                 electricity_usd_per_kwh=p.electricity_usd_per_kwh
                 or spec.regions[spec.region_names.index(p.home)].electricity_usd_per_kwh,
             )
-            for j, p in enumerate(spec.providers)
+            for j, p in enumerate(spec.all_providers)
         ]
+        for shock in spec.shocks:
+            if isinstance(shock, EntryShock):
+                self.provider_list[spec.all_providers.index(shock.provider)].schedule_entry(
+                    shock.step
+                )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
-        self.frontier_quality = max(p.quality for p in self.provider_list)
+        self.frontier_quality = max(p.quality for p in self.provider_list if p.active)
+        self.access_probability = spec.access_matrix()
+        self._shocks_by_step: dict[int, list[Shock]] = {}
+        for shock in spec.shocks:
+            self._shocks_by_step.setdefault(shock.step, []).append(shock)
         self.population = self._draw_population()
         self.developers = Developer.create_agents(
             self, spec.n_developers, row=np.arange(spec.n_developers)
@@ -172,14 +193,8 @@ class TokenMarket(mesa.Model):
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        access_home = rng.random((n, self.n_regions)) < spec.access_matrix()[region]
-        default_aware = spec.market.awareness_initial
-        aware_p = np.array(
-            [
-                default_aware if p.initial_awareness is None else p.initial_awareness
-                for p in spec.providers
-            ]
-        )
+        access_draw = rng.random((n, self.n_regions))
+        aware_p = np.array([self._initial_awareness(p) for p in self.provider_list])
         return Population(
             region=region,
             segment=segment,
@@ -187,8 +202,9 @@ class TokenMarket(mesa.Model):
             base_demand_mtok=demand_median * np.exp(demand_sigma * rng.standard_normal(n)),
             switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=rng.random((n, len(spec.providers))) < aware_p,
-            access=access_home[:, self.home],
+            aware=rng.random((n, len(self.provider_list))) < aware_p,
+            access_draw=access_draw,
+            access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
             must_review=np.zeros(n, dtype=bool),
         )
@@ -203,9 +219,9 @@ class TokenMarket(mesa.Model):
         expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
             self._prices()[:-1]
         )
-        for p, spec in zip(self.provider_list, self.spec.providers, strict=True):
-            sized = expected[p.index] / p.strategy.target_utilization
-            p.install_initial_capacity(spec.capacity_mtok or max(sized, 1.0))
+        for p in self.provider_list:
+            if p.active:
+                p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
             pop,
@@ -225,6 +241,19 @@ class TokenMarket(mesa.Model):
             p.demand_mtok = requested[p.index]
             p.demand_share = requested[p.index] / total
             p.growth_estimate = growth
+
+    def _initial_awareness(self, provider: Provider) -> float:
+        """Share of developers aware of a provider at step 0 (an entrant: none until it enters)."""
+        if not provider.active:
+            return 0.0
+        own = provider.spec.initial_awareness
+        return self.spec.market.awareness_initial if own is None else own
+
+    @staticmethod
+    def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
+        """The scenario's capacity, or what the logit demand it expects calls for."""
+        sized = expected_mtok / provider.strategy.target_utilization
+        return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers
     def _available(self) -> np.ndarray:
@@ -291,6 +320,8 @@ class TokenMarket(mesa.Model):
     # ----------------------------------------------------------------- the month
     def step(self) -> None:
         """One month of the market."""
+        for shock in self._shocks_by_step.get(self.steps, ()):
+            self._apply(shock)
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
         self.providers.select(lambda p: p.active).do("decide", self._observe())
@@ -301,6 +332,60 @@ class TokenMarket(mesa.Model):
         self._account()
         self._update_quality()
         self.datacollector.collect(self)
+
+    def _apply(self, shock: Shock) -> None:
+        """A scheduled event, at the start of its month (MODEL.md step 1)."""
+        names = self.spec.region_names
+        homed = [
+            p
+            for p in self.provider_list
+            if self.spec.region_names[p.home] == getattr(shock, "region", None)
+        ]
+        match shock:
+            case ElectricityShock(factor=factor):
+                for p in homed:
+                    p.own_electricity_usd_per_kwh *= factor
+            case CarbonShock(region=region, usd_per_kwh=price):
+                self.carbon_usd_per_kwh[names.index(region)] = price
+            case EfficiencyShock(factor=factor):
+                for p in homed:
+                    p.energy_kwh_per_mtok *= factor
+            case CapacityLimitShock(max_growth_per_month=limit):
+                for p in homed:
+                    p.capacity_growth_limit = limit
+            case QualityShock(provider=name, points=points):
+                entrant = next(p for p in self.provider_list if p.name == name)
+                entrant.quality += points
+            case AccessShock():
+                self._change_access(
+                    names.index(shock.developer_region), names.index(shock.home), shock.probability
+                )
+            case EntryShock(provider=spec):
+                self._enter(next(p for p in self.provider_list if p.name == spec.name))
+
+    def _change_access(self, developer_region: int, home: int, probability: float) -> None:
+        """Re-threshold the kept draws of one matrix entry; customers cut off must move."""
+        pop = self.population
+        self.access_probability[developer_region, home] = probability
+        rows = np.flatnonzero(pop.region == developer_region)
+        allowed = pop.access_draw[rows, home] < probability
+        for j in np.flatnonzero(self.home == home):
+            pop.access[rows, j] = allowed
+            pop.must_review[rows[(pop.choice[rows] == j) & ~allowed]] = True
+
+    def _enter(self, entrant: Provider) -> None:
+        """A scheduled entrant: awareness drawn now, its fleet sized from its expected demand."""
+        pop = self.population
+        entrant.active = True
+        awareness = self._initial_awareness(entrant)
+        pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
+        v_inside, v_outside = self._cell_utilities()
+        probabilities = demand.logit_probabilities(
+            pop, v_inside, v_outside, self._available(), self.spec.market.mu
+        )
+        expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
+        expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
+        entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
 
     def _observe(self) -> _Observed:
         market = self.spec.market

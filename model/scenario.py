@@ -146,6 +146,91 @@ class Market(_Strict):
     """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
 
 
+class _Shock(_Strict):
+    step: Annotated[int, Field(ge=1, le=10_000)]
+    """Month at whose start the event applies (1 = the first month of the run)."""
+
+
+class ElectricityShock(_Shock):
+    """A region's power prices change: every provider homed there pays `factor` times more."""
+
+    kind: Literal["electricity"]
+    region: str
+    factor: Positive
+
+
+class CarbonShock(_Shock):
+    """A carbon price (USD/kWh) is set on the power used by providers homed in a region."""
+
+    kind: Literal["carbon"]
+    region: str
+    usd_per_kwh: NonNegative
+
+
+class AccessShock(_Shock):
+    """A ban, a lifted ban, or anything between: access[developer_region][home] changes.
+
+    Each developer keeps the uniform draw behind its access, so a ban cuts everyone off and
+    a partial change moves only the developers between the old and the new probability.
+    """
+
+    kind: Literal["access"]
+    developer_region: str
+    home: str
+    probability: Probability
+
+
+class EfficiencyShock(_Shock):
+    """Energy per Mtok of a region's fleets is multiplied by `factor`.
+
+    A hardware generation (< 1), or export-controlled chips (> 1); GPU capex per unit of
+    capacity follows, since a GPU serves 1/factor times the tokens.
+    """
+
+    kind: Literal["efficiency"]
+    region: str
+    factor: Positive
+
+
+class CapacityLimitShock(_Shock):
+    """Export controls: a cap on capacity growth of the providers homed in a region.
+
+    New orders may add at most `max_growth_per_month` times current capacity a month;
+    None lifts the limit.
+    """
+
+    kind: Literal["capacity_limit"]
+    region: str
+    max_growth_per_month: NonNegative | None
+
+
+class EntryShock(_Shock):
+    """A new provider enters, with capacity and awareness of its own."""
+
+    kind: Literal["entry"]
+    provider: ProviderSpec
+
+
+class QualityShock(_Shock):
+    """A model release: a provider's quality jumps by `points`."""
+
+    kind: Literal["quality_jump"]
+    provider: str
+    points: float
+
+
+Shock = Annotated[
+    ElectricityShock
+    | CarbonShock
+    | AccessShock
+    | EfficiencyShock
+    | CapacityLimitShock
+    | EntryShock
+    | QualityShock,
+    Field(discriminator="kind"),
+]
+
+
 class Scenario(_Strict):
     """Everything that defines a run except the seed."""
 
@@ -162,6 +247,9 @@ class Scenario(_Strict):
     segments: Annotated[list[Segment], Field(min_length=1)]
     providers: Annotated[list[ProviderSpec], Field(min_length=1)]
     market: Market = Field(default_factory=Market)
+    shocks: list[Shock] = Field(default_factory=list)
+    """Scheduled events: power and carbon prices, access, efficiency, export controls,
+    entry, model releases."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -170,7 +258,7 @@ class Scenario(_Strict):
         for field, items in (
             ("regions", self.regions),
             ("segments", self.segments),
-            ("providers", self.providers),
+            ("providers (entrants included)", self.all_providers),
         ):
             seen = [item.name for item in items]
             if len(set(seen)) != len(seen):
@@ -184,16 +272,43 @@ class Scenario(_Strict):
             ("access", self.access, False),
         ):
             problems += _matrix_problems(field, matrix, names, complete)
-        for i, p in enumerate(self.providers):
+        entrants = {s.provider.name: s.step for s in self.shocks if isinstance(s, EntryShock)}
+        located = [(f"providers.{i}", p) for i, p in enumerate(self.providers)] + [
+            (f"shocks.{i}.provider", s.provider)
+            for i, s in enumerate(self.shocks)
+            if isinstance(s, EntryShock)
+        ]
+        for where, p in located:
             if p.home not in names:
-                problems.append(f"providers.{i}.home: {p.home!r} is not a region; one of {names}")
+                problems.append(f"{where}.home: {p.home!r} is not a region; one of {names}")
             try:
                 strategies.make(p.strategy, p.strategy_params)
             except ValueError as err:
-                problems.append(f"providers.{i}.{err}")
+                problems.append(f"{where}.{err}")
+        providers = [p.name for p in self.all_providers]
+        for i, shock in enumerate(self.shocks):
+            for field in ("region", "developer_region", "home"):
+                value = getattr(shock, field, None)
+                if value is not None and value not in names:
+                    problems.append(
+                        f"shocks.{i}.{field}: {value!r} is not a region; one of {names}"
+                    )
+            if isinstance(shock, QualityShock):
+                if shock.provider not in providers:
+                    problems.append(
+                        f"shocks.{i}.provider: {shock.provider!r} is not a provider; "
+                        f"one of {providers}"
+                    )
+                elif entrants.get(shock.provider, 0) > shock.step:
+                    problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def all_providers(self) -> list[ProviderSpec]:
+        """Incumbents, then scheduled entrants: the order of every provider axis in the model."""
+        return self.providers + [s.provider for s in self.shocks if isinstance(s, EntryShock)]
 
     @property
     def region_names(self) -> list[str]:

@@ -23,6 +23,7 @@ def population(current: int, switching_cost: float, rng) -> Population:
         switching_cost=np.full(N, switching_cost),
         review_probability=np.ones(N),
         aware=available,
+        access_draw=np.zeros((N, 2)),
         access=np.ones((N, 4), dtype=bool),
         choice=np.full(N, current),
         must_review=np.zeros(N, dtype=bool),
