@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 TRAILING_MONTHS = 12
 """Window of the revenue history behind the credit limit."""
+GROWTH_BOUNDS = (-0.1, 0.15)
+"""Monthly demand growth a firm will plan capacity for: a one-month spike (a viral release)
+compounded over the lead time would otherwise order many times the market."""
 
 
 @dataclass(slots=True)
@@ -182,11 +185,13 @@ class Provider(mesa.Agent):
     def install_initial_capacity(self, capacity_mtok: float) -> None:
         """An existing fleet: ages spread evenly over its life, so retirements are smooth.
 
-        It is already paid for (no cash out) but still amortized over its remaining life.
+        It is already paid for (no cash out) and still amortized over its remaining life,
+        unless the scenario takes the operating-cost view of a written-off fleet.
         """
         life = self.amortization_months
         per_vintage = capacity_mtok / life
-        amortization = per_vintage * self.capex_per_unit_usd / life
+        written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
+        amortization = 0.0 if written_off else per_vintage * self.capex_per_unit_usd / life
         self.vintages = [
             Vintage(per_vintage, amortization, 0, remaining + 1) for remaining in range(1, life + 1)
         ]
@@ -245,7 +250,7 @@ class Provider(mesa.Agent):
         if self.demand_mtok > 0:
             growth = demand_mtok / self.demand_mtok - 1.0
             self.growth_estimate = float(
-                np.clip(0.8 * self.growth_estimate + 0.2 * growth, -0.2, 0.5)
+                np.clip(0.9 * self.growth_estimate + 0.1 * growth, *GROWTH_BOUNDS)
             )
         self.demand_mtok, self.served_mtok = demand_mtok, served_mtok
         self.energy_kwh = float(

@@ -194,7 +194,7 @@ class TokenMarket(mesa.Model):
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
         access_draw = rng.random((n, self.n_regions))
-        aware_p = np.array([self._initial_awareness(p) for p in self.provider_list])
+        aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
         return Population(
             region=region,
             segment=segment,
@@ -202,7 +202,7 @@ class TokenMarket(mesa.Model):
             base_demand_mtok=demand_median * np.exp(demand_sigma * rng.standard_normal(n)),
             switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=rng.random((n, len(self.provider_list))) < aware_p,
+            aware=rng.random((n, len(self.provider_list))) < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
@@ -242,12 +242,18 @@ class TokenMarket(mesa.Model):
             p.demand_share = requested[p.index] / total
             p.growth_estimate = growth
 
-    def _initial_awareness(self, provider: Provider) -> float:
-        """Share of developers aware of a provider at step 0 (an entrant: none until it enters)."""
+    def _initial_awareness(self, provider: Provider) -> np.ndarray:
+        """Share of each region's developers aware of a provider at first (entrants: at entry)."""
         if not provider.active:
-            return 0.0
-        own = provider.spec.initial_awareness
-        return self.spec.market.awareness_initial if own is None else own
+            return np.zeros(self.n_regions)
+        spec = provider.spec
+        abroad = (
+            self.spec.market.awareness_initial
+            if spec.initial_awareness is None
+            else spec.initial_awareness
+        )
+        home = abroad if spec.initial_home_awareness is None else spec.initial_home_awareness
+        return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
 
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
@@ -353,9 +359,12 @@ class TokenMarket(mesa.Model):
             case CapacityLimitShock(max_growth_per_month=limit):
                 for p in homed:
                     p.capacity_growth_limit = limit
-            case QualityShock(provider=name, points=points):
-                entrant = next(p for p in self.provider_list if p.name == name)
-                entrant.quality += points
+            case QualityShock(provider=name, points=points, awareness=news):
+                releaser = next(p for p in self.provider_list if p.name == name)
+                releaser.quality += points
+                if news > 0:
+                    heard = self.rng.random(self.population.size) < news
+                    self.population.aware[:, releaser.index] |= heard
             case AccessShock():
                 self._change_access(
                     names.index(shock.developer_region), names.index(shock.home), shock.probability
@@ -377,7 +386,7 @@ class TokenMarket(mesa.Model):
         """A scheduled entrant: awareness drawn now, its fleet sized from its expected demand."""
         pop = self.population
         entrant.active = True
-        awareness = self._initial_awareness(entrant)
+        awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
         v_inside, v_outside = self._cell_utilities()
         probabilities = demand.logit_probabilities(

@@ -100,6 +100,8 @@ class ProviderSpec(_Strict):
     cash_usd: float = 0.0
     initial_awareness: Probability | None = None
     """Share of developers aware of the provider at step 0; None uses the market default."""
+    initial_home_awareness: Probability | None = None
+    """The same among developers of its home region; None: as `initial_awareness`."""
 
 
 class Market(_Strict):
@@ -144,6 +146,8 @@ class Market(_Strict):
     """Consecutive months of negative profit after which a provider exits."""
     credit_limit_months_of_revenue: NonNegative = 6.0
     """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
+    initial_fleet_depreciated: bool = False
+    """The fleet at step 0 is written off (no amortization): the operating-cost view."""
 
 
 class _Shock(_Strict):
@@ -212,11 +216,15 @@ class EntryShock(_Shock):
 
 
 class QualityShock(_Shock):
-    """A model release: a provider's quality jumps by `points`."""
+    """A model release: a provider's quality jumps by `points`, and news of it spreads.
+
+    `awareness` is the share of the developers unaware of the provider who hear of it.
+    """
 
     kind: Literal["quality_jump"]
     provider: str
     points: float
+    awareness: Probability = 0.0
 
 
 Shock = Annotated[
@@ -367,6 +375,7 @@ OVERRIDES: dict[str, str] = {
     "pue_<REGION>": "PUE of every provider homed in a region, e.g. pue_EU",
     "access_<DEV>_<HOME>": "access probability of DEV's developers to HOME's providers",
     "foreign_access": "access probability between every pair of different regions",
+    "cost_view": "'total' (GPU capex amortized) or 'operating' (fleet written off, lean opex)",
     "strategy_<PROVIDER>": "a provider's strategy, its params reset; e.g. strategy_cn_lowcost",
     "n_providers, n_regions, synthetic_seed": "size and draw of the `synthetic` scenario only",
 }
@@ -396,6 +405,8 @@ def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[st
             for provider in data["providers"]:
                 if provider["home"] == region_name:
                     provider["electricity_usd_per_kwh" if kind == "electricity" else "pue"] = value
+        case "cost_view":
+            _apply_cost_view(data, value)
         case "foreign_access":
             data["access"] = {a: {b: 1.0 if a == b else value for b in regions} for a in regions}
         case _ if key.startswith("access_"):
@@ -416,6 +427,27 @@ def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[st
         case _:
             allowed = ", ".join(OVERRIDES)
             raise ScenarioError(f"{key}: unknown parameter; allowed: {allowed}")
+
+
+OPERATING_VIEW_OPEX_USD_PER_GPU_MONTH = 40.0
+"""Non-power opex of an already-depreciated facility: MODEL.md, the public claim that power
+is 60-70% of computing cost needs other opex below ~$15-65 per GPU-month [assumption]."""
+
+
+def _apply_cost_view(data: dict[str, Any], view: Any) -> None:
+    """Two calibrations of the same fleet: what a provider pays each month, or all it costs.
+
+    `total`: GPU capex amortized over its life, $150-250 per GPU-month of other opex (cal B.4):
+    electricity is ~2-15% of cost. `operating`: the fleet at step 0 is written off and other
+    opex is lean, as in an already-depreciated facility: electricity becomes the large share
+    of what is paid each month that the public 60-70% claim describes.
+    """
+    if view not in ("total", "operating"):
+        raise ScenarioError(f"cost_view: must be 'total' or 'operating' (got {view!r})")
+    if view == "operating":
+        data["market"]["initial_fleet_depreciated"] = True
+        for provider in data["providers"]:
+            provider["opex_usd_per_gpu_month"] = OPERATING_VIEW_OPEX_USD_PER_GPU_MONTH
 
 
 def _validate(data: Mapping[str, Any], source: str) -> Scenario:

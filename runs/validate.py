@@ -1,0 +1,197 @@
+"""Pattern-oriented validation of `going_global` against what the real market did.
+
+Each pattern (runs/validation/patterns.toml) names a measurable quantity, a target band and
+its source. The model's value is measured on several seeds and reported as a mean with a 95%
+t-interval; a pattern is met when the mean falls in the band. A pattern the model cannot
+reach is reported as a miss, never forced.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from tokenmarket.model.demand import OUTSIDE
+from tokenmarket.model.market import TokenMarket
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A real-market pattern: what to measure, over which months, the band and its source."""
+
+    name: str
+    description: str
+    metric: str
+    months: tuple[int, int]
+    low: float
+    high: float
+    source: str
+    passes: bool
+    region: str | None = None
+    numerator: tuple[str, ...] = ()
+    later: tuple[int, int] | None = None
+
+
+def load_patterns() -> list[Pattern]:
+    """The patterns of the data file, in its order."""
+    text = resources.files("tokenmarket.runs.validation").joinpath("patterns.toml").read_text()
+    rows = tomllib.loads(text)["patterns"]
+    return [
+        Pattern(
+            **{k: v for k, v in row.items() if k not in ("months", "later", "numerator")},
+            months=tuple(row["months"]),
+            later=tuple(row["later"]) if "later" in row else None,
+            numerator=tuple(row.get("numerator", ())),
+        )
+        for row in rows
+    ]
+
+
+def _months(frame: pd.DataFrame, span: tuple[int, int]) -> pd.DataFrame:
+    return frame[frame["step"].between(*span)]
+
+
+def _weighted_price(frame: pd.DataFrame) -> float:
+    served = frame["served_mtok"].sum()
+    return float((frame["price_usd_per_mtok"] * frame["served_mtok"]).sum() / served)
+
+
+@dataclass
+class _Run:
+    """One seed's outputs, with what the metrics need beyond the frames."""
+
+    providers: pd.DataFrame
+    open_weights: set[str]
+    switching: dict[tuple[int, int], float] = field(default_factory=dict)
+
+
+def _region_token_share(run: _Run, p: Pattern) -> float:
+    rows = _months(run.providers, p.months)
+    return float(rows[rows["region"] == p.region].groupby("step")["token_share"].sum().mean())
+
+
+def _open_weights_token_share(run: _Run, p: Pattern) -> float:
+    rows = _months(run.providers, p.months)
+    return float(
+        rows[rows["provider"].isin(run.open_weights)].groupby("step")["token_share"].sum().mean()
+    )
+
+
+def _price_ratio(run: _Run, p: Pattern) -> float:
+    rows = _months(run.providers, p.months)
+    return _weighted_price(rows[rows["provider"].isin(p.numerator)]) / _weighted_price(
+        rows[rows["region"] == p.region]
+    )
+
+
+def _price_change(run: _Run, p: Pattern) -> float:
+    assert p.later is not None
+    before, after = _months(run.providers, p.months), _months(run.providers, p.later)
+    return _weighted_price(after[after["region"] == p.region]) / _weighted_price(
+        before[before["region"] == p.region]
+    )
+
+
+def _annual_switching(run: _Run, p: Pattern) -> float:
+    return run.switching[p.months]
+
+
+METRICS: dict[str, Callable[[_Run, Pattern], float]] = {
+    "region_token_share": _region_token_share,
+    "open_weights_token_share": _open_weights_token_share,
+    "price_ratio": _price_ratio,
+    "price_change": _price_change,
+    "annual_switching": _annual_switching,
+}
+
+
+def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict[str, Any]) -> _Run:
+    """Run to the last month any pattern needs, snapshotting choices where switching is read."""
+    model = TokenMarket(scenario, rng=seed, **overrides)
+    spans = [p.months for p in patterns if p.metric == "annual_switching"]
+    snapshots = {month for span in spans for month in span}
+    horizon = max(max(p.later or p.months) for p in patterns)
+    choices: dict[int, np.ndarray] = {}
+    for _ in range(horizon):
+        model.step()
+        if model.steps in snapshots:
+            choices[model.steps] = model.population.choice.copy()
+    switching = {}
+    for start, end in spans:
+        both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)
+        switching[(start, end)] = float((choices[start][both] != choices[end][both]).mean())
+    open_weights = {p.name for p in model.spec.all_providers if p.open_weights}
+    return _Run(model.provider_frame(), open_weights, switching)
+
+
+def validate(seeds: int = 10, scenario: str = "going_global", **overrides: Any) -> pd.DataFrame:
+    """One row per pattern: target band and source, model mean and 95% interval, verdict."""
+    patterns = load_patterns()
+    runs = [_simulate(patterns, seed, scenario, overrides) for seed in range(seeds)]
+    rows = []
+    for p in patterns:
+        values = np.array([METRICS[p.metric](run, p) for run in runs])
+        mean, half = _mean_interval(values)
+        rows.append(
+            {
+                "pattern": p.name,
+                "description": p.description,
+                "low": p.low,
+                "high": p.high,
+                "mean": mean,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+                "met": bool(p.low <= mean <= p.high),
+                "recorded_pass": p.passes,
+                "source": p.source,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _mean_interval(values: np.ndarray) -> tuple[float, float]:
+    """Mean and half-width of its 95% t-interval (0 for a single seed)."""
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, 0.0
+    sem = values.std(ddof=1) / np.sqrt(values.size)
+    return mean, float(stats.t.ppf(0.975, values.size - 1) * sem)
+
+
+COST_VIEW_COLUMNS = (
+    "electricity_share_of_opex",
+    "electricity_share_of_cost",
+    "unit_cost_usd_per_mtok",
+)
+
+
+def cost_views(
+    seeds: int = 5, months: tuple[int, int] = (13, 24), scenario: str = "going_global"
+) -> pd.DataFrame:
+    """The two cost calibrations side by side, by provider home region (mean over seeds).
+
+    Electricity's share of opex and of total cost, unit cost per Mtok, and the share of the
+    region's tokens served abroad: what each view implies for the cost gap between regions
+    and for cross-border share.
+    """
+    rows = []
+    for view in ("total", "operating"):
+        for seed in range(seeds):
+            model = TokenMarket(scenario, rng=seed, cost_view=view)
+            model.run_for(months[1])
+            providers = _months(model.provider_frame(), months)
+            flows = _months(model.flow_frame(), months)
+            served = flows.groupby("home_region")["served_mtok"].sum()
+            abroad = flows[flows["cross_border"]].groupby("home_region")["served_mtok"].sum()
+            by_region = providers.groupby("region")[list(COST_VIEW_COLUMNS)].mean()
+            by_region["cross_border_share"] = (abroad / served).reindex(by_region.index)
+            rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
+    table = pd.concat(rows).groupby(["cost_view", "region"])
+    return table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()

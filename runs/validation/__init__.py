@@ -1,0 +1,1 @@
+"""Validation data: the real-market patterns going_global is checked against."""
