@@ -224,7 +224,9 @@ class PenetrationThenRaise(Strategy):
 
     Prices at a thin margin over AC until its demand share reaches `share_target` or the
     month `raise_after_month` comes; then raises the price by `raise_rate` a month for as long
-    as its share stays within `share_tolerance` (relative) of the share it had when it began.
+    as its share stays within `share_tolerance` (relative) of the share it had when it began,
+    up to `max_markup` over AC: customers held only by a shortage elsewhere are not captive
+    for ever (entry and regulators would answer), and the cap keeps the rule finite.
     """
 
     margin: float = 0.02
@@ -232,6 +234,7 @@ class PenetrationThenRaise(Strategy):
     raise_after_month: int = 36
     raise_rate: float = 0.03
     share_tolerance: float = 0.1
+    max_markup: float = 3.0
     capacity_headroom: float = 1.1
     _reference_share: float | None = field(default=None, init=False, repr=False)
 
@@ -242,7 +245,10 @@ class PenetrationThenRaise(Strategy):
                 return me.average_cost(self.target_utilization) * (1.0 + self.margin)
             self._reference_share = share
         if share >= (1.0 - self.share_tolerance) * self._reference_share:
-            return me.price_usd_per_mtok * (1.0 + self.raise_rate)
+            ceiling = me.average_cost(self.target_utilization) * (1.0 + self.max_markup)
+            return min(
+                me.price_usd_per_mtok * (1.0 + self.raise_rate), max(ceiling, me.price_usd_per_mtok)
+            )
         return me.price_usd_per_mtok
 
 

@@ -24,6 +24,7 @@ from tokenmarket.model.scenario import (
     AccessShock,
     CapacityLimitShock,
     CarbonShock,
+    DemandGrowthShock,
     EfficiencyShock,
     ElectricityShock,
     EntryShock,
@@ -353,6 +354,8 @@ class TokenMarket(mesa.Model):
                     p.own_electricity_usd_per_kwh *= factor
             case CarbonShock(region=region, usd_per_kwh=price):
                 self.carbon_usd_per_kwh[names.index(region)] = price
+            case DemandGrowthShock(region=region, per_month=rate):
+                self.demand_growth[names.index(region)] = rate
             case EfficiencyShock(factor=factor):
                 for p in homed:
                     p.energy_kwh_per_mtok *= factor

@@ -184,6 +184,14 @@ class AccessShock(_Shock):
     probability: Probability
 
 
+class DemandGrowthShock(_Shock):
+    """A region's monthly demand growth rate changes (adoption matures, or takes off)."""
+
+    kind: Literal["demand_growth"]
+    region: str
+    per_month: Annotated[float, Field(ge=-0.5, le=1.0)]
+
+
 class EfficiencyShock(_Shock):
     """Energy per Mtok of a region's fleets is multiplied by `factor`.
 
@@ -231,6 +239,7 @@ Shock = Annotated[
     ElectricityShock
     | CarbonShock
     | AccessShock
+    | DemandGrowthShock
     | EfficiencyShock
     | CapacityLimitShock
     | EntryShock
@@ -256,8 +265,8 @@ class Scenario(_Strict):
     providers: Annotated[list[ProviderSpec], Field(min_length=1)]
     market: Market = Field(default_factory=Market)
     shocks: list[Shock] = Field(default_factory=list)
-    """Scheduled events: power and carbon prices, access, efficiency, export controls,
-    entry, model releases."""
+    """Scheduled events: power and carbon prices, access, demand growth, efficiency,
+    export controls, entry, model releases."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

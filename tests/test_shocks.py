@@ -91,6 +91,21 @@ def test_access_ban_and_lift(make_variant, base):
     assert us_from_cn(lifted)[lambda x: x.index >= AT + 2].gt(0).all()
 
 
+def test_demand_growth_shock(make_variant, base):
+    shocked = run_with(
+        make_variant, {"kind": "demand_growth", "step": AT, "region": "US", "per_month": 0.5}
+    )
+    assert_same_before(shocked, base)
+    us = shocked.population.region == shocked.spec.region_names.index("US")
+    ratio = shocked.population.base_demand_mtok[us] / base.population.base_demand_mtok[us]
+    us_growth = base.spec.regions[1].demand_growth_per_month
+    assert ratio == pytest.approx((1.5 / (1 + us_growth)) ** (STEPS - AT + 1))
+    others = ~us
+    assert (
+        shocked.population.base_demand_mtok[others] == base.population.base_demand_mtok[others]
+    ).all()
+
+
 def test_efficiency_shock(make_variant, base):
     shocked = run_with(
         make_variant, {"kind": "efficiency", "step": AT, "region": "EU", "factor": 2.0}
