@@ -14,8 +14,9 @@ What is measured, in one run:
    over sweeps of the whole population, or of a subsample scaled up (the output says which).
 3. Baseline (b), the floor: the logit choice alone on preallocated arrays (gather of the
    N x (J+1) utilities, Gumbel draws, argmax), nothing else. Next to it, the model's own
-   choice kernel (`demand.choose`, which samples the same law by Gumbel max-stability)
-   timed alone on the model's arrays: the step's overhead beyond choosing is the gap.
+   choice kernel (`demand.ChoiceWeights.of` then `demand.choose`, which samples the same
+   law by Gumbel max-stability) timed alone on the model's arrays: the step's overhead
+   beyond choosing is the gap.
 4. Peak RSS (ru_maxrss) of building a 100k-developer, 20-provider market and running 5
    steps, in a fresh subprocess, next to the interpreter-plus-imports baseline.
    Before the timings count, the three implementations are checked against each other.
@@ -153,20 +154,17 @@ def measure_point(plan: Plan, n: int, j: int) -> tuple[Row, TokenMarket]:
     floor = Floor(table, model.population.cell.copy(), model.spec.market.mu, SEED)
     floor.step()
     row.floor_s = median_seconds(floor.step, plan.floor_repeats)
-    everyone = np.arange(model.population.size)
-    available = model._available()
-    row.kernel_s = median_seconds(
-        lambda: demand.choose(
-            model.population,
-            everyone,
-            v_inside,
-            v_outside,
-            available,
-            model.spec.market.mu,
-            model.rng,
-        ),
-        plan.floor_repeats,
+    pop, everyone, available = (
+        model.population,
+        np.arange(model.population.size),
+        model._available(),
     )
+
+    def kernel() -> np.ndarray:
+        weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
+        return demand.choose(pop, everyone, weights, model.rng)
+
+    row.kernel_s = median_seconds(kernel, plan.floor_repeats)
     row.how["floor"] = f"median of {plan.floor_repeats} after 1 warm-up"
 
     row.per_agent_s, row.how["per_agent"] = time_per_agent(
@@ -199,15 +197,10 @@ def check_agreement(model: TokenMarket) -> list[str]:
     table.step()
     same = bool((tastes.choices() == table.choices()).all())
     v_inside, v_outside = model._cell_utilities()
-    array_choice = demand.choose(
-        pop,
-        np.arange(pop.size),
-        v_inside,
-        v_outside,
-        model._available(),
-        model.spec.market.mu,
-        np.random.default_rng(SEED + 1),
+    weights = demand.ChoiceWeights.of(
+        pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
+    array_choice = demand.choose(pop, np.arange(pop.size), weights, np.random.default_rng(SEED + 1))
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size
     share_array = np.bincount(array_choice + 1, minlength=k) / pop.size

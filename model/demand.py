@@ -86,36 +86,53 @@ def cell_utilities(
     return inside.reshape(-1, inside.shape[-1]), outside
 
 
-def _weights(
-    pop: Population,
-    rows: np.ndarray | slice,
-    v_inside: np.ndarray,
-    v_outside: np.ndarray,
-    available: np.ndarray,
-    mu: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logit weights exp((V - top) / mu) per row, (n, J + 1) with the outside option last.
+@dataclass(frozen=True, slots=True)
+class ChoiceWeights:
+    """Every developer's logit weights this month: w = exp((V - top) / mu), (n, J + 1).
 
-    Computed per cell and gathered; `top` (per row) is its cell's largest utility, taken
-    out so exp() never overflows. Unavailable providers weigh 0.
+    The outside option is last; unavailable providers weigh 0; `top` (per developer) is its
+    cell's largest utility, taken out so exp() never overflows. Built once a month, it
+    serves the choice, the probabilities and the consumer surplus alike.
     """
-    top = np.maximum(v_inside.max(axis=1), v_outside)
-    cells = pop.cell[rows]
-    weights = np.empty((cells.size, v_inside.shape[1] + 1))
-    inside = np.take(np.exp((v_inside - top[:, None]) / mu), cells, axis=0)  # take: 3x [cells]
-    choice_sets = available[rows] if isinstance(rows, slice) else np.take(available, rows, axis=0)
-    np.multiply(inside, choice_sets, out=weights[:, :-1])
-    weights[:, -1] = np.exp((v_outside - top) / mu)[cells]
-    return weights, top[cells]
+
+    weights: np.ndarray
+    top: np.ndarray
+    mu: float
+
+    @classmethod
+    def of(
+        cls,
+        pop: Population,
+        v_inside: np.ndarray,
+        v_outside: np.ndarray,
+        available: np.ndarray,
+        mu: float,
+    ) -> ChoiceWeights:
+        """Weights from per-cell utilities, gathered per developer (np.take: 3x [cells])."""
+        top = np.maximum(v_inside.max(axis=1), v_outside)
+        weights = np.empty((pop.size, v_inside.shape[1] + 1))
+        inside = np.take(np.exp((v_inside - top[:, None]) / mu), pop.cell, axis=0)
+        np.multiply(inside, available, out=weights[:, :-1])
+        weights[:, -1] = np.exp((v_outside - top) / mu)[pop.cell]
+        return cls(weights, top[pop.cell], mu)
+
+    def probabilities(self) -> np.ndarray:
+        """Frictionless choice probabilities (n, J + 1), outside option last."""
+        return self.weights / self.weights.sum(axis=1, keepdims=True)
+
+    def log_sum(self) -> np.ndarray:
+        """Logit log-sum per developer, mu ln(sum over its choice set of exp(V/mu)), in utils.
+
+        The expected maximum utility up to Euler's constant: the consumer-surplus measure
+        of discrete-choice economics (in money, divide by the price coefficient).
+        """
+        return self.top + self.mu * np.log(self.weights.sum(axis=1))
 
 
 def choose(
     pop: Population,
     reviewers: np.ndarray,
-    v_inside: np.ndarray,
-    v_outside: np.ndarray,
-    available: np.ndarray,
-    mu: float,
+    weights: ChoiceWeights,
     rng: np.random.Generator,
     switching_cost: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -132,45 +149,26 @@ def choose(
     exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
     So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
     """
-    n = reviewers.size
-    weights, _ = _weights(pop, reviewers, v_inside, v_outside, available, mu)
+    n, mu = reviewers.size, weights.mu
+    w = np.take(weights.weights, reviewers, axis=0)
+    outside = w.shape[1] - 1
     current = pop.choice[reviewers]
-    column = np.where(current == OUTSIDE, weights.shape[1] - 1, current)
+    column = np.where(current == OUTSIDE, outside, current)
     rows = np.arange(n)
-    current_weight = weights[rows, column].copy()
-    weights[rows, column] = 0.0
-    cumulative = np.cumsum(weights, axis=1, out=weights)
+    current_weight = w[rows, column].copy()
+    w[rows, column] = 0.0
+    cumulative = np.cumsum(w, axis=1, out=w)
     alternatives = cumulative[:, -1]
     target = rng.random(n) * alternatives
-    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), weights.shape[1] - 1)
+    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
     shocks = -np.log(rng.standard_exponential((2, n)))
     with np.errstate(divide="ignore"):
         best_utility = mu * (np.log(alternatives) + shocks[0])
         current_utility = mu * (np.log(current_weight) + shocks[1])
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
     switch = best_utility > current_utility + cost
-    new = np.where(best == weights.shape[1] - 1, OUTSIDE, best)
+    new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
-
-
-def logit_probabilities(
-    pop: Population, v_inside: np.ndarray, v_outside: np.ndarray, available: np.ndarray, mu: float
-) -> np.ndarray:
-    """Frictionless choice probabilities (n, J + 1), outside option last."""
-    weights, _ = _weights(pop, slice(None), v_inside, v_outside, available, mu)
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-def expected_max_utility(
-    pop: Population, v_inside: np.ndarray, v_outside: np.ndarray, available: np.ndarray, mu: float
-) -> np.ndarray:
-    """Logit log-sum per developer, mu ln(sum over its choice set of exp(V/mu)), in utils.
-
-    The expected maximum utility up to Euler's constant: the consumer-surplus measure of
-    discrete-choice economics (in money, divide by the price coefficient).
-    """
-    weights, top = _weights(pop, slice(None), v_inside, v_outside, available, mu)
-    return top + mu * np.log(weights.sum(axis=1))
 
 
 def diffuse_awareness(

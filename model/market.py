@@ -171,7 +171,7 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
-        self._v_inside, self._v_outside = self._cell_utilities()
+        self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -213,10 +213,7 @@ class TokenMarket(mesa.Model):
     def _form_market(self) -> None:
         """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
         pop = self.population
-        available = self._choice_sets = self._available()
-        probabilities = demand.logit_probabilities(
-            pop, self._v_inside, self._v_outside, available, self.spec.market.mu
-        )
+        probabilities = self._weights.probabilities()
         expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
             self._prices()[:-1]
         )
@@ -225,14 +222,7 @@ class TokenMarket(mesa.Model):
                 p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop,
-            everyone,
-            self._v_inside,
-            self._v_outside,
-            available,
-            self.spec.market.mu,
-            self.rng,
-            switching_cost=np.zeros(pop.size),
+            pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
         )
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
@@ -266,6 +256,13 @@ class TokenMarket(mesa.Model):
     def _available(self) -> np.ndarray:
         active = np.array([p.active for p in self.provider_list])
         return self.population.aware & self.population.access & active
+
+    def _choice_weights(self) -> demand.ChoiceWeights:
+        """Every developer's logit weights over its choice set, at this month's offers."""
+        v_inside, v_outside = self._cell_utilities()
+        return demand.ChoiceWeights.of(
+            self.population, v_inside, v_outside, self._available(), self.spec.market.mu
+        )
 
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
         market = self.spec.market
@@ -391,10 +388,7 @@ class TokenMarket(mesa.Model):
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
-        v_inside, v_outside = self._cell_utilities()
-        probabilities = demand.logit_probabilities(
-            pop, v_inside, v_outside, self._available(), self.spec.market.mu
-        )
+        probabilities = self._choice_weights().probabilities()
         expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
         expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
         entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
@@ -432,19 +426,10 @@ class TokenMarket(mesa.Model):
 
     def _choose(self) -> None:
         pop = self.population
-        self._v_inside, self._v_outside = self._cell_utilities()
-        self._choice_sets = self._available()
+        self._weights = self._choice_weights()
         reviewing = (self.rng.random(pop.size) < pop.review_probability) | pop.must_review
         reviewers = np.flatnonzero(reviewing)
-        pop.choice[reviewers] = demand.choose(
-            pop,
-            reviewers,
-            self._v_inside,
-            self._v_outside,
-            self._choice_sets,
-            self.spec.market.mu,
-            self.rng,
-        )
+        pop.choice[reviewers] = demand.choose(pop, reviewers, self._weights, self.rng)
         pop.must_review[:] = False
 
     def _clear(self) -> None:
@@ -482,11 +467,7 @@ class TokenMarket(mesa.Model):
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
-        self.consumer_surplus = float(
-            demand.expected_max_utility(
-                pop, self._v_inside, self._v_outside, self._choice_sets, self.spec.market.mu
-            ).mean()
-        )
+        self.consumer_surplus = float(self._weights.log_sum().mean())
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""

@@ -51,9 +51,8 @@ def literal_rule(pop: Population, mu: float, rng) -> np.ndarray:
 def test_fast_kernel_samples_the_literal_rule(current, switching_cost, mu):
     rng = np.random.default_rng(11)
     pop = population(current, switching_cost, rng)
-    fast = demand.choose(
-        pop, np.arange(N), V_INSIDE, V_OUTSIDE, pop.aware, mu, np.random.default_rng(1)
-    )
+    weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, mu)
+    fast = demand.choose(pop, np.arange(N), weights, np.random.default_rng(1))
     slow = literal_rule(pop, mu, np.random.default_rng(2))
     # Two independent samples of the same categorical law, per cell: frequencies agree
     # within sampling error (5 sigma of the difference of two proportions).
@@ -69,7 +68,8 @@ def test_unavailable_current_provider_forces_a_move():
     rng = np.random.default_rng(3)
     pop = population(1, 10.0, rng)
     pop.aware[:, 1] = False
-    new = demand.choose(pop, np.arange(N), V_INSIDE, V_OUTSIDE, pop.aware, 1.0, rng)
+    weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, 1.0)
+    new = demand.choose(pop, np.arange(N), weights, rng)
     assert not (new == 1).any()
     assert np.all(pop.aware[np.arange(N), np.where(new == OUTSIDE, 0, new)])
 
@@ -77,9 +77,10 @@ def test_unavailable_current_provider_forces_a_move():
 def test_logit_probabilities_and_log_sum_agree():
     rng = np.random.default_rng(4)
     pop = population(OUTSIDE, 0.0, rng)
-    probabilities = demand.logit_probabilities(pop, V_INSIDE, V_OUTSIDE, pop.aware, 0.5)
+    weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, 0.5)
+    probabilities = weights.probabilities()
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert np.all(probabilities[:, :4][~pop.aware] == 0)
-    log_sum = demand.expected_max_utility(pop, V_INSIDE, V_OUTSIDE, pop.aware, 0.5)
+    log_sum = weights.log_sum()
     # The outside option's probability is exp(V0 / mu) / exp(log-sum / mu).
     assert np.allclose(probabilities[:, 4], np.exp((V_OUTSIDE[pop.cell] - log_sum) / 0.5))
