@@ -11,13 +11,14 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3 \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; \
 	done)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench app validate notebooks clean
 run: $(STAMP)
 	$(BIN)/tokenmarket run --scenario going_global --out results/going_global
 
+# Lint, the unit/property/browser tests, and every notebook executed top to bottom.
 test: $(STAMP)
 	$(BIN)/ruff check model agents runs tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbmake tests notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check model agents runs tests benchmarks
@@ -25,6 +26,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py
+	$(BIN)/python benchmarks/bench_sweep.py
+
+app: $(STAMP)
+	$(BIN)/tokenmarket app --host 127.0.0.1 --port 8765
+
+validate: $(STAMP)
+	$(BIN)/tokenmarket validate --seeds 20
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	$(BIN)/jupyter lab notebooks
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }

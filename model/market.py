@@ -79,13 +79,15 @@ MARKET_COLUMNS = (
 """Per month, in `market_frame()`; every name is a TokenMarket attribute."""
 
 MISSING_WHEN_UNDEFINED = (
+    "price_usd_per_mtok",
     "utilization",
     "unit_cost_usd_per_mtok",
     "electricity_share_of_opex",
     "electricity_share_of_cost",
     "mean_price_usd_per_mtok",
 )
-"""Ratios whose denominator can be zero: reported as missing (pd.NA), never inf."""
+"""Ratios whose denominator can be zero, and the price of a provider out of the market (not
+yet entered, or gone): reported as missing (pd.NA), never inf or a stale number."""
 
 
 @dataclass(slots=True)
@@ -200,7 +202,10 @@ class TokenMarket(mesa.Model):
             region=region,
             segment=segment,
             cell=segment * self.n_regions + region,
-            base_demand_mtok=demand_median * np.exp(demand_sigma * rng.standard_normal(n)),
+            base_demand_mtok=demand_median
+            * np.exp(demand_sigma * rng.standard_normal(n))
+            * (spec.represented_developers or n)
+            / n,
             switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
             review_probability=np.array([s.review_probability for s in seg])[segment],
             aware=rng.random((n, len(self.provider_list))) < aware_p[region],
@@ -516,6 +521,8 @@ class TokenMarket(mesa.Model):
             ],
             axis=1,
         )
+        out_of_market = ~frame["active"] & (frame["capacity_mtok"] == 0)
+        frame["price_usd_per_mtok"] = frame["price_usd_per_mtok"].mask(out_of_market)
         return _with_missing(frame)
 
     def market_frame(self) -> pd.DataFrame:

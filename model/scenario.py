@@ -256,6 +256,10 @@ class Scenario(_Strict):
     steps: Annotated[int, Field(ge=1, le=10_000)] = 120
     """Default run length in months."""
     n_developers: Annotated[int, Field(ge=1, le=5_000_000)] = 10_000
+    represented_developers: Annotated[int, Field(ge=1)] | None = None
+    """Developers the market stands for: each agent's demand is scaled by
+    represented / n_developers, so `n_developers` sets resolution, not market size (against
+    fixed costs in USD). None: one agent is one developer."""
     regions: Annotated[list[Region], Field(min_length=1)]
     latency_ms: dict[str, dict[str, NonNegative]]
     """`latency_ms[developer_region][site_region]`: network round trip in ms."""
@@ -448,8 +452,9 @@ def _apply_cost_view(data: dict[str, Any], view: Any) -> None:
 
     `total`: GPU capex amortized over its life, $150-250 per GPU-month of other opex (cal B.4):
     electricity is ~2-15% of cost. `operating`: the fleet at step 0 is written off and other
-    opex is lean, as in an already-depreciated facility: electricity becomes the large share
-    of what is paid each month that the public 60-70% claim describes.
+    opex is lean, as in an already-depreciated facility: electricity becomes a much larger
+    share of what is paid each month, the direction of the public 60-70% claim (how far
+    depends on fixed opex and on new, amortized capacity: docs/ODD.md).
     """
     if view not in ("total", "operating"):
         raise ScenarioError(f"cost_view: must be 'total' or 'operating' (got {view!r})")

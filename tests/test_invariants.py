@@ -39,6 +39,8 @@ def test_market_invariants(params, seed):
     nothing_served = providers["served_mtok"] == 0
     assert (providers["unit_cost_usd_per_mtok"].isna() == nothing_served).all()
     assert (providers["utilization"].isna() == (providers["capacity_mtok"] == 0)).all()
+    out = ~providers["active"] & (providers["capacity_mtok"] == 0)
+    assert (providers["price_usd_per_mtok"].isna() == out).all()
     for column in MISSING_WHEN_UNDEFINED:
         frame = providers if column in providers else market
         assert isinstance(frame[column].dtype, pd.Float64Dtype)

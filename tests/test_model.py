@@ -126,6 +126,15 @@ def test_bad_overrides_name_the_field(overrides, field):
         TokenMarket("going_global", rng=1, **overrides)
 
 
+def test_developers_set_resolution_not_market_size():
+    sizes = []
+    for n in (1000, 4000):
+        model = TokenMarket("classroom", rng=1, n_developers=n)
+        sizes.append(model.population.base_demand_mtok.sum())
+    assert load_scenario("classroom").represented_developers == 2000
+    assert sizes[0] == pytest.approx(sizes[1], rel=0.15)  # same market, sampled coarser or finer
+
+
 def test_negative_seed_is_a_user_error():
     with pytest.raises(ScenarioError, match="rng"):
         TokenMarket("classroom", rng=-1)
@@ -155,4 +164,5 @@ def test_exited_provider_goes_dark_and_its_customers_move(make_variant):
     later = rows[rows["step"] > 1]
     assert (later[["served_mtok", "capacity_mtok", "revenue_usd", "customers"]] == 0).all().all()
     assert (later["cash_usd"] == rows["cash_usd"].iloc[0]).all()
+    assert later["price_usd_per_mtok"].isna().all() and rows["price_usd_per_mtok"].notna().iloc[0]
     assert not (model.population.choice == 3).any()
