@@ -210,9 +210,11 @@ def check_agreement(model: TokenMarket) -> list[str]:
     ok = bool((gap <= bound).all())
     switched = float((tastes.choices() != pop.choice).mean())
     everything = np.ones_like(pop.aware)
-    expected = demand.logit_probabilities(
-        pop, v_inside, v_outside, everything, model.spec.market.mu
-    ).mean(axis=0)
+    expected = (
+        demand.ChoiceWeights.of(pop, v_inside, v_outside, everything, model.spec.market.mu)
+        .probabilities()
+        .mean(axis=0)
+    )
     table_all = np.ascontiguousarray(np.column_stack([v_inside, v_outside]))
     floor = Floor(table_all, pop.cell.copy(), model.spec.market.mu, SEED)
     share_floor = np.bincount(floor.step(), minlength=k) / pop.size
