@@ -1,4 +1,4 @@
-"""The `tokenmarket` command: run a scenario and write its results, or list the built-ins.
+"""The `tokenmarket` command: run a scenario, sweep many runs, analyze a sweep, list scenarios.
 
 Input is checked at the edge: a bad option, file or scenario value prints one line
 `error: <field>: <what is allowed>` on stderr and exits with status 2, before anything is
@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from tokenmarket.model.scenario import ScenarioError, describe_builtins
+from tokenmarket.runs.executors import ExecutorError
+from tokenmarket.runs.store import StoreError
+from tokenmarket.runs.sweep import SpecError, builtin_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +33,11 @@ if TYPE_CHECKING:
 DEFAULT_SCENARIO = "going_global"
 RESULTS_ROOT = Path("results")
 EXIT_USAGE = 2
+EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130
+EXECUTORS = ("serial", "processes", "dask")
+INPUT_ERRORS = (ScenarioError, SpecError, StoreError, ExecutorError)
+"""Errors in what the user gave (a value, a file, a directory, an address): status 2."""
 
 
 class UsageError(Exception):
@@ -45,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `run` and `scenarios`."""
+    """The command line: one sub-parser per command, each added by its own function."""
     parser = _Parser(
         prog="tokenmarket",
         description="Agent-based model of the global market for LLM API tokens.",
@@ -84,7 +91,88 @@ def build_parser() -> argparse.ArgumentParser:
         "scenarios", help="list the built-in scenarios", description="List the built-in scenarios."
     )
     scenarios.set_defaults(handler=_scenarios)
+    _add_sweep(sub)
+    _add_analyze(sub)
+    _add_validate(sub)
+    _add_app(sub)
     return parser
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check going_global against real-market patterns",
+        description="Measure each pattern of runs/validation/patterns.toml over seeds: target "
+        "band and source, the model's mean and 95%% interval, met or missed; then the two cost "
+        "views side by side.",
+    )
+    validate.add_argument(
+        "--seeds", type=int, default=10, metavar="N", help="seeds to average over (default: 10)"
+    )
+    validate.set_defaults(handler=_validate)
+
+
+def _add_app(sub: argparse._SubParsersAction) -> None:
+    app = sub.add_parser(
+        "app",
+        help="serve the classroom app (Mesa SolaraViz) in the browser",
+        description="Serve the classroom app until Ctrl-C; it needs no internet.",
+    )
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    app.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    app.set_defaults(handler=_app)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep spec: many runs over parameters and seeds, stored as they finish",
+        description="Run every run of a sweep spec (TOML) and store each as it finishes, one "
+        "Parquet file per run. Interrupted (Ctrl-C, a crash), it continues with --resume.",
+    )
+    sweep.add_argument(
+        "spec",
+        type=Path,
+        metavar="SPEC",
+        help=f"a sweep spec (TOML file), or a built-in one: {', '.join(builtin_specs())}",
+    )
+    sweep.add_argument(
+        "--out", type=Path, metavar="DIR", help="sweep directory (default: results/<spec name>)"
+    )
+    sweep.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        metavar="{serial,processes,dask}",
+        help="where runs execute (default: processes; dask with --scheduler)",
+    )
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes for processes or a dask LocalCluster (default: all cores)",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://HOST:8786 (implies --executor dask)",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: run exactly the runs not stored yet",
+    )
+    sweep.set_defaults(handler=_sweep)
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    analyze = sub.add_parser(
+        "analyze",
+        help="tables, sensitivity indices and figures of a stored sweep",
+        description="Summarize a sweep directory: mean and 95% CI per design point and "
+        "strategy, Sobol or Morris indices, figures; written into DIR/analysis/.",
+    )
+    analyze.add_argument("dir", type=Path, metavar="DIR", help="a directory written by `sweep`")
+    analyze.set_defaults(handler=_analyze)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         return args.handler(args)
-    except (UsageError, ScenarioError) as err:
+    except (UsageError, *INPUT_ERRORS) as err:
         message = " ".join(str(err).split())
         print(f"error: {message}", file=sys.stderr)
         return EXIT_USAGE
@@ -183,6 +271,154 @@ def _check_out(out: Path) -> None:
 def _safe_name(name: str) -> str:
     """A scenario name usable as one path component (names come from user TOML files)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "custom"
+
+
+# --------------------------------------------------------------------------- sweep
+def _sweep(args: argparse.Namespace) -> int:
+    """Validate spec, options and directory, then run the sweep and report."""
+    from tokenmarket.runs.executors import make_executor
+    from tokenmarket.runs.store import SweepStore
+    from tokenmarket.runs.sweep import load_spec, run_sweep
+
+    kind = _check_sweep_options(args)
+    sweep = load_spec(args.spec)
+    out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(sweep.name)
+    _check_out(out)
+    executor = make_executor(
+        kind,
+        args.workers,
+        args.scheduler,
+        key_prefix=f"{_safe_name(sweep.name)}-{sweep.spec_hash()[:8]}",
+    )
+    points, replications = sweep.design.n_points, sweep.spec.replications
+    print(
+        f"sweep {sweep.name}: {sweep.n_runs} runs ({points} points x {replications} "
+        f"replication{'s' * (replications != 1)}) on {executor.description} -> {out}"
+    )
+    try:
+        result = run_sweep(sweep, out, executor, resume=args.resume)
+    except KeyboardInterrupt:
+        if not (out / "manifest.json").exists():
+            print("interrupted: nothing written", file=sys.stderr)
+        else:
+            stored = sum(1 for _ in SweepStore(out).done_ids())
+            print(
+                f"interrupted: {stored} of {sweep.n_runs} runs stored in {out}; continue with "
+                f"`tokenmarket sweep {args.spec} --out {out} --resume`",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
+    rate = result.ran / result.seconds * 60 if result.seconds > 0 else 0.0
+    print(
+        f"{result.done} of {result.total} runs done, {len(result.failed)} failed "
+        f"(ran {result.ran} in {result.seconds:.1f} s, {rate:.0f} runs/min)"
+    )
+    for failure in result.failed[:5]:
+        print(
+            f"  failed run {failure['run_id']} (seed {failure['seed']}, "
+            f"{failure['parameters']}): {failure['error']}"
+        )
+    if len(result.failed) > 5:
+        print(f"  ... and {len(result.failed) - 5} more: see {out / 'manifest.json'}")
+    if result.failed:
+        print(f"run the failed runs again with: tokenmarket sweep {args.spec} --out {out} --resume")
+    print(
+        f"wrote {out}/: manifest.json runs/ summary.parquet"
+        + (" timeseries/" if sweep.spec.outputs.timeseries else "")
+    )
+    print(f"next: tokenmarket analyze {out}")
+    return EXIT_FAILED_RUNS if result.failed else 0
+
+
+def _check_sweep_options(args: argparse.Namespace) -> str:
+    """The executor to use, after checking the options that go together."""
+    kind = args.executor or ("dask" if args.scheduler else "processes")
+    if args.scheduler is not None and kind != "dask":
+        raise UsageError(f"--scheduler: a scheduler address needs --executor dask (got {kind})")
+    if args.scheduler is not None and not re.fullmatch(r"[a-z]+://\S+:\d+", args.scheduler):
+        raise UsageError(
+            f"--scheduler: expected an address like tcp://HOST:8786 (got {args.scheduler!r})"
+        )
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UsageError(f"--workers: must be an integer >= 1 (got {args.workers})")
+        if kind == "serial":
+            raise UsageError("--workers: the serial executor runs one run at a time; drop it")
+        if args.scheduler is not None:
+            raise UsageError("--workers: a running Dask cluster has its own workers; drop it")
+    return kind
+
+
+# --------------------------------------------------------------------------- analyze
+def _analyze(args: argparse.Namespace) -> int:
+    """Write the analysis of a sweep and print its main table."""
+    if not args.dir.is_dir():
+        raise UsageError(f"DIR: {str(args.dir)!r} is not a directory written by `sweep`")
+    from tokenmarket.runs.analysis import analyze
+
+    report = analyze(args.dir)
+    if report.strategies is not None:
+        print(share_table(report.strategies))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.written:
+        folder = report.written[0].parent
+        print(f"\nwrote {folder}/: " + " ".join(p.name for p in report.written))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Print the pattern table and the cost-view comparison; exit 1 if a recorded pass misses."""
+    if args.seeds < 2:
+        raise UsageError(f"--seeds: must be an integer >= 2 for an interval (got {args.seeds})")
+    import pandas as pd
+
+    from tokenmarket.runs.validate import cost_views, validate
+
+    table = validate(seeds=args.seeds)
+    shown = table.assign(
+        target=table["low"].map("{:g}".format) + "-" + table["high"].map("{:g}".format),
+        model=table["mean"].map("{:.3f}".format)
+        + " ["
+        + table["ci_low"].map("{:.3f}".format)
+        + ", "
+        + table["ci_high"].map("{:.3f}".format)
+        + "]",
+        verdict=table["met"].map({True: "met", False: "MISSED"}),
+    )
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+        print(f"going_global against real-market patterns, {args.seeds} seeds (95% t-interval):")
+        print(shown[["pattern", "target", "model", "verdict"]].to_string(index=False))
+        print("\nSources:")
+        for row in table.itertuples():
+            print(f"  {row.pattern}: {row.source}")
+        print("\nCost views, months 13-24 (mean over seeds), by provider home region:")
+        print(cost_views(seeds=min(args.seeds, 5)).round(3).to_string(index=False))
+    regressed = table[table["recorded_pass"] & ~table["met"]]
+    return 1 if len(regressed) else 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    """Serve the classroom app in the foreground."""
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port: must be from 1 to 65535 (got {args.port})")
+    from tokenmarket.runs.app import serve
+
+    return serve(args.host, args.port)
+
+
+def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
+    """Final token share by strategy per design point, 'mean ±half-width of the 95% CI'."""
+    rows = strategies[strategies["metric"] == "token_share"]
+    keys = list(rows.columns[: list(rows.columns).index("strategy")])
+    cell = rows["mean"].map("{:.3f}".format) + rows.eval("(ci_high - ci_low) / 2").map(
+        lambda h: "" if h != h else f" ±{h:.3f}"
+    )
+    table = rows.assign(cell=cell).pivot(index=keys, columns="strategy", values="cell")
+    more = f"\n... {len(table) - limit} more points in the CSV" if len(table) > limit else ""
+    n = int(rows["n"].max())
+    title = f"Final token share by strategy, mean ±95% CI over {n} replications:"
+    return f"{title}\n{table.head(limit).to_string()}{more}"
 
 
 # --------------------------------------------------------------------------- writing

@@ -365,3 +365,26 @@ def test_failure_while_writing_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         run_quietly(["run", *FAST, "--out", str(out)])
     assert not (tmp_path / "new").exists()
+
+
+def test_validate_prints_each_pattern_with_its_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli.main(["validate", "--seeds", "2"])
+    out = capsys.readouterr().out
+    patterns = [
+        line.split()[0] for line in out.splitlines() if line.rstrip().endswith(("met", "MISSED"))
+    ]
+    assert patterns[:2] == ["cn_share_start_2024", "cn_share_2025"]
+    assert "Cost views" in out
+    assert status in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [(["validate", "--seeds", "1"], "--seeds"), (["app", "--port", "70000"], "--port")],
+)
+def test_validate_and_app_options_are_checked(
+    argv: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and field in err and "Traceback" not in err

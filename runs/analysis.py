@@ -1,0 +1,479 @@
+"""Summaries, sensitivity indices and figures over a stored sweep; public for notebooks.
+
+    data = load_sweep("results/sve")
+    strategies = strategy_runs(data.summary, data.parameters)   # one row per run x strategy
+    table = point_table(strategies, ["point", *data.parameters, "strategy"], ["token_share"])
+    heatmap_figure(table, "electricity_CN", "switching_cost", "token_share")
+
+Confidence intervals are Student-t intervals over replications (runs of one design point
+differ only by seed, so they are independent draws of the same outcome). Sensitivity
+indices (Sobol, Morris) are computed on the mean over replications of each point.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tokenmarket.model.scenario import OVERRIDES
+from tokenmarket.runs.store import SUMMARY, TIMESERIES, SweepStore, atomic_write
+from tokenmarket.runs.sweep import (
+    ID_COLUMNS,
+    Design,
+    SweepSpec,
+    parse_spec,
+    salib_problem,
+    sampler_rng,
+)
+
+ANALYSIS_DIR = "analysis"
+CONFIDENCE = 0.95
+
+STRATEGY_OUTCOMES = {
+    "token_share": "token share (fraction of tokens served)",
+    "developer_share": "developer share (fraction of developers)",
+    "price_usd_per_mtok": "price, token-weighted (USD per million tokens)",
+    "profit_usd": "profit (USD per month)",
+    "npv_usd": "discounted cumulative profit, NPV (USD)",
+    "cash_usd": "cash (USD)",
+    "active_providers": "active providers (count)",
+}
+"""Per run and strategy, over the strategy's providers: sums, except the weighted price.
+Tables hold the final month; time series every month."""
+
+MARKET_OUTCOMES = {
+    "hhi": "HHI on tokens served (0-1)",
+    "mean_price_usd_per_mtok": "token-weighted mean price (USD per million tokens)",
+    "outside_share": "outside option share of demand (fraction)",
+    "consumer_surplus": "consumer surplus per developer (utils, logit log-sum)",
+    "cross_border_share": "tokens served across borders (fraction)",
+    "active_providers": "active providers (count)",
+}
+"""Per run, from the market's final month (`market_<name>` columns of the summary)."""
+
+SENSITIVITY_OUTCOMES = ("token_share", "profit_usd")
+"""Strategy outcomes whose indices are computed, besides every market outcome."""
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class SweepData:
+    """A stored sweep: its manifest, spec, design, varied parameters and summary table."""
+
+    root: Path
+    manifest: dict[str, Any]
+    spec: SweepSpec
+    design: Design
+    summary: pd.DataFrame
+
+    @property
+    def parameters(self) -> list[str]:
+        """Names of the varied parameters (lists first, then ranges)."""
+        return self.design.names
+
+    def timeseries(self, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+        """Every month of every finished run (None if the spec kept no time series)."""
+        folder = self.root / TIMESERIES
+        if not self.spec.outputs.timeseries or not any(folder.glob("*.parquet")):
+            return None
+        return pd.read_parquet(folder, columns=list(columns) if columns else None)
+
+
+def load_sweep(root: str | Path) -> SweepData:
+    """Open a sweep directory; summary.parquet is rebuilt first if runs finished since."""
+    root = Path(root)
+    manifest = SweepStore.read_manifest(root)
+    spec = parse_spec(manifest["spec"], where=str(root / "manifest.json"))
+    store = SweepStore(root)
+    if not store.summary_is_current():
+        store.build_summary()
+    path = root / SUMMARY
+    summary = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return SweepData(root=root, manifest=manifest, spec=spec, design=Design(spec), summary=summary)
+
+
+# --------------------------------------------------------------------------- tables
+def strategy_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
+    """One row per run and strategy, over the strategy's providers.
+
+    Shares, profit, NPV and cash are summed; the price is token-weighted; active providers
+    are counted. A strategy is what a sweep compares, and one may have several providers.
+    """
+    keys = [*ID_COLUMNS, *parameters, "strategy"]
+    served = summary["served_mtok"].astype(float).where(summary["active"], 0.0)
+    frame = summary.assign(
+        _served=served,
+        _revenue=served * summary["price_usd_per_mtok"].astype(float),
+        active_providers=summary["active"].astype(int),
+    )
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    table = grouped[["token_share", "developer_share", "profit_usd", "npv_usd", "cash_usd"]].sum()
+    table["active_providers"] = grouped["active_providers"].sum()
+    revenue, tokens = grouped["_revenue"].sum(), grouped["_served"].sum()
+    table["price_usd_per_mtok"] = (revenue / tokens.where(tokens > 0)).astype(float)
+    return table[list(STRATEGY_OUTCOMES)].reset_index()
+
+
+def market_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
+    """One row per run: the market's final month."""
+    keys = [*ID_COLUMNS, *parameters]
+    columns = {f"market_{name}": name for name in MARKET_OUTCOMES}
+    table = summary.drop_duplicates("run_id")[[*keys, *columns]].rename(columns=columns)
+    return table.sort_values("run_id").reset_index(drop=True)
+
+
+def t_half_width(sd: Any, n: Any) -> Any:
+    """Half-width of the two-sided Student-t interval of a mean (NaN when n < 2)."""
+    from scipy import stats
+
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n >= 2, n - 1, np.nan))
+        return quantile * np.asarray(sd, dtype=float) / np.sqrt(n)
+
+
+def t_interval(values: Sequence[float] | np.ndarray | pd.Series) -> tuple[float, float]:
+    """Confidence interval of the mean of `values` (NaN with fewer than 2 values)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    mean = x.mean() if x.size else math.nan
+    half = float(t_half_width(x.std(ddof=1) if x.size > 1 else math.nan, x.size))
+    return float(mean - half), float(mean + half)
+
+
+def point_table(runs: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """n, mean, sd and 95% t-interval over runs, per group of `keys` and metric.
+
+    Tidy, one row per group and metric: ready for seaborn and for a pivot.
+    """
+    long = runs.melt(id_vars=list(keys), value_vars=list(metrics), var_name="metric")
+    long["value"] = long["value"].astype(float)
+    grouped = long.groupby([*keys, "metric"], sort=False, dropna=False)["value"]
+    table = grouped.agg(n="count", mean="mean", sd="std").reset_index()
+    half = t_half_width(table["sd"], table["n"])
+    return table.assign(ci_low=table["mean"] - half, ci_high=table["mean"] + half)
+
+
+# --------------------------------------------------------------------------- sensitivity
+def point_outcomes(data: SweepData) -> pd.DataFrame:
+    """One row per design point: the mean over replications of every sensitivity outcome.
+
+    Columns are market outcomes by name and strategy outcomes as `<metric>[<strategy>]`.
+    """
+    market = market_runs(data.summary, data.parameters).groupby("point")[list(MARKET_OUTCOMES)]
+    strategies = strategy_runs(data.summary, data.parameters)
+    by_strategy = strategies.pivot_table(
+        index="point", columns="strategy", values=list(SENSITIVITY_OUTCOMES), aggfunc="mean"
+    )
+    by_strategy.columns = [f"{metric}[{strategy}]" for metric, strategy in by_strategy.columns]
+    return market.mean().join(by_strategy).reindex(range(data.design.n_points))
+
+
+def sensitivity(data: SweepData) -> tuple[pd.DataFrame | None, list[str]]:
+    """Sobol or Morris indices of every outcome to every range, and notes on what was left out.
+
+    One set per combination of the listed parameters (ranges are what the sampler varies);
+    None when the spec used another sampler. An outcome with missing points (failed runs)
+    or no variance has no indices: it gets a note instead.
+    """
+    spec, design = data.spec, data.design
+    if spec.sampler not in ("sobol", "morris") or data.summary.empty:
+        return None, []
+    outcomes = point_outcomes(data)
+    problem = salib_problem(design.range_names)
+    rows, notes = [], []
+    for group in range(design.n_groups):
+        block = slice(group * design.rows_per_group, (group + 1) * design.rows_per_group)
+        first = design.point(block.start)
+        fixed = {name: first[name] for name in design.list_names}
+        label = f" at {fixed}" if fixed else ""
+        ys = outcomes.iloc[block]
+        for outcome in ys.columns:
+            y = ys[outcome].to_numpy(dtype=float)
+            if np.isnan(y).any():
+                notes.append(f"{outcome}{label}: skipped, {int(np.isnan(y).sum())} points missing")
+                continue
+            if np.ptp(y) == 0.0:
+                notes.append(f"{outcome}{label}: skipped, constant over the design")
+                continue
+            for index in _indices(spec, problem, design.unit_sample, y):
+                rows.append({**fixed, "outcome": outcome, **index})
+    return pd.DataFrame(rows), notes
+
+
+def _indices(
+    spec: SweepSpec, problem: dict[str, Any], unit: np.ndarray | None, y: np.ndarray
+) -> list[dict[str, Any]]:
+    """SALib's indices of one outcome, one row per parameter."""
+    seed = int(sampler_rng(spec.seed).integers(2**31))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # SALib's bootstrap on tiny designs
+        if spec.sampler == "sobol":
+            from SALib.analyze import sobol
+
+            result = sobol.analyze(
+                problem, y, calc_second_order=False, seed=seed, conf_level=CONFIDENCE
+            )
+            keys = ("S1", "S1_conf", "ST", "ST_conf")
+        else:
+            from SALib.analyze import morris
+
+            result = morris.analyze(
+                problem, unit, y, num_levels=spec.levels or 4, seed=seed, conf_level=CONFIDENCE
+            )
+            keys = ("mu", "mu_star", "sigma", "mu_star_conf")
+    return [
+        {"parameter": name, **{k: float(result[k][i]) for k in keys}}
+        for i, name in enumerate(problem["names"])
+    ]
+
+
+# --------------------------------------------------------------------------- figures
+def parameter_label(name: str) -> str:
+    """A parameter's name with its unit, from its entry in `scenario.OVERRIDES`."""
+    for patterns, meaning in OVERRIDES.items():
+        for pattern in patterns.split(", "):  # one entry may document several names
+            if re.fullmatch(re.sub(r"<[A-Z]+>", ".+", pattern), name):
+                unit = re.search(r"\(([^)]+)\)", meaning)
+                return f"{name} ({unit.group(1)})" if unit else name
+    return name
+
+
+def _figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.6) -> tuple:
+    """A figure on an Agg canvas (no pyplot state), with a grid of panels."""
+    fig = Figure(figsize=(width * ncols + 1.5, height * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def timeseries_figure(
+    timeseries: pd.DataFrame,
+    metric: str = "token_share",
+    facet: str | None = None,
+    pooled: bool = False,
+) -> Figure:
+    """Mean and 95% t-band over runs of a strategy outcome, month by month, per strategy.
+
+    Strategies differ by line style and marker as well as colour (readable in greyscale).
+    With `facet`, one panel per value of that parameter; without, runs of all points pool.
+    `pooled` says in the title that other varied parameters were pooled.
+    """
+    keys = ["run_id", "step", "strategy", *([facet] if facet else [])]
+    frame = timeseries.groupby(keys, as_index=False)[metric].sum()
+    panels = sorted(frame[facet].unique()) if facet else [None]
+    order = sorted(frame["strategy"].unique())
+    fig, axes = _figure(len(panels))
+    for ax in axes[0][1:]:
+        ax.sharey(axes[0][0])
+    for ax, value in zip(axes[0], panels, strict=True):
+        part = frame if facet is None else frame[frame[facet] == value]
+        sns.lineplot(
+            data=part,
+            x="step",
+            y=metric,
+            hue="strategy",
+            style="strategy",
+            hue_order=order,
+            style_order=order,
+            markers=True,
+            dashes=True,
+            markevery=max(1, part["step"].nunique() // 10),
+            errorbar=t_interval,
+            ax=ax,
+            legend=ax is axes[0][-1],
+        )
+        title = "all design points" if facet is None else f"{facet} = {_tick(value)}"
+        ax.set(title=title, xlabel="month", ylabel=STRATEGY_OUTCOMES.get(metric, metric))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="strategy")
+    fig.suptitle(
+        f"{STRATEGY_OUTCOMES.get(metric, metric)}: mean and 95% band over runs"
+        + (" (pooled over the other parameters)" if pooled else "")
+    )
+    return fig
+
+
+def heatmap_figure(
+    table: pd.DataFrame, x: str, y: str, metric: str = "token_share", strategy_col: str = "strategy"
+) -> Figure:
+    """Mean of `metric` over two parameters, one panel per strategy, cells annotated.
+
+    `table` is a `point_table`; other varied parameters are averaged over (said in the
+    title). Numbers in every cell keep it readable in greyscale.
+    """
+    rows = table[table["metric"] == metric]
+    strategies = sorted(rows[strategy_col].unique()) if strategy_col in rows else [None]
+    ncols = 2 if len(strategies) == 4 else min(3, len(strategies))
+    fig, axes = _figure(ncols, math.ceil(len(strategies) / ncols), width=4.4, height=3.8)
+    low, high = rows["mean"].min(), rows["mean"].max()
+    label = STRATEGY_OUTCOMES.get(metric) or MARKET_OUTCOMES.get(metric, metric)
+    for ax, strategy in zip(axes.ravel(), strategies, strict=False):
+        part = rows if strategy is None else rows[rows[strategy_col] == strategy]
+        grid = part.pivot_table(index=y, columns=x, values="mean", aggfunc="mean")
+        grid = grid.sort_index(ascending=False)
+        sns.heatmap(
+            grid,
+            annot=True,
+            fmt=".2f",
+            cmap="viridis",
+            vmin=low,
+            vmax=high,
+            cbar_kws={"label": label},
+            ax=ax,
+            xticklabels=[_tick(v) for v in grid.columns],
+            yticklabels=[_tick(v) for v in grid.index],
+        )
+        ax.set(title=strategy or "", xlabel=parameter_label(x), ylabel=parameter_label(y))
+    for ax in axes.ravel()[len(strategies) :]:
+        ax.set_visible(False)
+    others = [p for p in _varied(table) if p not in (x, y)]
+    note = f"\naveraged over {', '.join(others)}" if others else ""
+    fig.suptitle(f"{label}, final month, mean over replications{note}")
+    return fig
+
+
+def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
+    """Bars of each parameter's indices per outcome: Sobol S1 and ST, or Morris mu* and sigma.
+
+    The two indices are told apart by hatching as well as colour.
+    """
+    names = ("S1", "ST") if sampler == "sobol" else ("mu_star", "sigma")
+    long = indices.melt(id_vars=["outcome", "parameter"], value_vars=list(names), var_name="index")
+    outcomes = list(dict.fromkeys(long["outcome"]))
+    ncols = min(3, len(outcomes))
+    nrows = math.ceil(len(outcomes) / ncols)
+    fig, axes = _figure(ncols, nrows, width=4.0, height=0.5 * long["parameter"].nunique() + 1.6)
+    for ax, outcome in zip(axes.ravel(), outcomes, strict=False):
+        sns.barplot(
+            data=long[long["outcome"] == outcome],
+            x="value",
+            y="parameter",
+            hue="index",
+            hue_order=list(names),
+            errorbar=None,
+            ax=ax,
+            legend=ax is axes.ravel()[0],
+        )
+        for container, hatch in zip(ax.containers, ("", "//"), strict=False):
+            for bar in container:
+                bar.set_hatch(hatch)
+                bar.set_edgecolor("black")
+        ax.set(
+            title=outcome,
+            xlabel="index (share of variance)"
+            if sampler == "sobol"
+            else "elementary effect (outcome units per full range)",
+            ylabel="",
+        )
+    for ax in axes.ravel()[len(outcomes) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{sampler.capitalize()} sensitivity indices, mean over replications")
+    return fig
+
+
+def _tick(value: Any) -> str:
+    """A parameter value for a label: floats without trailing zeros."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _varied(table: pd.DataFrame) -> list[str]:
+    """Parameter columns of a point table (between `point` and the strategy/metric keys)."""
+    keys = list(table.columns)
+    end = keys.index("strategy") if "strategy" in keys else keys.index("metric")
+    return keys[keys.index("point") + 1 : end]
+
+
+# --------------------------------------------------------------------------- the report
+@dataclass
+class AnalysisReport:
+    """What `analyze` wrote and left out, and the tables behind it."""
+
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    strategies: pd.DataFrame | None = None
+    market: pd.DataFrame | None = None
+    indices: pd.DataFrame | None = None
+
+
+def analyze(root: str | Path) -> AnalysisReport:
+    """Write the tables, sensitivity indices and figures of a sweep into ROOT/analysis/."""
+    data = load_sweep(root)
+    report = AnalysisReport()
+    if data.summary.empty:
+        report.notes.append("no finished runs yet: nothing to analyze")
+        return report
+    out = data.root / ANALYSIS_DIR
+    out.mkdir(exist_ok=True)
+    params = data.parameters
+    report.strategies = point_table(
+        strategy_runs(data.summary, params), ["point", *params, "strategy"], list(STRATEGY_OUTCOMES)
+    )
+    report.market = point_table(
+        market_runs(data.summary, params), ["point", *params], list(MARKET_OUTCOMES)
+    )
+    _write_csv(report, out / "strategy_points.csv", report.strategies)
+    _write_csv(report, out / "market_points.csv", report.market)
+
+    report.indices, notes = sensitivity(data)
+    report.notes += notes
+    if report.indices is not None and not report.indices.empty:
+        _write_csv(report, out / f"{data.spec.sampler}_indices.csv", report.indices)
+        _write_figure(
+            report,
+            out / f"{data.spec.sampler}_indices.png",
+            sensitivity_figure(report.indices, data.spec.sampler),
+        )
+
+    facet = next((p for p in params if data.summary[p].nunique() <= 6), None)
+    wanted = ["run_id", "step", "strategy", "token_share", *([facet] if facet else [])]
+    timeseries = data.timeseries(wanted)
+    if timeseries is None:
+        report.notes.append(
+            "time-series bands skipped: the spec did not keep time series "
+            "(set `timeseries = true` under [outputs])"
+        )
+    else:
+        pooled = len(params) > (1 if facet else 0)
+        _write_figure(
+            report,
+            out / "timeseries_token_share.png",
+            timeseries_figure(timeseries, "token_share", facet, pooled),
+        )
+
+    gridded = [p for p in params if p in data.design.list_names or data.spec.sampler == "grid"]
+    if len(gridded) >= 2:
+        x, y = gridded[0], gridded[1]
+        _write_figure(
+            report,
+            out / "heatmap_token_share.png",
+            heatmap_figure(report.strategies, x, y, "token_share"),
+        )
+        _write_figure(report, out / "heatmap_hhi.png", heatmap_figure(report.market, x, y, "hhi"))
+    else:
+        report.notes.append("heatmaps skipped: they need at least two gridded parameters")
+    return report
+
+
+def _write_csv(report: AnalysisReport, path: Path, table: pd.DataFrame) -> None:
+    atomic_write(path, table.to_csv(index=False).encode())
+    report.written.append(path)
+
+
+def _write_figure(report: AnalysisReport, path: Path, fig: Figure) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    atomic_write(path, buffer.getvalue())
+    report.written.append(path)

@@ -1,0 +1,1 @@
+"""Example sweep specs (TOML data files), runnable by name: `tokenmarket sweep smoke`."""
