@@ -181,7 +181,9 @@ class TokenMarket(mesa.Model):
                 **{c: c for c in MARKET_COLUMNS},
                 "flows_mtok": "flows_mtok",
             },
-            agenttype_reporters={Provider: {c: c for c in PROVIDER_COLUMNS}},
+            agenttype_reporters={
+                Provider: {"provider": "name", **{c: c for c in PROVIDER_COLUMNS}}
+            },
         )
 
     # ----------------------------------------------------------------- set-up

@@ -468,28 +468,37 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            where = ".".join(str(part) for part in e["loc"])
-            message = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                message = f"unknown key; allowed: {', '.join(_allowed_keys(e['loc']))}"
-            lines.append(f"{where}: {message}" if where else message)
-        raise ScenarioError(f"invalid scenario ({source}): " + "; ".join(lines)) from None
+        problems = "; ".join(describe_errors(err, Scenario))
+        raise ScenarioError(f"invalid scenario ({source}): {problems}") from None
 
 
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    """Field names of the table that holds the key at `loc` (for 'unknown key' messages)."""
-    cls: type[BaseModel] = Scenario
+def describe_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
+    """One line per problem, `field.path: what is wrong`; unknown keys list the allowed ones."""
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(part) for part in e["loc"])
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            message = f"unknown key; allowed: {', '.join(_allowed_keys(root, e['loc']))}"
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
+def _allowed_keys(root: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the table that holds the key at `loc`, walking down from `root`."""
+    cls = root
     for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = cls.model_fields[part].annotation
-        for candidate in (annotation, *get_args(annotation)):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                cls = candidate
-                break
+        if part not in cls.model_fields:
+            continue  # a list index, or a dict key such as a parameter name
+        candidates = _nested_types(cls.model_fields[str(part)].annotation)
+        cls = next((c for c in candidates if issubclass(c, BaseModel)), cls)
     return list(cls.model_fields)
+
+
+def _nested_types(annotation: Any) -> list[type]:
+    """Every class inside an annotation: `list[Region]`, `dict[str, Range]`, `X | None`."""
+    found = [annotation] if isinstance(annotation, type) else []
+    return found + [t for arg in get_args(annotation) for t in _nested_types(arg)]
 
 
 def builtin_names() -> list[str]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import numpy as np
 from pydantic import (
@@ -39,7 +39,13 @@ from pydantic import (
     model_validator,
 )
 
-from tokenmarket.model.scenario import Scenario, ScenarioError, builtin_names, load_scenario
+from tokenmarket.model.scenario import (
+    Scenario,
+    ScenarioError,
+    builtin_names,
+    describe_errors,
+    load_scenario,
+)
 from tokenmarket.runs.executors import Completed, Executor
 from tokenmarket.runs.store import SweepStore, code_hash, versions
 
@@ -420,34 +426,8 @@ def parse_spec(data: Mapping[str, Any], where: str = "spec") -> SweepSpec:
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = ".".join(str(part) for part in e["loc"])
-            message = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                message = f"unknown key; allowed: {', '.join(_allowed_keys(e['loc']))}"
-            lines.append(f"{loc}: {message}" if loc else message)
-        raise SpecError(f"invalid sweep spec ({where}): " + "; ".join(lines)) from None
-
-
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
-    """Field names of the table holding the key at `loc` (for 'unknown key' messages)."""
-    cls: type[BaseModel] = SweepSpec
-    for part in loc[:-1]:
-        fields = cls.model_fields
-        if part not in fields:
-            continue  # a dict key, such as a parameter name under `ranges`
-        annotation = fields[part].annotation
-        for candidate in (annotation, *get_args(annotation), *_value_types(annotation)):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                cls = candidate
-                break
-    return list(cls.model_fields)
-
-
-def _value_types(annotation: Any) -> tuple[Any, ...]:
-    """Value types of a dict annotation (`dict[str, Range]` -> Range)."""
-    return tuple(arg for a in get_args(annotation) for arg in (a, *get_args(a)))
+        problems = "; ".join(describe_errors(err, SweepSpec))
+        raise SpecError(f"invalid sweep spec ({where}): {problems}") from None
 
 
 def resolve_scenario(name: str, base_dir: Path) -> str | Scenario:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tokenmarket.model.demand import OUTSIDE
 from tokenmarket.model.market import TokenMarket
+from tokenmarket.runs.analysis import t_interval
 
 
 @dataclass(frozen=True)
@@ -138,31 +138,22 @@ def validate(seeds: int = 10, scenario: str = "going_global", **overrides: Any) 
     rows = []
     for p in patterns:
         values = np.array([METRICS[p.metric](run, p) for run in runs])
-        mean, half = _mean_interval(values)
+        ci_low, ci_high = t_interval(values)
         rows.append(
             {
                 "pattern": p.name,
                 "description": p.description,
                 "low": p.low,
                 "high": p.high,
-                "mean": mean,
-                "ci_low": mean - half,
-                "ci_high": mean + half,
-                "met": bool(p.low <= mean <= p.high),
+                "mean": values.mean(),
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "met": bool(p.low <= values.mean() <= p.high),
                 "recorded_pass": p.passes,
                 "source": p.source,
             }
         )
     return pd.DataFrame(rows)
-
-
-def _mean_interval(values: np.ndarray) -> tuple[float, float]:
-    """Mean and half-width of its 95% t-interval (0 for a single seed)."""
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, 0.0
-    sem = values.std(ddof=1) / np.sqrt(values.size)
-    return mean, float(stats.t.ppf(0.975, values.size - 1) * sem)
 
 
 COST_VIEW_COLUMNS = (

@@ -68,6 +68,7 @@ def test_mesa_batch_run_works_on_the_constructor():
     frame = pd.DataFrame(results)
     assert len(frame) == 2 * 2 * 5 * 4  # runs x months x providers
     assert {"hhi", "outside_share", "switching_cost", "price_usd_per_mtok"} <= set(frame.columns)
+    assert set(frame["provider"]) == {p.name for p in load_scenario("classroom").providers}
     assert sorted(frame["Step"].unique()) == [1, 2, 3, 4, 5]
     by_cost = frame.groupby("switching_cost")["RunId"].nunique()
     assert by_cost.tolist() == [2, 2]
