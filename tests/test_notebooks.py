@@ -27,6 +27,7 @@ def test_the_exploration_notebooks_exist():
         "01_quickstart.ipynb",
         "02_low_price_vs_differentiation.ipynb",
         "03_going_global.ipynb",
+        "04_sweep_analysis.ipynb",
     } <= names
 
 
