@@ -372,9 +372,14 @@ def _wide(providers: pd.DataFrame, column: str) -> pd.DataFrame:
     return providers.pivot(index="step", columns="provider", values=column)[order]
 
 
-def _months(ax: Axes, months: pd.Index) -> None:
-    """The x axis spans the months played (at least two, so one month is not a sliver)."""
-    ax.set_xlim(months.min(), max(months.max(), months.min() + 1))
+def _months(ax: Axes, months: pd.Index, pad: float = 0.0) -> None:
+    """The x axis spans the months played (at least two, so one month is not a sliver).
+
+    `pad` is a share of the span added on each side: room for the markers at the ends.
+    """
+    first, last = months.min(), max(months.max(), months.min() + 1)
+    margin = pad * (last - first)
+    ax.set_xlim(first - margin, last + margin)
 
 
 def _stacked(ax: Axes, wide: pd.DataFrame, colors: list[str], hatches: list[str]) -> None:
@@ -447,7 +452,7 @@ def _line_figure(
                 markevery=every,
                 markersize=7,
             )
-        _months(ax, values.index)
+        _months(ax, values.index, pad=0.03)
         fig.legend(loc="outside right upper", frameon=False)
     return fig, ax
 
@@ -613,7 +618,10 @@ def table_html(table: pd.DataFrame, colors: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------------------- components
 PAGE_CSS = """
-.tm-providers { font-size: 16px; border-collapse: collapse; width: 100%; white-space: nowrap; }
+.tm-providers {
+    font-size: clamp(11px, 0.8vw, 15px); width: 100%;
+    border-collapse: collapse; white-space: nowrap;
+}
 .tm-providers th, .tm-providers td { padding: 4px 6px; border-bottom: 1px solid #ddd; }
 .tm-providers small { font-weight: normal; color: #555; }
 .tm-providers .tm-wrap { white-space: normal; }
@@ -629,9 +637,10 @@ PAGE_CSS = """
     background: #1976d2; color: white; font-size: 13px; line-height: 20px; white-space: nowrap;
 }
 """
-"""Large type on the projector; each slider shows its value on its thumb (Mesa's sliders
-otherwise show it only while dragged; the thumb carries it as `aria-valuenow`); the tabs
-of SolaraViz's pages say what they hold instead of "Page 0" and "Page 1"."""
+"""Large type on the projector (the table's shrinks on narrow screens, as the charts do); each
+slider shows its value on its thumb (Mesa's sliders otherwise show it only while dragged; the
+thumb carries it as `aria-valuenow`); the tabs of SolaraViz's pages say what they hold
+instead of "Page 0" and "Page 1"."""
 
 
 def _chart(draw: Callable[[Frames], Figure]) -> Callable[[ClassroomMarket], Any]:
