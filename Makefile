@@ -28,8 +28,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py
 	$(BIN)/python benchmarks/bench_sweep.py
 
-app: $(STAMP)
-	$(BIN)/tokenmarket app --host 127.0.0.1 --port 8765
+HOST ?= 127.0.0.1
+PORT ?= 8765
+app: $(STAMP)  # `make app HOST=0.0.0.0` serves the whole classroom network
+	$(BIN)/tokenmarket app --host $(HOST) --port $(PORT)
 
 validate: $(STAMP)
 	$(BIN)/tokenmarket validate --seeds 20

@@ -213,7 +213,8 @@ class Provider(mesa.Agent):
         self.capex_paid_usd = 0.0
         order = self._affordable(decision.capacity_order_mtok)
         if self.capacity_growth_limit is not None:
-            order = min(order, self.capacity_growth_limit * self.capacity_mtok)
+            allowed = self.capacity_mtok * (1.0 + self.capacity_growth_limit) ** self.lead_months
+            order = min(order, max(0.0, allowed - self.capacity_at(self.lead_months)))
         if order > 0:
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months

@@ -504,7 +504,10 @@ class TokenMarket(mesa.Model):
     # ----------------------------------------------------------------- outputs
     def provider_frame(self) -> pd.DataFrame:
         """One row per month and provider: prices, shares, flows, each cost line, cash, quality."""
-        raw = self.datacollector.get_agenttype_vars_dataframe(Provider).reset_index()
+        if self.datacollector.model_vars["step"]:
+            raw = self.datacollector.get_agenttype_vars_dataframe(Provider).reset_index()
+        else:  # before the first month: the columns, no rows
+            raw = pd.DataFrame(columns=["Step", "AgentID", "provider", *PROVIDER_COLUMNS])
         by_id = {p.unique_id: p for p in self.provider_list}
         frame = pd.DataFrame(
             {
@@ -548,8 +551,8 @@ class TokenMarket(mesa.Model):
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""
         names = self.spec.region_names
-        flows = np.stack(self.datacollector.model_vars["flows_mtok"])
-        steps = np.asarray(self.datacollector.model_vars["step"])
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        flows = np.array(self.datacollector.model_vars["flows_mtok"], dtype=float)
         t, dev, home = np.meshgrid(
             np.arange(len(steps)), np.arange(len(names)), np.arange(len(names)), indexing="ij"
         )

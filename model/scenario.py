@@ -207,8 +207,9 @@ class EfficiencyShock(_Shock):
 class CapacityLimitShock(_Shock):
     """Export controls: a cap on capacity growth of the providers homed in a region.
 
-    New orders may add at most `max_growth_per_month` times current capacity a month;
-    None lifts the limit.
+    Net of retirements: new orders may bring capacity at their arrival to at most current
+    capacity x (1 + max_growth_per_month) ** lead, so worn-out hardware can still be
+    replaced; 0 freezes the fleet's size; None lifts the limit.
     """
 
     kind: Literal["capacity_limit"]

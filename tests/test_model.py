@@ -44,6 +44,16 @@ def test_frames_are_tidy_with_documented_columns():
     assert providers["customers"].dtype == np.int64
 
 
+def test_frames_of_a_fresh_model_have_columns_and_no_rows():
+    fresh = TokenMarket("classroom", rng=1, n_developers=100)
+    for empty, full in zip(
+        (fresh.provider_frame(), fresh.market_frame(), fresh.flow_frame()), frames(1), strict=True
+    ):
+        assert empty.empty
+        assert list(empty.columns) == list(full.columns)
+    assert fresh.strategy_frame().empty
+
+
 def test_strategy_frame_sums_its_providers():
     model = TokenMarket("going_global", rng=2, n_developers=800)
     model.run_for(6)

@@ -122,14 +122,17 @@ def test_efficiency_shock(make_variant, base):
 
 
 def test_capacity_growth_limit(make_variant, base):
-    cn_orders = column(base, "cn_lowcost", "capex_paid_usd")
-    assert cn_orders[cn_orders.index >= AT].sum() > 0  # without export controls it would grow
+    """A zero cap freezes the fleet's size (replacements allowed) once pre-cap orders arrive."""
     shocked = run_with(
         make_variant,
-        {"kind": "capacity_limit", "step": AT, "region": "CN", "max_growth_per_month": 0.0},
+        {"kind": "capacity_limit", "step": 2, "region": "CN", "max_growth_per_month": 0.0},
     )
-    assert_same_before(shocked, base)
-    assert (column(shocked, "cn_lowcost", "capex_paid_usd")[lambda x: x.index >= AT] == 0).all()
+    lead = shocked.spec.market.capacity_lead_months
+    capped = column(shocked, "cn_lowcost", "capacity_mtok")
+    ceiling = capped[capped.index <= 1 + lead].max()
+    assert (capped[capped.index > 1 + lead] <= ceiling * (1 + 1e-9)).all()
+    assert column(shocked, "cn_lowcost", "capex_paid_usd")[lambda x: x.index >= 2].sum() > 0
+    assert column(base, "cn_lowcost", "capacity_mtok").iloc[-1] > 1.05 * ceiling
 
 
 def test_entrant_enters_on_schedule(make_variant):
