@@ -502,11 +502,11 @@ def summary(
             "region": final["region"],
             "strategy": final["strategy"],
             "share %": final["token_share"] * 100.0,
-            "price USD/Mtok": final["price_usd_per_mtok"],
+            "price USD/Mtok": final["price_usd_per_mtok"].astype(float),
             "profit USD/month": final["profit_usd"],
             "NPV USD": final["npv_usd"],
-            "util %": final["utilization"] * 100.0,
-            "unit cost USD/Mtok": final["unit_cost_usd_per_mtok"],
+            "util %": final["utilization"].astype(float) * 100.0,
+            "unit cost USD/Mtok": final["unit_cost_usd_per_mtok"].astype(float),
             "active": final["active"].map({True: "yes", False: "exited"}),
         }
     )
