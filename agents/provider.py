@@ -141,8 +141,8 @@ class Provider(mesa.Agent):
             )
         )
 
-    def average_cost(self, utilization: float) -> float:
-        """AC(u) in USD/Mtok at the current capacity and cost stack (R&D excluded)."""
+    def average_cost(self, utilization: float, capacity_mtok: float | None = None) -> float:
+        """AC(u) in USD/Mtok for this cost stack (R&D excluded), at current capacity by default."""
         return float(
             costs.average_cost(
                 utilization,
@@ -154,7 +154,9 @@ class Provider(mesa.Agent):
                 amortization_months=self.amortization_months,
                 opex_per_unit_usd=self.opex_per_unit_usd,
                 opex_fixed_usd_per_month=self.opex_fixed_usd_per_month,
-                capacity_mtok=max(self.capacity_mtok, 1e-9),
+                capacity_mtok=max(
+                    self.capacity_mtok if capacity_mtok is None else capacity_mtok, 1e-9
+                ),
             )
         )
 

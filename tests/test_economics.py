@@ -143,18 +143,7 @@ def test_booked_unit_cost_is_the_cost_chain_at_realized_utilization():
     for p in model.provider_list:
         rows = frame[frame["provider"] == p.name]
         expected = [
-            costs.average_cost(
-                u,
-                price_usd_per_kwh=p.electricity_usd_per_kwh,
-                pue=p.pue,
-                energy_kwh_per_mtok=p.energy_kwh_per_mtok,
-                idle_power_fraction=p.idle_power_fraction,
-                capex_per_unit_usd=p.capex_per_unit_usd,
-                amortization_months=p.amortization_months,
-                opex_per_unit_usd=p.opex_per_unit_usd,
-                opex_fixed_usd_per_month=p.opex_fixed_usd_per_month,
-                capacity_mtok=k,
-            )
+            p.average_cost(u, capacity_mtok=k)
             for u, k in zip(rows["utilization"], rows["capacity_mtok"], strict=True)
         ]
         assert np.allclose(rows["unit_cost_usd_per_mtok"].astype(float), expected, rtol=1e-9)
