@@ -148,11 +148,16 @@ def make(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
     return strategy
 
 
-def _relevant_rivals(me: Provider, market: MarketView, min_reach: float = 0.5) -> np.ndarray:
-    """Active rivals that at least `min_reach` of my customers may access."""
-    mask = market.active & (market.reach(me.index) >= min_reach)
+def _rivals(me: Provider, market: MarketView) -> np.ndarray:
+    """Mask of the active providers other than me."""
+    mask = market.active.copy()
     mask[me.index] = False
     return mask
+
+
+def _relevant_rivals(me: Provider, market: MarketView, min_reach: float = 0.5) -> np.ndarray:
+    """Active rivals that at least `min_reach` of my customers may access."""
+    return _rivals(me, market) & (market.reach(me.index) >= min_reach)
 
 
 @register("cost_plus")
@@ -210,8 +215,7 @@ class Differentiation(Strategy):
     rnd_share: float = 0.15
 
     def target_price(self, me: Provider, market: MarketView) -> float:  # noqa: D102
-        rivals = market.active.copy()
-        rivals[me.index] = False
+        rivals = _rivals(me, market)
         lead = me.quality - market.quality[rivals].mean() if rivals.any() else 0.0
         markup = self.base_markup + self.premium_per_point * max(0.0, lead)
         return me.average_cost(self.target_utilization) * (1.0 + markup)
@@ -261,8 +265,7 @@ class Follower(Strategy):
     floor_fraction: float = 1.0
 
     def target_price(self, me: Provider, market: MarketView) -> float:  # noqa: D102
-        rivals = market.active.copy()
-        rivals[me.index] = False
+        rivals = _rivals(me, market)
         floor = self.floor_fraction * me.average_cost(self.target_utilization)
         if not rivals.any():
             return max(me.price_usd_per_mtok, floor)
