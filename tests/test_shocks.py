@@ -32,6 +32,12 @@ def column(model, provider, name):
     return frame[frame["provider"] == provider].set_index("step")[name].astype(float)
 
 
+def mc_ratio(shocked, base, provider):
+    """Marginal cost in the shocked run over the same seed's run without the shock."""
+    name = "marginal_cost_usd_per_mtok"
+    return column(shocked, provider, name) / column(base, provider, name)
+
+
 def assert_same_before(shocked, base):
     before = shocked.provider_frame().query("step < @AT")
     pd.testing.assert_frame_equal(before, base.provider_frame().query("step < @AT"))
@@ -42,9 +48,7 @@ def test_electricity_price_shock(make_variant, base):
         make_variant, {"kind": "electricity", "step": AT, "region": "CN", "factor": 3.0}
     )
     assert_same_before(shocked, base)
-    ratio = column(shocked, "cn_lowcost", "marginal_cost_usd_per_mtok") / column(
-        base, "cn_lowcost", "marginal_cost_usd_per_mtok"
-    )
+    ratio = mc_ratio(shocked, base, "cn_lowcost")
     assert (ratio[ratio.index < AT] == 1).all()
     assert ratio[ratio.index >= AT].to_numpy() == pytest.approx(3.0)
     assert column(shocked, "us_frontier", "marginal_cost_usd_per_mtok").equals(
@@ -111,9 +115,7 @@ def test_efficiency_shock(make_variant, base):
         make_variant, {"kind": "efficiency", "step": AT, "region": "EU", "factor": 2.0}
     )
     assert_same_before(shocked, base)
-    ratio = column(shocked, "eu_follower", "marginal_cost_usd_per_mtok") / column(
-        base, "eu_follower", "marginal_cost_usd_per_mtok"
-    )
+    ratio = mc_ratio(shocked, base, "eu_follower")
     assert ratio[ratio.index >= AT].to_numpy() == pytest.approx(2.0)
     energy_per_capacity = column(shocked, "eu_follower", "energy_kwh") / column(
         shocked, "eu_follower", "capacity_mtok"
