@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
+from tokenmarket.agents.fleet import Fleet, Vintage
 from tokenmarket.agents.strategies import MarketView, Strategy
 from tokenmarket.model import costs
 
@@ -21,16 +21,6 @@ TRAILING_MONTHS = 12
 GROWTH_BOUNDS = (-0.1, 0.15)
 """Monthly demand growth a firm will plan capacity for: a one-month spike (a viral release)
 compounded over the lead time would otherwise order many times the market."""
-
-
-@dataclass(slots=True)
-class Vintage:
-    """Capacity bought together: in service from `arrival_step`, retired at `retire_step`."""
-
-    capacity_mtok: float
-    amortization_usd_per_month: float
-    arrival_step: int
-    retire_step: int
 
 
 class Provider(mesa.Agent):
@@ -82,7 +72,7 @@ class Provider(mesa.Agent):
         self.reference_output_mtok = 1.0
         self.loss_streak = 0
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
-        self.vintages: list[Vintage] = []
+        self.fleet = Fleet()
         self.npv_usd = 0.0
         self._clear_month()
 
@@ -194,18 +184,13 @@ class Provider(mesa.Agent):
         per_vintage = capacity_mtok / life
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
         amortization = 0.0 if written_off else per_vintage * self.capex_per_unit_usd / life
-        self.vintages = [
-            Vintage(per_vintage, amortization, 0, remaining + 1) for remaining in range(1, life + 1)
-        ]
+        self.fleet = Fleet(life, per_vintage, amortization)
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
 
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""
-        when = self.model.steps + months_ahead
-        return sum(
-            (v.capacity_mtok for v in self.vintages if v.arrival_step <= when < v.retire_step), 0.0
-        )
+        return self.fleet.capacity_mtok(self.model.steps + months_ahead)
 
     def decide(self, market: MarketView) -> None:
         """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
@@ -221,7 +206,7 @@ class Provider(mesa.Agent):
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
             life = self.amortization_months
-            self.vintages.append(Vintage(order, order * unit / life, arrival, arrival + life))
+            self.fleet.orders.append(Vintage(order, order * unit / life, arrival, arrival + life))
             self.capex_paid_usd = order * unit
             self.cash_usd -= self.capex_paid_usd
 
@@ -242,11 +227,8 @@ class Provider(mesa.Agent):
 
     def update_capacity(self) -> None:
         """Put arrived vintages in service and retire those past their life."""
-        now = self.model.steps
-        self.vintages = [v for v in self.vintages if v.retire_step > now]
-        self.capacity_mtok = sum(
-            (v.capacity_mtok for v in self.vintages if v.arrival_step <= now), 0.0
-        )
+        self.fleet.retire(self.model.steps)
+        self.capacity_mtok = self.fleet.capacity_mtok(self.model.steps)
 
     def settle(self, demand_mtok: float, served_mtok: float) -> None:
         """Book the month: revenue, each cost line, profit, cash, discounted profit."""
@@ -265,11 +247,8 @@ class Provider(mesa.Agent):
                 served_mtok,
             )
         )
-        now = self.model.steps
         self.electricity_usd = self.electricity_usd_per_kwh * self.energy_kwh
-        self.capex_usd = sum(
-            v.amortization_usd_per_month for v in self.vintages if v.arrival_step <= now
-        )
+        self.capex_usd = self.fleet.amortization_usd_per_month(self.model.steps)
         self.opex_usd = self.opex_fixed_usd_per_month + self.opex_per_unit_usd * self.capacity_mtok
         self.revenue_usd = self.price_usd_per_mtok * served_mtok
         self.profit_usd = (
@@ -291,7 +270,7 @@ class Provider(mesa.Agent):
     def exit(self) -> None:
         """Leave the market: capacity is written off; the customers must choose again."""
         self.active = False
-        self.vintages = []
+        self.fleet = Fleet()
 
     def go_dark(self) -> None:
         """After an exit: no capacity, no flows; cash and discounted profit stay as they were."""
