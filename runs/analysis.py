@@ -92,11 +92,15 @@ class SweepData:
 
 
 def load_sweep(root: str | Path) -> SweepData:
-    """Open a sweep directory; summary.parquet is rebuilt first if runs finished since."""
+    """Open a sweep directory; summary.parquet is rebuilt first if runs finished since.
+
+    A StoreError if a finished run's file is missing or not as recorded (see `verify`).
+    """
     root = Path(root)
     manifest = SweepStore.read_manifest(root)
     spec = parse_spec(manifest["spec"], where=str(root / "manifest.json"))
     store = SweepStore(root)
+    store.check_whole()
     if not store.summary_is_current():
         store.build_summary()
     path = root / SUMMARY
