@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 from tokenmarket.model.scenario import ScenarioError, describe_builtins
 from tokenmarket.runs.executors import ExecutorError
 from tokenmarket.runs.store import StoreError
-from tokenmarket.runs.sweep import SpecError, builtin_specs
+from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,6 +161,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue the sweep in --out: run exactly the runs not stored yet",
     )
+    sweep.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start a sweep of more than {LARGE_SWEEP_RUNS:,} runs (shown with its time first)",
+    )
     sweep.set_defaults(handler=_sweep)
 
 
@@ -276,14 +281,18 @@ def _safe_name(name: str) -> str:
 # --------------------------------------------------------------------------- sweep
 def _sweep(args: argparse.Namespace) -> int:
     """Validate spec, options and directory, then run the sweep and report."""
-    from tokenmarket.runs.executors import make_executor
+    from tokenmarket.runs.executors import default_workers, make_executor
     from tokenmarket.runs.store import SweepStore
-    from tokenmarket.runs.sweep import load_spec, run_sweep
+    from tokenmarket.runs.sweep import check_size, load_spec, run_sweep
 
     kind = _check_sweep_options(args)
     sweep = load_spec(args.spec)
     out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(sweep.name)
     _check_out(out)
+    if not args.resume:
+        parallel = 1 if kind == "serial" else args.workers or default_workers()
+        if (large := check_size(sweep, parallel, confirmed=args.yes)) is not None:
+            print(large)
     executor = make_executor(
         kind,
         args.workers,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -55,8 +56,21 @@ if TYPE_CHECKING:
 # mesa and pandas are imported where a run needs them, so that validating a spec (and the
 # CLI's input errors) answers fast.
 
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
+
+def _finite[T](value: T) -> T:
+    """Refuse inf and nan (TOML has them): the model's arithmetic would carry them to the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be finite (got {value})")
+    return value
+
+
+Number = Annotated[StrictInt | StrictFloat, AfterValidator(_finite)]
+"""A finite number: an integer or a float, never a boolean or a numeric string."""
+Scalar = Annotated[StrictBool | StrictInt | StrictFloat | StrictStr, AfterValidator(_finite)]
 """A parameter value as TOML gives it; kept as typed so a column has one type."""
+
+LARGE_SWEEP_RUNS = 10_000
+"""A sweep of more runs than this starts only with `--yes`, after its size and time are shown."""
 
 SAMPLER_STREAM = 0x5EED_5A3B
 """Mixed into the sweep seed for the sampler's own generator, apart from the run seeds."""
@@ -67,14 +81,16 @@ class SpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys refused; no coercion (a boolean is no number, "12" is no integer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Range(_Strict):
     """A continuous parameter range, sampled (or gridded into `levels`) by the sampler."""
 
-    low: StrictInt | StrictFloat
-    high: StrictInt | StrictFloat
+    low: Number
+    high: Number
     scale: Literal["linear", "log"] = "linear"
     """`log` spreads values evenly in ln(value): for prices spanning orders of magnitude."""
     integer: bool = False
@@ -84,6 +100,8 @@ class Range(_Strict):
     def _ordered(self) -> Self:
         if not self.low < self.high:
             raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
+        if not math.isfinite(float(self.high) - float(self.low)):
+            raise ValueError(f"high - low must be finite (got low={self.low}, high={self.high})")
         if self.scale == "log" and self.low <= 0:
             raise ValueError(f"a log scale needs low > 0 (got {self.low})")
         return self
@@ -464,6 +482,49 @@ def _try(scenario: str | Scenario, overrides: dict[str, Any], where: str) -> Non
         load_scenario(scenario, **overrides)
     except ScenarioError as err:
         raise SpecError(f"{where}: {err}") from None
+
+
+# --------------------------------------------------------------------------- size
+PROBE_MONTHS = 3
+"""Months of the first run timed to estimate a large sweep's duration."""
+
+
+def estimated_seconds(sweep: Sweep, parallel: int) -> float:
+    """Wall time of the whole sweep, estimated from a probe of its first run.
+
+    The probe's build plus a few months scaled to the run's length, times the runs, over
+    the runs done at once.
+    """
+    from tokenmarket.model.market import TokenMarket
+
+    task = sweep.task(0)
+    started = time.perf_counter()
+    model = TokenMarket(task.scenario, rng=task.seed, **task.overrides, **task.parameters)
+    built = time.perf_counter()
+    probe = min(PROBE_MONTHS, model.spec.steps)
+    for _ in range(probe):
+        model.step()
+    per_month = (time.perf_counter() - built) / probe
+    per_run = built - started + per_month * model.spec.steps
+    return sweep.n_runs * per_run / max(1, parallel)
+
+
+def check_size(sweep: Sweep, parallel: int, confirmed: bool) -> str | None:
+    """Over LARGE_SWEEP_RUNS runs: a SpecError unless `confirmed`, else a line to show.
+
+    Both give the runs and the estimated time, so a 999,000-run grid or 100,000
+    replications is a decision, not a typo that starts at once.
+    """
+    if sweep.n_runs <= LARGE_SWEEP_RUNS:
+        return None
+    hours = estimated_seconds(sweep, parallel) / 3600
+    size = f"{sweep.n_runs:,} runs, about {hours:,.1f} h on {parallel} at once"
+    if not confirmed:
+        raise SpecError(
+            f"--yes: this sweep is large ({size}; over {LARGE_SWEEP_RUNS:,} runs); "
+            "add --yes to start it"
+        )
+    return f"large sweep: {size}"
 
 
 # --------------------------------------------------------------------------- one run
