@@ -282,6 +282,7 @@ def _safe_name(name: str) -> str:
 def _sweep(args: argparse.Namespace) -> int:
     """Validate spec, options and directory, then run the sweep and report."""
     from tokenmarket.runs.executors import default_workers, make_executor
+    from tokenmarket.runs.processes import sigterm_as_interrupt
     from tokenmarket.runs.store import SweepStore
     from tokenmarket.runs.sweep import check_size, load_spec, run_sweep
 
@@ -305,7 +306,8 @@ def _sweep(args: argparse.Namespace) -> int:
         f"replication{'s' * (replications != 1)}) on {executor.description} -> {out}"
     )
     try:
-        result = run_sweep(sweep, out, executor, resume=args.resume)
+        with sigterm_as_interrupt():  # SIGTERM stops the workers and keeps the store, as Ctrl-C
+            result = run_sweep(sweep, out, executor, resume=args.resume)
     except KeyboardInterrupt:
         if not (out / "manifest.json").exists():
             print("interrupted: nothing written", file=sys.stderr)
@@ -412,8 +414,10 @@ def _app(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port: must be from 1 to 65535 (got {args.port})")
     from tokenmarket.runs.app import serve
+    from tokenmarket.runs.processes import sigterm_as_interrupt
 
-    return serve(args.host, args.port)
+    with sigterm_as_interrupt():  # SIGTERM stops the server child as Ctrl-C does
+        return serve(args.host, args.port)
 
 
 def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tokenmarket.runs.processes import init_pool_worker, watch_driver
+
 TASKS_PER_WORKER = 4
 """Window of submitted, unfinished tasks per worker: enough to keep every worker busy."""
 WORKER_IMPORTS = ("tokenmarket.runs.sweep", "tokenmarket.model.market", "pyarrow.parquet")
@@ -144,7 +146,8 @@ class ProcessExecutor:
     of a process with threads (tqdm's monitor, a Dask client) can deadlock. They run BLAS
     single-threaded (`SINGLE_THREADED`; with `spawn`, only the workers started while the
     pool starts are sure to), and ignore SIGINT, so Ctrl-C reaches the driver only, which
-    cancels the pending tasks and stops the workers. If a worker dies (out of memory,
+    cancels the pending tasks and stops the workers. A worker exits by itself if the driver
+    dies (`processes.init_pool_worker`). If a worker dies (out of memory,
     killed), the tasks it took down are recorded as failed and a fresh pool takes the rest.
     """
 
@@ -163,8 +166,8 @@ class ProcessExecutor:
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._context,
-            initializer=signal.signal,
-            initargs=(signal.SIGINT, signal.SIG_IGN),
+            initializer=init_pool_worker,
+            initargs=(os.getpid(),),
         )
 
     def __enter__(self) -> ProcessExecutor:
@@ -261,6 +264,8 @@ class DaskExecutor:
                         dashboard_address=None,
                     )
                 self._client = Client(self._cluster)
+                for nanny in (True, False):  # the local processes exit if this one dies
+                    self._client.run(watch_driver, os.getpid(), nanny=nanny)
             else:
                 self._client = Client(self.scheduler)  # waits distributed.comm.timeouts.connect
             self._client.wait_for_workers(1, timeout=60)
