@@ -5,6 +5,7 @@ forkserver, resource tracker, Dask nannies and workers, the app's `solara run`) 
 process group; it then kills the owner and checks that no member of the group survives.
 """
 
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep import BIN, TOKENMARKET, live_members, wait_for_runs, write_spec
+from test_sweep import (
+    BIN,
+    TOKENMARKET,
+    assert_same_results,
+    live_members,
+    read_sweep,
+    run_cli,
+    wait_for_runs,
+    write_spec,
+)
 
 from tokenmarket.runs import processes
 
@@ -135,3 +145,34 @@ def test_a_pool_worker_asks_to_die_with_its_parent() -> None:
     )
     got = subprocess.run([str(BIN / "python"), "-c", code], capture_output=True, text=True)
     assert got.stdout.strip() == str(int(signal.SIGTERM)), got.stderr
+
+
+def test_a_dead_worker_fails_only_its_own_run(tmp_path: Path) -> None:
+    """kill -9 of one pool worker mid-sweep: one failed run, the rest done, resume restores it."""
+    import psutil
+
+    spec = write_spec(
+        tmp_path, {**SLOW, "replications": 12, "steps": 24, "outputs": {"timeseries": True}}
+    )
+    reference = tmp_path / "serial"
+    code, _, err = run_cli(["sweep", str(spec), "--out", str(reference), "--executor", "serial"])
+    assert code == 0, err
+    out = tmp_path / "out"
+    driver = start(["sweep", str(spec), "--out", str(out), "--workers", "2"])
+    wait_for_runs(out, 1, driver, timeout=180)
+    workers = [  # the forkserver's children
+        p
+        for p in psutil.Process(driver.pid).children(recursive=True)
+        if "forkserver" in " ".join(p.cmdline()) and p.parent().pid != driver.pid
+    ]
+    assert len(workers) == 2
+    workers[0].kill()
+    stdout, err = driver.communicate(timeout=300)
+    assert driver.returncode == 1, err  # status 1: a run failed
+    assert "12 of 12 runs done" not in stdout and "11 of 12 runs done, 1 failed" in stdout
+    failed = json.loads((out / "manifest.json").read_text())["failures"]
+    assert len(failed) == 1 and "its process died (status -9)" in failed[0]["error"]
+    code, stdout, err = run_cli(["sweep", str(spec), "--out", str(out), "--resume"])
+    assert code == 0, err
+    assert "ran 1 in" in stdout
+    assert_same_results(read_sweep(out), read_sweep(reference))
