@@ -28,7 +28,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tokenmarket.model.scenario import OVERRIDES
-from tokenmarket.runs.store import SUMMARY, TIMESERIES, SweepStore, atomic_write
+from tokenmarket.runs.store import (
+    SUMMARY,
+    TIMESERIES,
+    StoreError,
+    SweepStore,
+    atomic_write,
+    read_table,
+)
 from tokenmarket.runs.sweep import (
     ID_COLUMNS,
     Design,
@@ -104,7 +111,11 @@ def load_sweep(root: str | Path) -> SweepData:
     if not store.summary_is_current():
         store.build_summary()
     path = root / SUMMARY
-    summary = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    try:
+        summary = read_table(path) if path.exists() else pd.DataFrame()
+    except StoreError:  # a damaged summary is only an index of the run files: rebuild it
+        store.build_summary()
+        summary = read_table(path)
     return SweepData(root=root, manifest=manifest, spec=spec, design=Design(spec), summary=summary)
 
 

@@ -271,6 +271,22 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"--out: {str(parent)!r} is a file, so {str(out)!r} cannot be created")
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out: {str(parent)!r} is not writable")
+    _probe_writable(out if out.exists() else parent, out)
+
+
+def _probe_writable(directory: Path, out: Path) -> None:
+    """Create and remove a directory in `directory`: the only sure test of writability.
+
+    os.access answers for permissions only; for root it says yes to /proc, /sys or a
+    read-only mount, where creating anything still fails.
+    """
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=directory))
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UsageError(f"--out: cannot create {str(out)!r} ({reason})") from None
 
 
 def _safe_name(name: str) -> str:

@@ -374,6 +374,17 @@ class SweepStore:
         return all(p.stat().st_mtime_ns <= built for p in self.runs_dir.glob("*.parquet"))
 
 
+def read_table(path: Path) -> Any:
+    """A Parquet file as a DataFrame; a StoreError naming it if it cannot be read."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StoreError(f"{path} cannot be read as Parquet ({reason})") from None
+
+
 def _changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted names of the fields that differ between two nested dicts (for messages)."""
     changed = []

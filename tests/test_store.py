@@ -110,3 +110,30 @@ def test_the_manifest_lists_size_and_checksum_of_every_file(
     for relative, record in files.items():
         assert (whole / relative).stat().st_size == record["bytes"]
         assert len(record["blake2b"]) == 128
+
+
+def test_an_unreadable_summary_is_rebuilt_from_the_run_files(
+    reference: tuple[Path, Path, Stored], tmp_path: Path
+) -> None:
+    """summary.parquet is an index of the verified run files: garbage there is repaired."""
+    _, whole, stored = reference
+    out = tmp_path / "copy"
+    shutil.copytree(whole, out)
+    (out / "summary.parquet").write_bytes(b"PAR1 not a parquet file PAR1")  # newer than runs
+    code, _, err = run_cli(["analyze", str(out)])
+    assert code == 0, err
+    assert_same_results(read_sweep(out), stored)
+
+
+def test_a_summary_that_cannot_be_rebuilt_is_one_error_line(
+    reference: tuple[Path, Path, Stored], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, whole, _ = reference
+    out = tmp_path / "copy"
+    shutil.copytree(whole, out)
+    (out / "summary.parquet").write_bytes(b"garbage")
+    monkeypatch.setattr(SweepStore, "build_summary", lambda self: None)  # a rebuild that fails
+    code, stdout, err = run_cli(["analyze", str(out)])
+    assert code == 2 and stdout == ""
+    assert err.startswith(f"error: {out / 'summary.parquet'} cannot be read as Parquet (")
+    assert err.count("\n") == 1 and "Traceback" not in err
