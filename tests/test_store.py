@@ -26,6 +26,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Sto
     return spec, out, read_sweep(out)
 
 
+def copy_of(whole: Path, tmp_path: Path) -> Path:
+    """A copy of the finished sweep, to damage."""
+    return Path(shutil.copytree(whole, tmp_path / "copy"))
+
+
 def overwrite_inside(path: Path) -> None:
     """Flip bytes in the middle: same size, valid header and footer."""
     data = bytearray(path.read_bytes())
@@ -59,8 +64,7 @@ def test_a_damaged_file_is_refused_by_analyze_and_repaired_by_resume(
 ) -> None:
     spec, whole, stored = reference
     folder, damage, problem = FAULTS[fault]
-    out = tmp_path / "copy"
-    shutil.copytree(whole, out)
+    out = copy_of(whole, tmp_path)
     victim = sorted((out / folder).glob("*.parquet"))[2]
     damage(victim)
 
@@ -85,8 +89,7 @@ def test_a_run_without_a_record_is_run_again(
     reference: tuple[Path, Path, Stored], tmp_path: Path
 ) -> None:
     spec, whole, stored = reference
-    out = tmp_path / "copy"
-    shutil.copytree(whole, out)
+    out = copy_of(whole, tmp_path)
     forget_records(out)
     code, _, err = run_cli(["analyze", str(out)])
     assert code == 2 and "no size and checksum on record" in err
@@ -117,8 +120,7 @@ def test_an_unreadable_summary_is_rebuilt_from_the_run_files(
 ) -> None:
     """summary.parquet is an index of the verified run files: garbage there is repaired."""
     _, whole, stored = reference
-    out = tmp_path / "copy"
-    shutil.copytree(whole, out)
+    out = copy_of(whole, tmp_path)
     (out / "summary.parquet").write_bytes(b"PAR1 not a parquet file PAR1")  # newer than runs
     code, _, err = run_cli(["analyze", str(out)])
     assert code == 0, err
@@ -129,8 +131,7 @@ def test_a_summary_that_cannot_be_rebuilt_is_one_error_line(
     reference: tuple[Path, Path, Stored], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, whole, _ = reference
-    out = tmp_path / "copy"
-    shutil.copytree(whole, out)
+    out = copy_of(whole, tmp_path)
     (out / "summary.parquet").write_bytes(b"garbage")
     monkeypatch.setattr(SweepStore, "build_summary", lambda self: None)  # a rebuild that fails
     code, stdout, err = run_cli(["analyze", str(out)])
