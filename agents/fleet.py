@@ -39,6 +39,8 @@ def sequential_sum(x: float, count: int) -> float:
         exponent = math.frexp(total)[1]
         same_binade = before_last > 0 and math.frexp(before_last)[1] == exponent
         step = total - last
+        if step == 0:  # x is below half an ulp of the total: no later addition changes it
+            break
         if not same_binade or step != last - before_last or not math.isfinite(total):
             continue
         jump = min(count - done, int((math.ldexp(1.0, exponent) - total) / step) - 1)

@@ -4,6 +4,7 @@ import math
 import tracemalloc
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,13 @@ def test_python_sum_is_builtin_sum(x, x_type, count, terms):
     x = x_type(x)
     orders = [kind(value) for value, kind in terms]
     assert python_sum(x, count, orders) == sum([x] * count + orders, 0.0)
+
+
+@pytest.mark.parametrize(("x", "count"), [(1e-12, 10**18), (1.0, 2**60)])
+def test_a_stalled_sum_ends(x, count):
+    """Once x is under half an ulp of the total, the plain loop stops changing it."""
+    total = sequential_sum(x, count)
+    assert total + x == total and math.isfinite(python_sum(x, count, []))
 
 
 def test_huge_cohort_is_exact_to_rounding():
