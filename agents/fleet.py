@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 
-@functools.lru_cache(maxsize=4096)
 def sequential_sum(x: float, count: int) -> float:
     """fl(..fl(fl(0 + x) + x).. + x) with `count` additions, in O(log count) operations.
 
@@ -51,17 +50,48 @@ def sequential_sum(x: float, count: int) -> float:
     return total
 
 
-def repeated_sum(x: float, count: int) -> tuple[float, float]:
-    """State (running sum, compensation) of Python's `sum()` after `count` terms equal to `x`.
+BLOCK = 64
+"""A cohort's sum is found from scratch at multiples of BLOCK terms and continued term by
+term from there: a cohort that loses a vintage a month costs one O(log count) sum per
+BLOCK months, and a few additions in the others."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _block_state(x: float, count: int, plain: bool) -> tuple[float, float]:
+    """State (running sum, compensation) of Python's `sum()` after `count` terms equal to x.
 
     Every rounding error of a sum of equal terms is a multiple of the lowest bit of `x` no
     larger than count times half an ulp of the total, so the compensation holds their exact
     sum while count^2 < 2^53 (count below ~9e7): there it equals Python's bit for bit; above,
     it is the exact remainder rounded once, closer to the true sum than Python's own.
+    `plain` sums (numpy terms) carry no compensation.
     """
     total = sequential_sum(x, count)
-    remainder = float(Fraction(x) * count - Fraction(total)) if math.isfinite(total) else 0.0
-    return total, remainder
+    if plain or not math.isfinite(total):
+        return total, 0.0
+    return total, float(Fraction(x) * count - Fraction(total))
+
+
+def _add(total: float, compensation: float, x: float) -> tuple[float, float]:
+    """One term of Python 3.12's `sum()` of built-in floats (Neumaier's step)."""
+    t = total + x
+    if abs(total) >= abs(x):
+        compensation += (total - t) + x
+    else:
+        compensation += (x - t) + total
+    return t, compensation
+
+
+def repeated_sum(x: float, count: int, plain: bool = False) -> tuple[float, float]:
+    """State of Python's `sum()` after `count` terms equal to `x` (`plain`: no compensation)."""
+    base = count - count % BLOCK
+    total, compensation = _block_state(x, base, plain)
+    for _ in range(count - base):
+        if plain:
+            total += x
+        else:
+            total, compensation = _add(total, compensation, x)
+    return total, compensation
 
 
 def python_sum(x: float, count: int, terms: list[float]) -> float:
@@ -72,7 +102,7 @@ def python_sum(x: float, count: int, terms: list[float]) -> float:
     goes on with plain additions.
     """
     plain = count > 0 and type(x) is not float
-    total, compensation = (sequential_sum(x, count), 0.0) if plain else repeated_sum(x, count)
+    total, compensation = repeated_sum(x, count, plain)
     for term in terms:
         if not plain and type(term) is not float:
             plain = True
@@ -80,13 +110,8 @@ def python_sum(x: float, count: int, terms: list[float]) -> float:
                 total += compensation
         if plain:
             total += term
-            continue
-        t = total + term
-        if abs(total) >= abs(term):
-            compensation += (total - t) + term
         else:
-            compensation += (term - t) + total
-        total = t
+            total, compensation = _add(total, compensation, term)
     if not plain and compensation and math.isfinite(compensation):
         total += compensation
     return total
