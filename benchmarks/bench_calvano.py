@@ -5,7 +5,8 @@
    process with NUMBA_DISABLE_JIT=1: no second copy of the algorithm). Both start from the
    same seed; the interpreted run's Q table must equal the compiled one's bit for bit.
 2. Sessions of the paper's baseline (alpha 0.15, beta 4e-6, until convergence) on 2 worker
-   processes: measured for --sessions, and the time of the paper's 1,000 projected from it.
+   processes: measured for --sessions; the paper's 1,000 projected from it, and from the
+   CPU time per period of 1. for 2 otherwise idle cores.
 
 The machine is shared: CPU seconds (process time) are reported next to wall time.
 
@@ -118,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"   the paper's {PAPER_SESSIONS:,} sessions: {per_session * PAPER_SESSIONS / 60:.1f} "
         f"min projected ({per_session * PAPER_SESSIONS:,.0f} s)"
+    )
+    idle = compiled_s / args.periods * periods_mean * PAPER_SESSIONS / WORKERS
+    print(
+        f"   on {WORKERS} otherwise idle cores (CPU s per period above x periods per session x "
+        f"{PAPER_SESSIONS:,} / {WORKERS}): {idle / 60:.1f} min (a projection, not a measurement)"
     )
     print(f"   load average at the end: {os.getloadavg()}")
     return 0

@@ -438,7 +438,7 @@ def _add_calvano(sub: argparse._SubParsersAction) -> None:
         "(0: static Nash, 1: joint monopoly). Defaults are the paper's baseline.",
     )
     add = calvano.add_argument
-    add("--sessions", type=int, default=100, metavar="N", help="sessions (default: 100)")
+    add("--sessions", type=int, default=1000, metavar="N", help="sessions (default: 1000)")
     add("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     add("--firms", type=int, default=2, metavar="n", help="number of firms (default: 2)")
     add("--costs", default="1", metavar="c1,c2,...", help="marginal cost per firm, or one for all")
