@@ -56,6 +56,10 @@ class Game:
     xi: float = 0.1
     """How far the grid reaches below p^N and above p^M, as a share of p^M - p^N."""
 
+    def __post_init__(self) -> None:
+        """Costs as a tuple of floats, so that a game is hashable (``setup`` caches by game)."""
+        object.__setattr__(self, "costs", tuple(float(c) for c in np.atleast_1d(self.costs)))
+
     def firm_costs(self) -> FloatArray:
         """One marginal cost per firm."""
         return np.broadcast_to(np.asarray(self.costs, dtype=np.float64), (self.n_firms,)).copy()
