@@ -51,8 +51,7 @@ def initial_q(profits: FloatArray, n_actions: int, delta: float) -> FloatArray:
     for firm in range(n_firms):
         own_axis = n_firms - 1 - firm
         rivals = tuple(axis for axis in range(n_firms) if axis != own_axis)
-        expected = by_profile[..., firm].mean(axis=rivals) if rivals else by_profile[..., firm]
-        q[firm] = expected / (1.0 - delta)
+        q[firm] = by_profile[..., firm].mean(axis=rivals) / (1.0 - delta)
     return q
 
 

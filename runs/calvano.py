@@ -96,30 +96,28 @@ def price_grid(nash: FloatArray, monopoly: FloatArray, points: int, xi: float) -
     return np.linspace(nash - xi * span, monopoly + xi * span, points, axis=1)
 
 
-def profit_table(game: Game, grid: FloatArray) -> FloatArray:
-    """Per-period profit (p_i - c_i) q_i(p) of each firm at every profile of grid prices."""
-    n_firms, m = grid.shape
-    actions = np.arange(m**n_firms)[:, None] // m ** np.arange(n_firms) % m
-    prices = grid[np.arange(n_firms), actions]
+def stage_profits(game: Game, prices: FloatArray) -> FloatArray:
+    """Per-period profits (p_i - c_i) q_i(p) at price profiles (firms on the last axis)."""
     shares = theory.logit_shares(prices, game.quality, game.mu, game.outside_quality)
     return (prices - game.firm_costs()) * shares
+
+
+def profit_table(game: Game, grid: FloatArray) -> FloatArray:
+    """Each firm's per-period profit at every profile of grid prices, (m^n, n_firms)."""
+    n_firms, m = grid.shape
+    actions = np.arange(m**n_firms)[:, None] // m ** np.arange(n_firms) % m
+    return stage_profits(game, grid[np.arange(n_firms), actions])
 
 
 @functools.lru_cache(maxsize=8)
 def setup(game: Game) -> Setup:
     """Solve the static benchmarks and build grid and profit table (cached per process)."""
-    costs = game.firm_costs()
-    args = (game.quality, costs, game.mu, game.outside_quality)
+    args = (game.quality, game.firm_costs(), game.mu, game.outside_quality)
     nash = theory.logit_nash_prices(*args)
     monopoly = theory.joint_monopoly_prices(*args)
-
-    def stage_profits(prices: FloatArray) -> FloatArray:
-        shares = theory.logit_shares(prices, game.quality, game.mu, game.outside_quality)
-        return (prices - costs) * shares
-
     grid = price_grid(nash, monopoly, game.grid_points, game.xi)
     return Setup(
-        game, nash, monopoly, stage_profits(nash), stage_profits(monopoly), grid,
+        game, nash, monopoly, stage_profits(game, nash), stage_profits(game, monopoly), grid,
         profit_table(game, grid),
     )  # fmt: skip
 
