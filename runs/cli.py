@@ -443,7 +443,12 @@ def _add_calvano(sub: argparse._SubParsersAction) -> None:
     add("--firms", type=int, default=2, metavar="n", help="number of firms (default: 2)")
     add("--costs", default="1", metavar="c1,c2,...", help="marginal cost per firm, or one for all")
     add("--alpha", type=float, default=0.15, help="learning rate (default: 0.15)")
-    add("--beta", type=float, default=4e-6, help="exploration decay, eps = exp(-beta t)")
+    add(
+        "--beta",
+        type=float,
+        default=4e-6,
+        help="exploration decay, eps = exp(-beta t) (default: 4e-6)",
+    )
     add("--delta", type=float, default=0.95, help="discount factor (default: 0.95)")
     add("--grid", type=int, default=15, metavar="m", help="price grid points (default: 15)")
     add("--xi", type=float, default=0.1, help="grid reach beyond Nash and monopoly (default: 0.1)")
@@ -477,7 +482,7 @@ def _calvano(args: argparse.Namespace) -> int:
 
     game = _calvano_game(args)
     kind = _check_sweep_options(args)
-    executor = make_executor(kind, args.workers, args.scheduler, key_prefix="calvano")
+    executor = make_executor(kind, args.workers, args.scheduler, f"calvano-{args.seed}")
     tasks = calvano.sessions(
         game, args.sessions, args.seed, args.alpha, args.beta, args.max_periods
     )
