@@ -27,6 +27,8 @@ from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tokenmarket.runs.calvano import Game
+
 # pandas, mesa (via the model) and seaborn are imported where a run needs them, so that
 # `tokenmarket scenarios`, `--help` and input errors answer in a fraction of a second.
 
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_validate(sub)
     _add_app(sub)
+    _add_calvano(sub)
     return parser
 
 
@@ -448,6 +451,116 @@ def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
     n = int(rows["n"].max())
     title = f"Final token share by strategy, mean ±95% CI over {n} replications:"
     return f"{title}\n{table.head(limit).to_string()}{more}"
+
+
+# --------------------------------------------------------------------------- calvano
+MAX_Q_ENTRIES = 50_000_000
+"""Largest Q table (firms x states x actions) a session may need: 400 MB of float64."""
+
+
+def _add_calvano(sub: argparse._SubParsersAction) -> None:
+    calvano = sub.add_parser(
+        "calvano",
+        help="replicate Calvano et al. (2020): Q-learning firms in a repeated logit-Bertrand game",
+        description="Run learning sessions of the repeated logit-Bertrand game of Calvano, "
+        "Calzolari, Denicolò & Pastorello (2020, AER) and print the profit gain Delta "
+        "(0: static Nash, 1: joint monopoly). Defaults are the paper's baseline.",
+    )
+    add = calvano.add_argument
+    add("--sessions", type=int, default=1000, metavar="N", help="sessions (default: 1000)")
+    add("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    add("--firms", type=int, default=2, metavar="n", help="number of firms (default: 2)")
+    add("--costs", default="1", metavar="c1,c2,...", help="marginal cost per firm, or one for all")
+    add("--alpha", type=float, default=0.15, help="learning rate (default: 0.15)")
+    add(
+        "--beta",
+        type=float,
+        default=4e-6,
+        help="exploration decay, eps = exp(-beta t) (default: 4e-6)",
+    )
+    add("--delta", type=float, default=0.95, help="discount factor (default: 0.95)")
+    add("--grid", type=int, default=15, metavar="m", help="price grid points (default: 15)")
+    add("--xi", type=float, default=0.1, help="grid reach beyond Nash and monopoly (default: 0.1)")
+    add(
+        "--max-periods",
+        type=int,
+        default=1_000_000_000,
+        metavar="T",
+        help="stop an unconverged session after T periods (default: 10^9, the paper's)",
+    )
+    add(
+        "--executor",
+        choices=EXECUTORS,
+        metavar="{serial,processes,dask}",
+        help="where sessions run (default: processes; dask with --scheduler)",
+    )
+    add("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    add("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (implies dask)")
+    add("--json", action="store_true", help="also print the summary as one JSON line, last")
+    calvano.set_defaults(handler=_calvano)
+
+
+def _calvano(args: argparse.Namespace) -> int:
+    """Check the options, run the sessions, print the table (and the JSON line)."""
+    import json
+
+    from tqdm import tqdm
+
+    from tokenmarket.runs import calvano
+    from tokenmarket.runs.executors import make_executor
+
+    game = _calvano_game(args)
+    kind = _check_sweep_options(args)
+    executor = make_executor(kind, args.workers, args.scheduler, f"calvano-{args.seed}")
+    tasks = calvano.sessions(
+        game, args.sessions, args.seed, args.alpha, args.beta, args.max_periods
+    )
+    with tqdm(total=args.sessions, unit="session", disable=None) as bar:
+        results = calvano.run_experiment(tasks, executor, on_done=lambda _: bar.update())
+    stats = calvano.summary(results, calvano.setup(game))
+    print(calvano.report(stats, game, args.alpha, args.beta))
+    if args.json:
+        print(json.dumps(stats))
+    return 0
+
+
+def _calvano_game(args: argparse.Namespace) -> Game:
+    """The game of the options, after checking each against what the model allows."""
+    from tokenmarket.runs.calvano import Game
+
+    checks = [
+        ("--sessions", args.sessions >= 1, "an integer >= 1"),
+        ("--seed", args.seed >= 0, "an integer >= 0"),
+        ("--firms", args.firms >= 2, "an integer >= 2"),
+        ("--alpha", 0 < args.alpha <= 1, "a learning rate in (0, 1]"),
+        ("--beta", 0 < args.beta < float("inf"), "a decay rate > 0"),
+        ("--delta", 0 <= args.delta < 1, "a discount factor in [0, 1)"),
+        ("--grid", args.grid >= 2, "an integer >= 2"),
+        ("--xi", 0 <= args.xi < float("inf"), "a number >= 0"),
+        ("--max-periods", args.max_periods >= 1, "an integer >= 1"),
+    ]
+    for option, ok, allowed in checks:
+        if not ok:
+            value = getattr(args, option[2:].replace("-", "_"))
+            raise UsageError(f"{option}: must be {allowed} (got {value})")
+    entries = args.firms * args.grid ** (args.firms + 1)
+    if entries > MAX_Q_ENTRIES:
+        raise UsageError(
+            f"--firms/--grid: {args.firms} firms on {args.grid} prices need a Q table of "
+            f"{entries:,} entries; at most {MAX_Q_ENTRIES:,} are allowed"
+        )
+    game = Game(n_firms=args.firms)
+    try:
+        costs = tuple(float(c) for c in args.costs.split(","))
+    except ValueError:
+        costs = ()
+    valid = all(0 <= c < game.quality for c in costs)
+    if not costs or not valid or len(costs) not in (1, args.firms):
+        raise UsageError(
+            f"--costs: expected 1 or {args.firms} comma-separated costs, each >= 0 and below "
+            f"the goods' quality a = {game.quality:g} (got {args.costs!r})"
+        )
+    return Game(args.firms, costs, delta=args.delta, grid_points=args.grid, xi=args.xi)
 
 
 # --------------------------------------------------------------------------- writing
