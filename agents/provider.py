@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from tokenmarket.agents.strategies import MarketView, Strategy
 from tokenmarket.model import costs
+from tokenmarket.model.random import Purpose
 
 if TYPE_CHECKING:
+    from tokenmarket.agents.strategies import MarketView, Strategy
     from tokenmarket.model.market import TokenMarket
-    from tokenmarket.model.scenario import ProviderSpec
+    from tokenmarket.model.schema import ProviderSpec
 
 TRAILING_MONTHS = 12
 """Window of the revenue history behind the credit limit."""
@@ -102,7 +103,7 @@ class Provider(mesa.Agent):
     @property
     def strategy_name(self) -> str:
         """Registered name of the strategy."""
-        return self.strategy.name
+        return self.spec.strategy
 
     @property
     def electricity_usd_per_kwh(self) -> float:
@@ -208,8 +209,12 @@ class Provider(mesa.Agent):
         )
 
     def decide(self, market: MarketView) -> None:
-        """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
-        decision = self.strategy.decide(self, market)
+        """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
+
+        The strategy draws from its own stream (STRATEGY, month, provider index).
+        """
+        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
+        decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.rnd_usd = decision.rnd_usd
         self.capex_paid_usd = 0.0

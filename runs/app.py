@@ -17,7 +17,8 @@ constructor takes the preset's name plus preset-independent keywords, all explic
 - per region of MODEL.md's default set (CN, US, EU, APAC, ROW): `electricity_<R>`, `pue_<R>`;
 - per provider slot: `strategy_1` ... `strategy_8`, the preset's providers in order.
 
-Each maps onto TokenMarket's flat overrides (`scenario.OVERRIDES`). A knob that is None, or
+Each maps onto TokenMarket's knobs (`model/parameters.py`), whose labels, units, ranges and
+steps the controls show. A knob that is None, or
 equal to the value the page first shows for the preset, changes nothing: the overrides set
 one value for a whole region or market (`electricity_CN` also replaces a CN provider's own
 power contract, `demand_growth` flattens regional rates), so an untouched control must not
@@ -54,7 +55,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from mesa.visualization import Slider, SolaraViz
 from seaborn import color_palette
 
-from tokenmarket.agents import strategies
+from tokenmarket.model import parameters
 from tokenmarket.model.market import TokenMarket
 from tokenmarket.model.scenario import Scenario, ScenarioError, load_scenario
 from tokenmarket.runs.plots import provider_labels
@@ -89,42 +90,28 @@ def _home_only(region: str, regions: list[str]) -> dict[str, float]:
     return {f"access_{region}_{home}": 0.0 for home in regions if home != region}
 
 
-@dataclass(frozen=True)
-class Knob:
-    """A slider: its label with units, range and step."""
-
-    label: str
-    min: float
-    max: float
-    step: float
-
-    @property
-    def range(self) -> tuple[float, float, float]:
-        """Min, max and step, in the order `Slider` takes them."""
-        return self.min, self.max, self.step
-
-    def on_grid(self, value: float) -> float:
-        """`value` rounded to a position the slider can show (else it would move on its own)."""
-        return round(round(value / self.step) * self.step, 10)
-
-
-KNOBS: dict[str, Knob] = {
-    "switching_cost": Knob("Switching cost, median (utils)", 0.0, 5.0, 0.05),
-    "homogenization": Knob("Homogenization (gap closed / month)", 0.0, 0.3, 0.005),
-    "demand_growth": Knob("Demand growth (share / month)", -0.05, 0.25, 0.005),
-    "electricity": Knob("{region} electricity price (USD/kWh)", 0.01, 0.40, 0.001),
-    "pue": Knob("{region} PUE (facility / IT power)", 1.0, 2.0, 0.01),
-}
+def on_grid(knob: parameters.Knob, value: float) -> float:
+    """`value` rounded to a position the knob's slider can show (else it would move on its own)."""
+    step = knob.domain["step"]
+    return round(round(value / step) * step, 10)
 
 
 MARKET_KNOBS = ("switching_cost", "homogenization", "demand_growth")
 """Knobs that are one value for the whole market."""
+REGION_KNOBS = ("electricity", "pue")
+"""Knob families with one slider per region that homes a provider."""
 
 
 @cache
 def preset_scenario(name: str) -> Scenario:
     """The validated built-in scenario behind a preset (immutable, so loaded once)."""
     return load_scenario(name)
+
+
+@cache
+def preset_knobs(name: str) -> dict[str, parameters.Knob]:
+    """The knobs of a preset, with their defaults there (loaded once)."""
+    return parameters.knobs(preset_scenario(name))
 
 
 def provider_regions(spec: Scenario) -> list[str]:
@@ -134,28 +121,15 @@ def provider_regions(spec: Scenario) -> list[str]:
 
 
 def shown_values(spec: Scenario) -> dict[str, Any]:
-    """What each control shows for a preset at first: the preset's own values, on the grid.
+    """What each control shows for a preset at first: the knobs' defaults, on the grid.
 
     A region's PUE is its providers' mean; switching cost and demand growth are
     population-weighted means (they differ by segment and region in some presets).
     """
-    regions = {r.name: r for r in spec.regions}
-    values: dict[str, Any] = {
-        "cross_border": AS_IN_SCENARIO,
-        "switching_cost": KNOBS["switching_cost"].on_grid(
-            sum(s.population_share * s.switching_cost_median for s in spec.segments)
-        ),
-        "homogenization": KNOBS["homogenization"].on_grid(spec.market.homogenization),
-        "demand_growth": KNOBS["demand_growth"].on_grid(
-            sum(r.population_share * r.demand_growth_per_month for r in spec.regions)
-        ),
-    }
-    for region in provider_regions(spec):
-        pues = [p.pue for p in spec.providers if p.home == region]
-        values[f"electricity_{region}"] = KNOBS["electricity"].on_grid(
-            regions[region].electricity_usd_per_kwh
-        )
-        values[f"pue_{region}"] = KNOBS["pue"].on_grid(sum(pues) / len(pues))
+    table = parameters.knobs(spec)
+    names = [*MARKET_KNOBS, *(f"{k}_{r}" for r in provider_regions(spec) for k in REGION_KNOBS)]
+    values: dict[str, Any] = {"cross_border": AS_IN_SCENARIO}
+    values |= {name: on_grid(table[name], table[name].default) for name in names}
     for slot, provider in enumerate(spec.providers, start=1):
         values[f"strategy_{slot}"] = provider.strategy
     return values
@@ -277,21 +251,19 @@ def model_params(preset: str) -> dict[str, Any]:
             "value": AS_IN_SCENARIO,
             "values": list(CROSS_BORDER),
         },
-        **{
-            name: Slider(KNOBS[name].label, shown[name], *KNOBS[name].range, dtype=float)
-            for name in MARKET_KNOBS
-        },
     }
-    for region in provider_regions(spec):
-        for kind in ("electricity", "pue"):
-            knob, key = KNOBS[kind], f"{kind}_{region}"
-            params[key] = Slider(knob.label.format(region=region), shown[key], *knob.range, float)
+    table = preset_knobs(preset)
+    sliders = [*MARKET_KNOBS, *(f"{k}_{r}" for r in provider_regions(spec) for k in REGION_KNOBS)]
+    for name in sliders:
+        knob = table[name]
+        low, high, step = (knob.domain[k] for k in ("low", "high", "step"))
+        params[name] = Slider(knob.label, shown[name], low, high, step, dtype=float)
     for slot, provider in enumerate(spec.providers, start=1):
         params[f"strategy_{slot}"] = {
             "type": "Select",
             "label": f"Strategy of {provider.name} ({provider.home})",
             "value": provider.strategy,
-            "values": strategies.names(),
+            "values": table[f"strategy_{provider.name}"].domain["choices"],
         }
     return params
 
