@@ -296,7 +296,10 @@ def _settings(pairs: Sequence[str], table: Mapping[str, Knob]) -> dict[str, obje
             value: object = {"real": float, "integer": int, "categorical": str}[kind](text)
         except ValueError:
             raise UsageError(f"--set: {name}: must be {_KIND_WORDS[kind]} (got {text!r})") from None
-        settings[name] = table[name].check(value)
+        try:
+            settings[name] = table[name].check(value)
+        except ScenarioError as err:
+            raise UsageError(f"--set: {err}") from None
     return settings
 
 

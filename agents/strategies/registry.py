@@ -6,8 +6,9 @@ way in this project's pyproject.toml, so a third-party strategy can be named in 
 file, a sweep spec run by any executor (each worker finds it through its own environment)
 and the app, exactly as a built-in. `register` adds one in this process only (a notebook).
 
-This module imports no strategy and nothing of the model: scenario validation and the model
-both read it, and a strategy module is imported when its name is first used.
+This module imports no strategy and, of the model, only its error wording: scenario
+validation and the model both read it, and a strategy module is imported when its name is
+first used.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tokenmarket.agents.strategies.base import Strategy, StrategyParams
+from tokenmarket.model.errors import describe_errors
 
 GROUP = "tokenmarket.strategies"
 """The entry-point group strategies register in."""
@@ -86,16 +88,7 @@ def parse_params(name: str, params: Mapping[str, Any] | None) -> StrategyParams:
     try:
         return model.model_validate(dict(params or {}))
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            where = ".".join(str(p) for p in e["loc"])
-            if e["type"] == "extra_forbidden":
-                message = f"not a parameter of {name!r}; one of {sorted(model.model_fields)}"
-            elif e["type"] == "finite_number":
-                message = f"must be finite (got {e['input']!r})"
-            else:
-                message = f"{e['msg']} (got {e['input']!r})"
-            problems.append(f"strategy_params.{where}: {message}")
+        problems = [f"strategy_params.{line}" for line in describe_errors(err, model)]
         raise ValueError("; ".join(problems)) from None
 
 
