@@ -247,11 +247,11 @@ def test_every_builtin_is_found_through_the_entry_point_group():
 
 
 def test_bad_strategy_params_are_named():
-    with pytest.raises(ValueError, match="strategy_params.markup: must be finite"):
+    with pytest.raises(ValueError, match=r"strategy_params\.markup: must be finite"):
         registry.make("cost_plus", {"markup": float("inf")})
-    with pytest.raises(ValueError, match="strategy_params.markup: must be a number"):
+    with pytest.raises(ValueError, match=r"strategy_params\.markup: must be a number"):
         registry.make("cost_plus", {"markup": True})
-    with pytest.raises(ValueError, match="strategy_params.margin: unknown key"):
+    with pytest.raises(ValueError, match=r"strategy_params\.margin: unknown key"):
         registry.make("cost_plus", {"margin": 0.1})
 
 
