@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, get_args
@@ -48,13 +49,17 @@ def describe_errors(err: ValidationError, root: type[BaseModel]) -> list[str]:
     found: dict[str, tuple[str, str]] = {}
     for e in err.errors():
         where = ".".join(str(part) for part in e["loc"] if part not in _UNION_BRANCHES)
-        message = _MESSAGES.get(e["type"], e["msg"].removeprefix("Value error, "))
-        if e["type"] == "extra_forbidden":
+        kind = e["type"]
+        value = e.get("input")
+        if isinstance(value, float) and not math.isfinite(value):
+            kind = "finite_number"  # inf for an integer, nan where a string belongs: not finite
+        message = _MESSAGES.get(kind, e["msg"].removeprefix("Value error, "))
+        if kind == "extra_forbidden":
             message = f"unknown key; allowed: {', '.join(_allowed_keys(root, e['loc']))}"
-        elif isinstance(e.get("input"), bool | int | float | str) and e["type"] != "value_error":
-            message += f" (got {e['input']!r})"
-        if where not in found or e["type"] == "finite_number":
-            found[where] = (e["type"], message)
+        elif isinstance(value, bool | int | float | str) and kind != "value_error":
+            message += f" (got {value!r})"
+        if where not in found or kind == "finite_number":
+            found[where] = (kind, message)
     return [f"{where}: {message}" if where else message for where, (_, message) in found.items()]
 
 
