@@ -7,7 +7,6 @@ ranges must run to the end with every output finite or a documented missing valu
 """
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
