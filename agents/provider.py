@@ -164,25 +164,31 @@ class Provider(mesa.Agent):
     @property
     def utilization(self) -> float:
         """Served / capacity; NaN (missing) without capacity."""
-        return costs.share_or_missing(self.served_mtok, self.capacity_mtok)
+        return float(costs.share_or_missing(self.served_mtok, self.capacity_mtok))
 
     @property
     def unit_cost_usd_per_mtok(self) -> float:
         """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
-        return costs.share_or_missing(
-            self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+            )
         )
 
     @property
     def electricity_share_of_opex(self) -> float:
         """Electricity / (electricity + non-power opex): the operating-cost view."""
-        return costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        return float(
+            costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        )
 
     @property
     def electricity_share_of_cost(self) -> float:
         """Electricity / (electricity + opex + capex amortization): the total-cost view."""
-        return costs.share_or_missing(
-            self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+            )
         )
 
     def install_initial_capacity(self, capacity_mtok: float) -> None:

@@ -538,8 +538,10 @@ def knobs(scenario: Scenario, synthetic: Mapping[str, int] | None = None) -> dic
     `synthetic`: the generator's sizes, when the scenario is the `synthetic` built-in.
     """
     table = {k.name: k for p in PARAMETERS for k in _expand(p, scenario)}
-    for p in SYNTHETIC_PARAMETERS if synthetic is not None else ():
-        table[p.pattern] = Knob(p.pattern, p, {}, synthetic.get(p.pattern))
+    if synthetic is not None:
+        table |= {
+            p.pattern: Knob(p.pattern, p, {}, synthetic[p.pattern]) for p in SYNTHETIC_PARAMETERS
+        }
     for provider in scenario.all_providers:
         binding = {"provider": provider.name}
         for name in registry.get(provider.strategy).Params.model_fields:

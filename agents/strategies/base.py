@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypedDict
+from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +34,7 @@ class MarketView(Protocol):
     outside_share: float
     price_sensitivity: float
     """Demand-weighted mean alpha / mu of the developers: a firm's estimate of the slope."""
-    price_utility: str
+    price_utility: Literal["log", "linear"]
 
     def reach(self, provider_index: int) -> np.ndarray:
         """Share of the provider's customers who may access each provider (by index)."""
