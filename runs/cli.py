@@ -580,16 +580,6 @@ def _fmt(spec: str) -> Callable[[object], str]:
     return lambda value: "n/a" if pd.isna(value) else format(value, spec)
 
 
-def cross_border_by_home(flows: pd.DataFrame, step: int) -> pd.Series:
-    """Share of tokens served across borders, per provider home region, at one month."""
-    month = flows[flows["step"] == step]
-    served = month.groupby("home_region", sort=False)["served_mtok"].sum()
-    abroad = month[month["cross_border"]].groupby("home_region", sort=False)["served_mtok"].sum()
-    return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
-        "cross_border_share"
-    )
-
-
 def summary(
     name: str,
     seed: int,
@@ -600,6 +590,8 @@ def summary(
 ) -> str:
     """A readable account of the final month: providers, concentration, flows by home."""
     import pandas as pd
+
+    from tokenmarket.model.metrics import cross_border_by_home
 
     last = int(market["step"].max())
     final = providers[providers["step"] == last].set_index("provider")
@@ -626,7 +618,7 @@ def summary(
         "unit cost USD/Mtok": price,
     }
     row = market[market["step"] == last].iloc[0]
-    homes = cross_border_by_home(flows, last)
+    homes = cross_border_by_home(flows[flows["step"] == last])
     homes = homes[homes.index.isin(final["region"])]  # regions that host a provider
     lines = [
         f"scenario {name}, seed {seed}, {n_developers:,} developers, {last} months",
