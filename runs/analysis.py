@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tokenmarket.model import parameters
 from tokenmarket.model.schema import Scenario
+from tokenmarket.runs.plots import agg_figure
 from tokenmarket.runs.store import SUMMARY, TIMESERIES, SweepStore, atomic_write
 from tokenmarket.runs.sweep import (
     ID_COLUMNS,
@@ -247,11 +247,8 @@ def _indices(
 
 # --------------------------------------------------------------------------- figures
 def _figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.6) -> tuple:
-    """A figure on an Agg canvas (no pyplot state), with a grid of panels."""
-    fig = Figure(figsize=(width * ncols + 1.5, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
+    """A figure (no pyplot state) with a grid of panels."""
+    return agg_figure((width * ncols + 1.5, height * nrows), nrows, ncols)
 
 
 def timeseries_figure(
