@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from tokenmarket.agents.strategies import registry
+from tokenmarket.agents.strategies.base import declared
 from tokenmarket.model.errors import ScenarioError
 from tokenmarket.model.schema import ProviderSpec, Scenario
 
@@ -480,7 +481,7 @@ SYNTHETIC_PARAMETERS: tuple[IntegerParameter, ...] = (
 
 def _strategy_parameter(strategy: str, name: str) -> Parameter:
     """The knob family `param_{provider}_{name}` of one field a strategy declares."""
-    bounds = registry.field_bounds(registry.get(strategy).Params, name)
+    bounds = declared(registry.get(strategy).Params, name)
 
     def read(scenario: Scenario, binding: Binding) -> Any:
         p = _provider(scenario, binding)

@@ -107,6 +107,26 @@ def param(default: Any, *, unit: str, doc: str, ge: float, le: float) -> Any:
     return Field(default, ge=ge, le=le, description=doc, json_schema_extra={"unit": unit})
 
 
+def declared(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """Kind, unit, default, closed bounds and meaning of a field declared with `param`."""
+    info = model.model_fields[name]
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    return {
+        "kind": "integer" if info.annotation is int else "real",
+        "unit": str(extra.get("unit", "")),
+        "default": info.default,
+        "low": next(m.ge for m in info.metadata if hasattr(m, "ge")),
+        "high": next(m.le for m in info.metadata if hasattr(m, "le")),
+        "doc": info.description or "",
+    }
+
+
+def redefault(model: type[BaseModel], name: str, default: Any) -> Any:
+    """A field of `model` declared again with another default; unit, bounds, meaning kept."""
+    d = declared(model, name)
+    return param(default, unit=d["unit"], doc=d["doc"], ge=d["low"], le=d["high"])
+
+
 class StrategyParams(BaseModel):
     """Base of every strategy's parameters: strict types, finite values, no unknown keys.
 

@@ -9,7 +9,6 @@ the monthly price change, R&D as a share of revenue, and the capacity rule.
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from tokenmarket.agents.strategies.base import (
     Strategy,
     param,
     post,
+    redefault,
 )
 from tokenmarket.model import theory
 from tokenmarket.model.demand import price_term
@@ -66,11 +66,7 @@ class CostPlus(_Posting):
 
     Params = CostPlusParams
     params: CostPlusParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": False,
-        "uses_demand_estimates": False,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=False, uses_demand_estimates=False, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params
@@ -90,15 +86,9 @@ class LowPriceParams(PostingParams):
     floor_fraction: float = param(
         0.9, unit="share of AC", doc="the price floor as a share of AC", ge=0, le=2
     )
-    target_utilization: float = param(
-        0.75, unit="share of capacity", doc="utilization the firm plans for", ge=0.05, le=1
-    )
-    capacity_headroom: float = param(
-        1.15, unit="multiplier", doc="capacity ordered relative to forecast need", ge=0.1, le=5
-    )
-    rnd_share: float = param(
-        0.02, unit="share of revenue", doc="share of revenue spent on R&D", ge=0, le=1
-    )
+    target_utilization: float = redefault(PostingParams, "target_utilization", 0.75)
+    capacity_headroom: float = redefault(PostingParams, "capacity_headroom", 1.15)
+    rnd_share: float = redefault(PostingParams, "rnd_share", 0.02)
 
 
 class LowPrice(_Posting):
@@ -111,11 +101,7 @@ class LowPrice(_Posting):
 
     Params = LowPriceParams
     params: LowPriceParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": True,
-        "uses_demand_estimates": False,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=True, uses_demand_estimates=False, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params
@@ -137,9 +123,7 @@ class DifferentiationParams(PostingParams):
     premium_per_point: float = param(
         0.05, unit="markup per quality point", doc="markup added per point of lead", ge=0, le=1
     )
-    rnd_share: float = param(
-        0.15, unit="share of revenue", doc="share of revenue spent on R&D", ge=0, le=1
-    )
+    rnd_share: float = redefault(PostingParams, "rnd_share", 0.15)
 
 
 class Differentiation(_Posting):
@@ -151,11 +135,7 @@ class Differentiation(_Posting):
 
     Params = DifferentiationParams
     params: DifferentiationParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": False,
-        "uses_demand_estimates": False,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=False, uses_demand_estimates=False, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params
@@ -182,9 +162,7 @@ class PenetrationParams(PostingParams):
         0.1, unit="share of reference share", doc="share loss that stops the raises", ge=0, le=1
     )
     max_markup: float = param(3.0, unit=MARKUP, doc="ceiling of the harvest price", ge=0, le=50)
-    capacity_headroom: float = param(
-        1.1, unit="multiplier", doc="capacity ordered relative to forecast need", ge=0.1, le=5
-    )
+    capacity_headroom: float = redefault(PostingParams, "capacity_headroom", 1.1)
 
 
 class PenetrationThenRaise(_Posting):
@@ -199,11 +177,7 @@ class PenetrationThenRaise(_Posting):
 
     Params = PenetrationParams
     params: PenetrationParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": False,
-        "uses_demand_estimates": True,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=False, uses_demand_estimates=True, stochastic=False)
 
     def __init__(self, params: PenetrationParams) -> None:
         super().__init__(params)
@@ -239,11 +213,7 @@ class Follower(_Posting):
 
     Params = FollowerParams
     params: FollowerParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": True,
-        "uses_demand_estimates": False,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=True, uses_demand_estimates=False, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params
@@ -265,9 +235,7 @@ class BestResponseParams(PostingParams):
         le=100,
     )
     max_markup: float = param(20.0, unit=MARKUP, doc="cap on the best-response price", ge=0, le=100)
-    max_price_change: float = param(
-        0.2, unit="share per month", doc="largest relative price change in one month", ge=0, le=1
-    )
+    max_price_change: float = redefault(PostingParams, "max_price_change", 0.2)
 
 
 class BestResponse(_Posting):
@@ -283,11 +251,7 @@ class BestResponse(_Posting):
 
     Params = BestResponseParams
     params: BestResponseParams
-    classifier: ClassVar[Classifier] = {
-        "uses_rival_prices": True,
-        "uses_demand_estimates": True,
-        "stochastic": False,
-    }
+    classifier = Classifier(uses_rival_prices=True, uses_demand_estimates=True, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tokenmarket.agents.strategies.base import Strategy, StrategyParams
+from tokenmarket.agents.strategies.base import Strategy, StrategyParams, declared
 from tokenmarket.model.errors import describe_errors
 
 GROUP = "tokenmarket.strategies"
@@ -105,22 +105,6 @@ def describe(name: str) -> dict[str, Any]:
         "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         "classifier": dict(cls.classifier),
         "params": [
-            {"name": field, **field_bounds(cls.Params, field)} for field in cls.Params.model_fields
+            {"name": field, **declared(cls.Params, field)} for field in cls.Params.model_fields
         ],
-    }
-
-
-def field_bounds(model: type[StrategyParams], field: str) -> dict[str, Any]:
-    """Kind, unit, default, closed bounds and meaning of one declared parameter."""
-    info = model.model_fields[field]
-    low = next(m.ge for m in info.metadata if hasattr(m, "ge"))
-    high = next(m.le for m in info.metadata if hasattr(m, "le"))
-    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    return {
-        "kind": "integer" if info.annotation is int else "real",
-        "unit": str(extra.get("unit", "")),
-        "default": info.default,
-        "low": low,
-        "high": high,
-        "doc": info.description or "",
     }
