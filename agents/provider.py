@@ -9,12 +9,13 @@ import mesa
 import numpy as np
 
 from tokenmarket.agents.fleet import Fleet, Vintage
-from tokenmarket.agents.strategies import MarketView, Strategy
 from tokenmarket.model import costs
+from tokenmarket.model.random import Purpose
 
 if TYPE_CHECKING:
+    from tokenmarket.agents.strategies import MarketView, Strategy
     from tokenmarket.model.market import TokenMarket
-    from tokenmarket.model.scenario import ProviderSpec
+    from tokenmarket.model.schema import ProviderSpec
 
 TRAILING_MONTHS = 12
 """Window of the revenue history behind the credit limit."""
@@ -92,7 +93,7 @@ class Provider(mesa.Agent):
     @property
     def strategy_name(self) -> str:
         """Registered name of the strategy."""
-        return self.strategy.name
+        return self.spec.strategy
 
     @property
     def electricity_usd_per_kwh(self) -> float:
@@ -153,25 +154,31 @@ class Provider(mesa.Agent):
     @property
     def utilization(self) -> float:
         """Served / capacity; NaN (missing) without capacity."""
-        return costs.share_or_missing(self.served_mtok, self.capacity_mtok)
+        return float(costs.share_or_missing(self.served_mtok, self.capacity_mtok))
 
     @property
     def unit_cost_usd_per_mtok(self) -> float:
         """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
-        return costs.share_or_missing(
-            self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+            )
         )
 
     @property
     def electricity_share_of_opex(self) -> float:
         """Electricity / (electricity + non-power opex): the operating-cost view."""
-        return costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        return float(
+            costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        )
 
     @property
     def electricity_share_of_cost(self) -> float:
         """Electricity / (electricity + opex + capex amortization): the total-cost view."""
-        return costs.share_or_missing(
-            self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+            )
         )
 
     def install_initial_capacity(self, capacity_mtok: float) -> None:
@@ -193,8 +200,12 @@ class Provider(mesa.Agent):
         return self.fleet.capacity_mtok(self.model.steps + months_ahead)
 
     def decide(self, market: MarketView) -> None:
-        """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
-        decision = self.strategy.decide(self, market)
+        """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
+
+        The strategy draws from its own stream (STRATEGY, month, provider index).
+        """
+        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
+        decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.rnd_usd = decision.rnd_usd
         self.capex_paid_usd = 0.0

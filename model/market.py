@@ -15,12 +15,14 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from tokenmarket.agents import strategies
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
+from tokenmarket.agents.strategies import registry
 from tokenmarket.model import demand, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.scenario import (
+from tokenmarket.model.random import Streams, seed_of
+from tokenmarket.model.scenario import ScenarioError, load_scenario
+from tokenmarket.model.schema import (
     AccessShock,
     CapacityLimitShock,
     CarbonShock,
@@ -30,9 +32,7 @@ from tokenmarket.model.scenario import (
     EntryShock,
     QualityShock,
     Scenario,
-    ScenarioError,
     Shock,
-    load_scenario,
 )
 
 PROVIDER_COLUMNS = (
@@ -118,9 +118,10 @@ class TokenMarket(mesa.Model):
         scenario: a built-in name (see `tokenmarket scenarios`), a path to a TOML file, or a
             `Scenario`.
         rng: seed or generator; every random draw of the run comes from it.
-        **overrides: flat knobs (`scenario.OVERRIDES`): `n_developers`, `switching_cost`,
-            `homogenization`, `demand_growth`, `electricity_<REGION>`, `pue_<REGION>`, ...
-            so that `mesa.batch_run` and SolaraViz sliders work on the constructor unchanged.
+        **overrides: knobs (`model/parameters.py`; `tokenmarket knobs` lists a scenario's):
+            `n_developers`, `switching_cost`, `electricity_{region}`, `strategy_{provider}`,
+            `param_{provider}_{field}`, ... so that `mesa.batch_run` and SolaraViz sliders
+            work on the constructor unchanged.
 
     The validated scenario is `self.spec` (Mesa's own `Model.scenario` is a different thing).
 
@@ -132,6 +133,8 @@ class TokenMarket(mesa.Model):
         spec = load_scenario(scenario, **overrides)
         if isinstance(rng, int | np.integer) and rng < 0:
             raise ScenarioError(f"rng: a seed must be a non-negative integer (got {rng})")
+        self.streams = Streams(seed_of(rng))
+        """Named random streams of the run (`model/random.py`)."""
         super().__init__(rng=rng)
         self.spec = spec
         self.n_regions = len(spec.regions)
@@ -149,7 +152,7 @@ class TokenMarket(mesa.Model):
                 p,
                 index=j,
                 home=spec.region_names.index(p.home),
-                strategy=strategies.make(p.strategy, p.strategy_params),
+                strategy=registry.make(p.strategy, p.strategy_params),
                 electricity_usd_per_kwh=p.electricity_usd_per_kwh
                 or spec.regions[spec.region_names.index(p.home)].electricity_usd_per_kwh,
             )
@@ -256,7 +259,7 @@ class TokenMarket(mesa.Model):
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
         """The scenario's capacity, or what the logit demand it expects calls for."""
-        sized = expected_mtok / provider.strategy.target_utilization
+        sized = expected_mtok / provider.strategy.params.target_utilization
         return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers

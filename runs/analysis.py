@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tokenmarket.model.scenario import OVERRIDES
+from tokenmarket.model import parameters
+from tokenmarket.model.schema import Scenario
+from tokenmarket.runs.plots import agg_figure
 from tokenmarket.runs.store import (
     SUMMARY,
     TIMESERIES,
@@ -84,6 +84,11 @@ class SweepData:
     spec: SweepSpec
     design: Design
     summary: pd.DataFrame
+
+    @property
+    def scenario(self) -> Scenario:
+        """The sweep's base scenario, as resolved when the sweep started."""
+        return Scenario.model_validate(self.manifest["identity"]["scenario"])
 
     @property
     def parameters(self) -> list[str]:
@@ -256,22 +261,9 @@ def _indices(
 
 
 # --------------------------------------------------------------------------- figures
-def parameter_label(name: str) -> str:
-    """A parameter's name with its unit, from its entry in `scenario.OVERRIDES`."""
-    for patterns, meaning in OVERRIDES.items():
-        for pattern in patterns.split(", "):  # one entry may document several names
-            if re.fullmatch(re.sub(r"<[A-Z]+>", ".+", pattern), name):
-                unit = re.search(r"\(([^)]+)\)", meaning)
-                return f"{name} ({unit.group(1)})" if unit else name
-    return name
-
-
 def _figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.6) -> tuple:
-    """A figure on an Agg canvas (no pyplot state), with a grid of panels."""
-    fig = Figure(figsize=(width * ncols + 1.5, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
+    """A figure (no pyplot state) with a grid of panels."""
+    return agg_figure((width * ncols + 1.5, height * nrows), nrows, ncols)
 
 
 def timeseries_figure(
@@ -322,12 +314,18 @@ def timeseries_figure(
 
 
 def heatmap_figure(
-    table: pd.DataFrame, x: str, y: str, metric: str = "token_share", strategy_col: str = "strategy"
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    metric: str = "token_share",
+    strategy_col: str = "strategy",
+    scenario: Scenario | None = None,
 ) -> Figure:
     """Mean of `metric` over two parameters, one panel per strategy, cells annotated.
 
     `table` is a `point_table`; other varied parameters are averaged over (said in the
-    title). Numbers in every cell keep it readable in greyscale.
+    title). Numbers in every cell keep it readable in greyscale. Axis labels are the knobs'
+    titles and units; a strategy parameter's needs the sweep's `scenario`.
     """
     rows = table[table["metric"] == metric]
     strategies = sorted(rows[strategy_col].unique()) if strategy_col in rows else [None]
@@ -351,7 +349,11 @@ def heatmap_figure(
             xticklabels=[_tick(v) for v in grid.columns],
             yticklabels=[_tick(v) for v in grid.index],
         )
-        ax.set(title=strategy or "", xlabel=parameter_label(x), ylabel=parameter_label(y))
+        ax.set(
+            title=strategy or "",
+            xlabel=parameters.label(x, scenario),
+            ylabel=parameters.label(y, scenario),
+        )
     for ax in axes.ravel()[len(strategies) :]:
         ax.set_visible(False)
     others = [p for p in _varied(table) if p not in (x, y)]
@@ -474,9 +476,13 @@ def analyze(root: str | Path) -> AnalysisReport:
         _write_figure(
             report,
             out / "heatmap_token_share.png",
-            heatmap_figure(report.strategies, x, y, "token_share"),
+            heatmap_figure(report.strategies, x, y, "token_share", scenario=data.scenario),
         )
-        _write_figure(report, out / "heatmap_hhi.png", heatmap_figure(report.market, x, y, "hhi"))
+        _write_figure(
+            report,
+            out / "heatmap_hhi.png",
+            heatmap_figure(report.market, x, y, "hhi", scenario=data.scenario),
+        )
     else:
         report.notes.append("heatmaps skipped: they need at least two gridded parameters")
     return report

@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from tokenmarket.model.scenario import ScenarioError, describe_builtins
+from tokenmarket.model.errors import ScenarioError
+from tokenmarket.model.parameters import unknown_knob
+from tokenmarket.model.scenario import describe_builtins
 from tokenmarket.runs.executors import ExecutorError
 from tokenmarket.runs.store import StoreError
 from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
@@ -27,6 +30,7 @@ from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tokenmarket.model.parameters import Knob
     from tokenmarket.runs.calvano import Game
 
 # pandas, mesa (via the model) and seaborn are imported where a run needs them, so that
@@ -88,17 +92,54 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of developer agents (default: the scenario's `n_developers`)",
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob (repeatable), typed by the knob: see `tokenmarket knobs`",
+    )
     run.set_defaults(handler=_run)
     scenarios = sub.add_parser(
         "scenarios", help="list the built-in scenarios", description="List the built-in scenarios."
     )
     scenarios.set_defaults(handler=_scenarios)
+    _add_knobs(sub)
+    _add_strategies(sub)
     _add_sweep(sub)
     _add_analyze(sub)
     _add_validate(sub)
     _add_app(sub)
     _add_calvano(sub)
     return parser
+
+
+def _add_knobs(sub: argparse._SubParsersAction) -> None:
+    knobs = sub.add_parser(
+        "knobs",
+        help="list a scenario's knobs: unit, bounds or choices, default, meaning",
+        description="List every knob that `run --set`, sweep specs and TokenMarket(**overrides) "
+        "accept for a scenario, with its unit, bounds or choices and its default there.",
+    )
+    knobs.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        metavar="NAME|PATH",
+        help=f"a built-in name or a TOML file (default: {DEFAULT_SCENARIO})",
+    )
+    knobs.add_argument("--json", action="store_true", help="a JSON list, for machines")
+    knobs.set_defaults(handler=_knobs)
+
+
+def _add_strategies(sub: argparse._SubParsersAction) -> None:
+    strategies = sub.add_parser(
+        "strategies",
+        help="list the installed strategies, their parameters and classifiers",
+        description="List every strategy found in the `tokenmarket.strategies` entry-point "
+        "group: its parameters (unit, default, bounds) and what it reads.",
+    )
+    strategies.add_argument("--json", action="store_true", help="a JSON list, for machines")
+    strategies.set_defaults(handler=_strategies)
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
@@ -211,7 +252,67 @@ def _scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knobs(args: argparse.Namespace) -> int:
+    """Print the scenario's knobs as a table, or as JSON."""
+    from tokenmarket.model.scenario import knobs_of
+
+    rows = [k.describe() for k in knobs_of(args.scenario).values()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        allowed = (
+            " | ".join(row["choices"]) if "choices" in row else f"{row['low']:g} .. {row['high']:g}"
+        )
+        unit = f" {row['unit']}" if row["unit"] and "choices" not in row else ""
+        print(f"{row['name']}  = {row['default']!r}  [{allowed}{unit}]  {row['doc']}")
+    return 0
+
+
+def _strategies(args: argparse.Namespace) -> int:
+    """Print each installed strategy, what it reads, and its parameters."""
+    from tokenmarket.agents.strategies import registry
+
+    described = [registry.describe(name) for name in registry.names()]
+    if args.json:
+        print(json.dumps(described, indent=1))
+        return 0
+    for strategy in described:
+        reads = ", ".join(k for k, v in strategy["classifier"].items() if v) or "nothing else"
+        print(f"{strategy['name']}: {strategy['doc']}\n  classifier: {reads}")
+        for p in strategy["params"]:
+            print(
+                f"  {p['name']} = {p['default']!r}  [{p['low']:g} .. {p['high']:g} {p['unit']}]"
+                f"  {p['doc']}"
+            )
+    return 0
+
+
 # --------------------------------------------------------------------------- run
+def _settings(pairs: Sequence[str], table: Mapping[str, Knob]) -> dict[str, object]:
+    """`--set KNOB=VALUE` pairs, each value parsed by its knob's kind."""
+    settings: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set: expected KNOB=VALUE (got {pair!r})")
+        if name not in table:
+            raise UsageError(f"--set: {unknown_knob(name, list(table))}")
+        kind = table[name].parameter.kind
+        try:
+            value: object = {"real": float, "integer": int, "categorical": str}[kind](text)
+        except ValueError:
+            raise UsageError(f"--set: {name}: must be {_KIND_WORDS[kind]} (got {text!r})") from None
+        try:
+            settings[name] = table[name].check(value)
+        except ScenarioError as err:
+            raise UsageError(f"--set: {err}") from None
+    return settings
+
+
+_KIND_WORDS = {"real": "a number", "integer": "an integer", "categorical": "a name"}
+
+
 def _run(args: argparse.Namespace) -> int:
     """Validate, build, run, then write the outputs and print the summary."""
     from tqdm import tqdm
@@ -222,6 +323,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out(args.out)
     overrides = {} if args.developers is None else {"n_developers": args.developers}
+    if args.set:
+        from tokenmarket.model.scenario import knobs_of
+
+        overrides |= _settings(args.set, knobs_of(args.scenario))
     model = TokenMarket(args.scenario, rng=args.seed, **overrides)
     out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(model.spec.name)
     _check_out(out)
@@ -616,16 +721,6 @@ def _fmt(spec: str) -> Callable[[object], str]:
     return lambda value: "n/a" if pd.isna(value) else format(value, spec)
 
 
-def cross_border_by_home(flows: pd.DataFrame, step: int) -> pd.Series:
-    """Share of tokens served across borders, per provider home region, at one month."""
-    month = flows[flows["step"] == step]
-    served = month.groupby("home_region", sort=False)["served_mtok"].sum()
-    abroad = month[month["cross_border"]].groupby("home_region", sort=False)["served_mtok"].sum()
-    return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
-        "cross_border_share"
-    )
-
-
 def summary(
     name: str,
     seed: int,
@@ -636,6 +731,8 @@ def summary(
 ) -> str:
     """A readable account of the final month: providers, concentration, flows by home."""
     import pandas as pd
+
+    from tokenmarket.model.metrics import cross_border_by_home
 
     last = int(market["step"].max())
     final = providers[providers["step"] == last].set_index("provider")
@@ -662,7 +759,7 @@ def summary(
         "unit cost USD/Mtok": price,
     }
     row = market[market["step"] == last].iloc[0]
-    homes = cross_border_by_home(flows, last)
+    homes = cross_border_by_home(flows[flows["step"] == last])
     homes = homes[homes.index.isin(final["region"])]  # regions that host a provider
     lines = [
         f"scenario {name}, seed {seed}, {n_developers:,} developers, {last} months",

@@ -7,6 +7,7 @@ saves to a file, shows inline in a notebook and embeds in the Solara app.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,12 +20,22 @@ def provider_labels(providers: pd.DataFrame) -> pd.Series:
     return providers["provider"] + " (" + providers["region"] + ", " + providers["strategy"] + ")"
 
 
-def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
-    """A figure on an Agg canvas with `nrows` panels sharing the x axis (months line up)."""
-    fig = Figure(figsize=(10, height_per_row * nrows), layout="constrained")
+def agg_figure(
+    figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False
+) -> tuple[Figure, np.ndarray]:
+    """The scaffold of every figure: a bare Figure on an Agg canvas, constrained layout.
+
+    Returns the figure and its axes as an (nrows, ncols) array.
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
-    return fig, list(axes)
+    return fig, fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
+
+
+def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
+    """A figure with `nrows` panels sharing the x axis (months line up)."""
+    fig, axes = agg_figure((10, height_per_row * nrows), nrows, sharex=True)
+    return fig, list(axes[:, 0])
 
 
 def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> None:

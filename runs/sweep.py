@@ -19,7 +19,6 @@ import json
 import math
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -40,11 +39,13 @@ from pydantic import (
     model_validator,
 )
 
+from tokenmarket.model.errors import describe_errors, read_toml
+from tokenmarket.model.parameters import unknown_knob
 from tokenmarket.model.scenario import (
     Scenario,
     ScenarioError,
     builtin_names,
-    describe_errors,
+    knobs_of,
     load_scenario,
 )
 from tokenmarket.runs.executors import Completed, Executor
@@ -83,21 +84,28 @@ class SpecError(ValueError):
 class _Strict(BaseModel):
     """Unknown keys refused; no coercion (a boolean is no number, "12" is no integer)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Range(_Strict):
-    """A continuous parameter range, sampled (or gridded into `levels`) by the sampler."""
+    """A continuous parameter range, sampled (or gridded into `levels`) by the sampler.
 
-    low: Number
-    high: Number
-    scale: Literal["linear", "log"] = "linear"
-    """`log` spreads values evenly in ln(value): for prices spanning orders of magnitude."""
+    Bounds left out are the knob's declared bounds (`tokenmarket knobs`); an integer knob's
+    values are rounded to integers.
+    """
+
+    low: Number | None = None
+    high: Number | None = None
+    scale: Literal["linear", "log"] | None = None
+    """`log` spreads values evenly in ln(value): for prices spanning orders of magnitude;
+    left out, the knob's declared scale."""
     integer: bool = False
-    """Round every value to an integer (for counts such as `n_developers`)."""
+    """Round every value to an integer (set from the knob: counts such as `n_developers`)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        if self.low is None or self.high is None:
+            return self
         if not self.low < self.high:
             raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
         if not math.isfinite(float(self.high) - float(self.low)):
@@ -107,7 +115,9 @@ class Range(_Strict):
         return self
 
     def values(self, unit: np.ndarray) -> list[Scalar]:
-        """Map points of [0, 1] onto the range."""
+        """Map points of [0, 1] onto the range (resolved: both bounds known)."""
+        if self.low is None or self.high is None:
+            raise AssertionError("an unresolved range")  # build_sweep resolves every range
         if self.scale == "log":
             mapped = np.exp(np.log(self.low) + unit * (np.log(self.high) - np.log(self.low)))
         else:
@@ -149,7 +159,7 @@ class SweepSpec(_Strict):
     levels: Annotated[int, Field(ge=2, le=1000)] | None = None
     """grid: evenly spaced values per range (ends included); morris: grid levels (default 4)."""
     fixed: dict[str, Scalar] = Field(default_factory=dict)
-    """Overrides applied to every run (`scenario.OVERRIDES`)."""
+    """Knobs set in every run (`tokenmarket knobs`)."""
     parameters: dict[str, list[Scalar]] = Field(default_factory=dict)
     """Values per parameter; all combinations are run (a full grid)."""
     ranges: dict[str, Range] = Field(default_factory=dict)
@@ -413,17 +423,10 @@ def load_spec(path: str | Path) -> Sweep:
     path = Path(path)
     if not path.exists() and str(path) in builtin_specs():
         path = Path(str(resources.files("tokenmarket.runs.sweeps") / f"{path}.toml"))
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         builtins = ", ".join(builtin_specs())
-        raise SpecError(
-            f"spec: {str(path)!r} is neither a file nor a built-in spec ({builtins})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"spec: cannot read {str(path)!r}: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"spec: {str(path)!r} is not valid TOML: {err}") from None
+        raise SpecError(f"spec: {str(path)!r} is neither a file nor a built-in spec ({builtins})")
+    data = read_toml(path, "spec", SpecError)
     return build_sweep(data, base_dir=path.parent, source=path)
 
 
@@ -433,6 +436,7 @@ def build_sweep(
     """A `Sweep` from the spec's plain data (a file's scenario path is relative to base_dir)."""
     spec = parse_spec(data, where=str(source) if source else "spec")
     scenario = resolve_scenario(spec.scenario, base_dir)
+    spec = _resolve_ranges(spec, scenario)
     design = Design(spec)
     sweep = Sweep(spec=spec, scenario=scenario, design=design, source=source)
     _check_parameters(sweep)
@@ -462,6 +466,37 @@ def resolve_scenario(name: str, base_dir: Path) -> str | Scenario:
         return load_scenario(path)
     except ScenarioError as err:
         raise SpecError(f"scenario: {err}") from None
+
+
+def _resolve_ranges(spec: SweepSpec, scenario: str | Scenario) -> SweepSpec:
+    """Fill each range's missing bounds, scale and integer rounding from its knob."""
+    if not spec.ranges:
+        return spec
+    try:
+        table = knobs_of(scenario)
+    except ScenarioError as err:
+        raise SpecError(f"scenario: {err}") from None
+    resolved = {}
+    for name, given in spec.ranges.items():
+        if name not in table:
+            raise SpecError(f"ranges.{unknown_knob(name, list(table))}")
+        domain = table[name].parameter.domain()
+        if "choices" in domain:
+            raise SpecError(
+                f"ranges.{name}: a categorical knob takes `parameters` (one of "
+                f"{domain['choices']}), not a range"
+            )
+        update = {
+            "low": domain["low"] if given.low is None else given.low,
+            "high": domain["high"] if given.high is None else given.high,
+            "scale": given.scale or domain["scale"],
+            "integer": given.integer or table[name].parameter.kind == "integer",
+        }
+        try:
+            resolved[name] = Range.model_validate({**given.model_dump(), **update})
+        except ValidationError as err:
+            raise SpecError(f"ranges.{name}: {'; '.join(describe_errors(err, Range))}") from None
+    return spec.model_copy(update={"ranges": resolved})
 
 
 def _check_parameters(sweep: Sweep) -> None:

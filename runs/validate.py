@@ -19,6 +19,7 @@ import pandas as pd
 
 from tokenmarket.model.demand import OUTSIDE
 from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.runs.analysis import t_interval
 
 
@@ -179,10 +180,9 @@ def cost_views(
             model.run_for(months[1])
             providers = _months(model.provider_frame(), months)
             flows = _months(model.flow_frame(), months)
-            served = flows.groupby("home_region")["served_mtok"].sum()
-            abroad = flows[flows["cross_border"]].groupby("home_region")["served_mtok"].sum()
             by_region = providers.groupby("region")[list(COST_VIEW_COLUMNS)].mean()
-            by_region["cross_border_share"] = (abroad / served).reindex(by_region.index)
+            shares = cross_border_by_home(flows)
+            by_region["cross_border_share"] = shares.reindex(by_region.index)
             rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
     table = pd.concat(rows).groupby(["cost_view", "region"])
     return table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()

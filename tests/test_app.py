@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import solara
 from matplotlib.colors import to_hex
+from mesa.visualization import Slider
 
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.runs import app
@@ -36,7 +37,7 @@ def test_every_control_is_a_constructor_keyword_and_starts_in_range(preset):
     assert set(params) - set(signature) == set()
     assert load_scenario(preset).description  # the story under the picker
     for name, control in params.items():
-        if isinstance(control, app.Slider) and name != "rng":
+        if isinstance(control, Slider) and name != "rng":
             assert control.min <= control.value <= control.max, name
 
 

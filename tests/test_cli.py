@@ -15,6 +15,7 @@ import tomli_w
 from matplotlib.figure import Figure
 
 from tokenmarket.model.market import PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.model.scenario import load_scenario
 from tokenmarket.runs import cli
 from tokenmarket.runs.plots import market_share_figure
@@ -172,8 +173,8 @@ def test_cross_border_by_home() -> None:
             "served_mtok": [3.0, 1.0, 0.0, 0.0, 1.0, 1.0, 2.0, 6.0],
         }
     ).assign(cross_border=lambda f: f["developer_region"] != f["home_region"])
-    assert cli.cross_border_by_home(flows, 2).to_dict() == {"A": 0.5, "B": 0.25}
-    at_one = cli.cross_border_by_home(flows, 1)
+    assert cross_border_by_home(flows[flows["step"] == 2]).to_dict() == {"A": 0.5, "B": 0.25}
+    at_one = cross_border_by_home(flows[flows["step"] == 1])
     assert at_one["A"] == 0.25
     assert pd.isna(at_one["B"])  # nothing served from B: undefined, not 0
 

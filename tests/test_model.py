@@ -124,12 +124,14 @@ def test_overrides_reach_the_scenario():
         ({"colour": 1}, "colour"),
         ({"electricity_MARS": 0.1}, "electricity_MARS"),
         ({"n_providers": 3}, "n_providers"),
-        ({"homogenization": 1.5}, "market.homogenization"),
+        ({"homogenization": 1.5}, "homogenization: must be from 0 to 0.5"),
         ({"n_developers": 0}, "n_developers"),
         ({"strategy_nobody": "low_price"}, "strategy_nobody"),
-        ({"strategy_us_budget_api": "haggle"}, "providers.2.strategy"),
+        ({"strategy_us_budget_api": "haggle"}, "strategy_us_budget_api: must be one of"),
         ({"access_US_MARS": 0.5}, "access_US_MARS"),
-        ({"foreign_access": 2.0}, "access"),
+        ({"foreign_access": 2.0}, "foreign_access"),
+        ({"param_us_budget_api_markup": float("nan")}, "param_us_budget_api_markup: must be fin"),
+        ({"param_us_budget_api_margin": 0.1}, "param_us_budget_api_margin: unknown"),
     ],
 )
 def test_bad_overrides_name_the_field(overrides, field):
