@@ -184,21 +184,38 @@ class Provider(mesa.Agent):
             self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
         )
 
-    def install_initial_capacity(self, capacity_mtok: float) -> None:
-        """An existing fleet: ages spread evenly over its life, so retirements are smooth.
+    def install_initial_capacity(self, capacity_mtok: float, growth_per_month: float) -> None:
+        """A fleet in steady state: ages spread evenly, and the orders of the last `lead` months.
 
-        It is already paid for (no cash out) and still amortized over its remaining life,
-        unless the scenario takes the operating-cost view of a written-off fleet.
+        The fleet in service is already paid for (no cash out) and still amortized over its
+        remaining life, unless the scenario takes the operating-cost view of a written-off
+        fleet. A firm that has been growing at `growth_per_month` also has orders in the
+        pipeline, placed (and paid) before the start: each arriving month's replaces what
+        retires then and adds the growth, so capacity follows K0 (1 + g) ** t through the lead
+        time instead of sagging until the first orders of the run arrive (MODEL.md's capacity
+        rule, run backwards). They belong to the fleet at the start: written off with it in the
+        operating-cost view, amortized otherwise.
         """
-        life = self.amortization_months
+        now, life = self.model.steps, self.amortization_months
         per_vintage = capacity_mtok / life
+        unit = self.capex_per_unit_usd
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
-        amortization = 0.0 if written_off else per_vintage * self.capex_per_unit_usd / life
+        unit_per_month = 0.0 if written_off else unit / life
         self.vintages = [
-            Vintage(per_vintage, amortization, 0, remaining + 1) for remaining in range(1, life + 1)
+            Vintage(per_vintage, per_vintage * unit_per_month, now, now + remaining + 1)
+            for remaining in range(1, life + 1)
         ]
+        g = float(np.clip(growth_per_month, *GROWTH_BOUNDS))
+        for k in range(1, self.lead_months + 1):
+            retiring = per_vintage if 2 <= k <= life + 1 else 0.0
+            order = capacity_mtok * ((1.0 + g) ** k - (1.0 + g) ** (k - 1)) + retiring
+            if order > 0:
+                self.vintages.append(
+                    Vintage(order, order * unit_per_month, now + k, now + k + life)
+                )
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
+        self.growth_estimate = g
 
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""

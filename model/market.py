@@ -78,6 +78,9 @@ MARKET_COLUMNS = (
 )
 """Per month, in `market_frame()`; every name is a TokenMarket attribute."""
 
+ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
+"""Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
+
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
     "utilization",
@@ -173,13 +176,16 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
+            (len(spec.segments), len(self.provider_list))
+        )
         self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "step": "steps",
                 **{c: c for c in MARKET_COLUMNS},
-                "flows_mtok": "flows_mtok",
+                **{c: c for c in ARRAY_REPORTERS},
             },
             agenttype_reporters={
                 Provider: {"provider": "name", **{c: c for c in PROVIDER_COLUMNS}}
@@ -220,13 +226,12 @@ class TokenMarket(mesa.Model):
     def _form_market(self) -> None:
         """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
         pop = self.population
-        probabilities = self._weights.probabilities()
-        expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
-            self._prices()[:-1]
-        )
+        expected, growth = self._expected_demand(self._weights.probabilities()[:, :-1])
         for p in self.provider_list:
             if p.active:
-                p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
+                p.install_initial_capacity(
+                    self._initial_capacity(p, expected[p.index]), growth[p.index]
+                )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
             pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
@@ -234,11 +239,9 @@ class TokenMarket(mesa.Model):
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
-        growth = self._demand_weighted(self.demand_growth[pop.region])
         for p in self.provider_list:
             p.demand_mtok = requested[p.index]
             p.demand_share = requested[p.index] / total
-            p.growth_estimate = growth
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
@@ -252,6 +255,19 @@ class TokenMarket(mesa.Model):
         )
         home = abroad if spec.initial_home_awareness is None else spec.initial_home_awareness
         return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
+
+    def _expected_demand(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each provider's expected logit demand (Mtok/month) and its expected monthly growth.
+
+        `probabilities` is developers x providers. Growth is the demand-weighted growth of the
+        regions its expected customers live in: what a firm sizing its pipeline would plan for.
+        """
+        pop = self.population
+        expected = probabilities.T @ pop.base_demand_mtok
+        growing = probabilities.T @ (pop.base_demand_mtok * self.demand_growth[pop.region])
+        growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
+        prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
+        return expected * self._price_factor(prices), growth
 
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
@@ -395,10 +411,12 @@ class TokenMarket(mesa.Model):
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
-        probabilities = self._choice_weights().probabilities()
-        expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
-        expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
-        entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
+        probabilities = self._choice_weights().probabilities()[:, :-1]
+        expected, growth = self._expected_demand(probabilities)
+        j = entrant.index
+        entrant.install_initial_capacity(
+            self._initial_capacity(entrant, float(expected[j])), growth[j]
+        )
 
     def _observe(self) -> _Observed:
         market = self.spec.market
@@ -455,6 +473,13 @@ class TokenMarket(mesa.Model):
             d[customers] * fill[pop.choice[customers]],
             self.n_regions,
         )
+        self.segment_demand_mtok = metrics.cross_sum(
+            pop.segment[customers],
+            pop.choice[customers],
+            d[customers],
+            (len(self.spec.segments), len(self.provider_list)),
+        )
+        self.segment_served_mtok = self.segment_demand_mtok * fill
         outside = float(d[~inside].sum())
         counts = np.bincount(pop.choice[customers], minlength=len(self.provider_list))
         total_served = served.sum()
@@ -532,7 +557,7 @@ class TokenMarket(mesa.Model):
 
     def market_frame(self) -> pd.DataFrame:
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
-        frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
+        frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
         return _with_missing(frame.astype({"step": int, "active_providers": int}))
 
     def strategy_frame(self) -> pd.DataFrame:
@@ -546,6 +571,32 @@ class TokenMarket(mesa.Model):
                 profit_usd=("profit_usd", "sum"),
                 active_providers=("active", "sum"),
             )
+        )
+
+    def segment_frame(self) -> pd.DataFrame:
+        """One row per month, segment and provider: demand and served Mtok, share of the segment.
+
+        `token_share` is the provider's share of the tokens served to the segment that month
+        (0 when the segment bought none): who wins price-sensitive and quality-sensitive work.
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        shape = (len(steps), len(self.spec.segments), len(self.provider_list))
+        demand_mtok, served_mtok = (
+            np.array(self.datacollector.model_vars[name], dtype=float).reshape(shape)
+            for name in ("segment_demand_mtok", "segment_served_mtok")
+        )
+        segment_total = served_mtok.sum(axis=2, keepdims=True)
+        share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
+        t, seg, j = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        return pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "segment": np.asarray([s.name for s in self.spec.segments])[seg.ravel()],
+                "provider": np.asarray([p.name for p in self.provider_list])[j.ravel()],
+                "demand_mtok": demand_mtok.ravel(),
+                "served_mtok": served_mtok.ravel(),
+                "token_share": share.ravel(),
+            }
         )
 
     def flow_frame(self) -> pd.DataFrame:

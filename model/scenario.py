@@ -80,10 +80,14 @@ class ProviderSpec(_Strict):
     quality: Annotated[float, Field(ge=0.0, le=100.0)]
     open_weights: bool = False
     energy_kwh_per_mtok: Positive
-    """`e`: IT energy per million tokens at full load."""
+    """`e`: IT energy (GPUs and their hosts; cooling and power conversion excluded) in kWh per
+    million blended tokens at full load. Facility energy is `pue` x this, and the model applies
+    PUE once, in `model/costs.py`: a source's per-token figure that includes PUE (Epoch's
+    includes 1.2) is divided by it before it goes here."""
     idle_power_fraction: Probability
     """`phi`: share of full-load power drawn by idle servers."""
     pue: Annotated[float, Field(ge=1.0)]
+    """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: Positive | None = None
     """Own power price (a PPA); defaults to the home region's price."""
     gpu_price_usd: NonNegative
@@ -385,7 +389,8 @@ OVERRIDES: dict[str, str] = {
     "homogenization": "kappa, the monthly quality spillover toward the frontier",
     "demand_growth": "monthly demand growth rate of every region",
     "price_utility": "'log' or 'linear'",
-    "electricity_<REGION>": "power price of a region's providers (USD/kWh), e.g. electricity_CN",
+    "electricity_<REGION>": "a region's grid power price (USD/kWh), e.g. electricity_CN; "
+    "providers without a contract pay it, contracts (PPAs) keep their ratio to it",
     "pue_<REGION>": "PUE of every provider homed in a region, e.g. pue_EU",
     "access_<DEV>_<HOME>": "access probability of DEV's developers to HOME's providers",
     "foreign_access": "access probability between every pair of different regions",
@@ -415,10 +420,11 @@ def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[st
             if region_name not in regions:
                 raise ScenarioError(f"{key}: unknown region {region_name!r}; one of {regions}")
             if kind == "electricity":
-                data["regions"][regions.index(region_name)]["electricity_usd_per_kwh"] = value
-            for provider in data["providers"]:
-                if provider["home"] == region_name:
-                    provider["electricity_usd_per_kwh" if kind == "electricity" else "pue"] = value
+                _set_grid_price(data, regions.index(region_name), value)
+            else:
+                for provider in data["providers"]:
+                    if provider["home"] == region_name:
+                        provider["pue"] = value
         case "cost_view":
             _apply_cost_view(data, value)
         case "foreign_access":
@@ -441,6 +447,29 @@ def _apply_override(data: dict[str, Any], key: str, value: Any, regions: list[st
         case _:
             allowed = ", ".join(OVERRIDES)
             raise ScenarioError(f"{key}: unknown parameter; allowed: {allowed}")
+
+
+def _set_grid_price(data: dict[str, Any], region: int, usd_per_kwh: Any) -> None:
+    """`electricity_<REGION>`: the region's grid price; power contracts there move with it.
+
+    Providers without a contract pay the grid price. A contract (a PPA, `electricity_usd_per_kwh`
+    of a provider, entrants included) keeps its ratio to the grid price: a green hub 20 % below
+    the grid stays 20 % below it. So the knob moves every power price in the region in
+    proportion, and never erases a provider's own cost advantage.
+    """
+    grid = data["regions"][region]
+    try:
+        ratio = float(usd_per_kwh) / grid["electricity_usd_per_kwh"]
+    except (TypeError, ValueError):
+        ratio = float("nan")
+    if not ratio > 0:
+        name = f"electricity_{grid['name']}"
+        raise ScenarioError(f"{name}: must be a positive price in USD/kWh (got {usd_per_kwh!r})")
+    grid["electricity_usd_per_kwh"] = usd_per_kwh
+    entrants = [s["provider"] for s in data["shocks"] if s["kind"] == "entry"]
+    for provider in data["providers"] + entrants:
+        if provider["home"] == grid["name"] and provider["electricity_usd_per_kwh"] is not None:
+            provider["electricity_usd_per_kwh"] *= ratio
 
 
 OPERATING_VIEW_OPEX_USD_PER_GPU_MONTH = 40.0

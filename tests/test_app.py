@@ -57,13 +57,19 @@ def test_controls_left_as_shown_rebuild_the_preset_exactly(preset):
 
 def test_an_untouched_power_price_keeps_a_providers_own_contract():
     def cn_prices(**knobs):
-        spec = app.ClassroomMarket("going_global", **knobs).spec
-        return {p.name: p.electricity_usd_per_kwh for p in spec.providers if p.home == "CN"}
+        model = app.ClassroomMarket("going_global", **knobs)
+        return {
+            p.name: p.own_electricity_usd_per_kwh for p in model.provider_list if p.region == "CN"
+        }
 
     shown = app.shown_values(load_scenario("going_global"))["electricity_CN"]
     assert cn_prices(electricity_CN=shown) == cn_prices()
     assert cn_prices()["cn_green_hub_open"] != shown
-    assert set(cn_prices(electricity_CN=0.07).values()) == {0.07}
+    moved = cn_prices(electricity_CN=0.07)
+    assert moved["cn_cloud_platform"] == 0.07
+    assert moved["cn_green_hub_open"] == pytest.approx(
+        cn_prices()["cn_green_hub_open"] * 0.07 / shown
+    )
 
 
 def test_moved_controls_reach_the_model():
