@@ -10,7 +10,7 @@ import mesa
 import numpy as np
 
 from tokenmarket.agents.strategies import MarketView, Strategy
-from tokenmarket.model import costs
+from tokenmarket.model import costs, frontier
 
 if TYPE_CHECKING:
     from tokenmarket.model.market import TokenMarket
@@ -58,6 +58,11 @@ class Provider(mesa.Agent):
         self.region = spec.home
         self.strategy = strategy
         self.open_weights = spec.open_weights
+        self.compute_per_token = spec.energy_kwh_per_mtok
+        """Compute per token of its model, in kWh/Mtok on the scenario's starting hardware
+        (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        self.capability = 0.0
+        """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
         self.price_usd_per_mtok = spec.price_usd_per_mtok
         self.own_electricity_usd_per_kwh = electricity_usd_per_kwh
@@ -98,6 +103,17 @@ class Provider(mesa.Agent):
         """Stay out of the market (no capacity, unknown to developers) until `step`."""
         self.active = False
         self.entry_step = step
+
+    @property
+    def quality(self) -> float:
+        """Quality of its model (0-100 index at the start), from capability and compute."""
+        slope = self.model.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.capability, self.compute_per_token, slope))
+
+    @quality.setter
+    def quality(self, points: float) -> None:
+        slope = self.model.spec.market.quality_per_log_compute
+        self.capability = float(frontier.capability(points, self.compute_per_token, slope))
 
     @property
     def strategy_name(self) -> str:

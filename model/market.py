@@ -18,7 +18,7 @@ import pandas as pd
 from tokenmarket.agents import strategies
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
-from tokenmarket.model import demand, metrics
+from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.scenario import (
     AccessShock,
@@ -165,7 +165,10 @@ class TokenMarket(mesa.Model):
                 )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
-        self.frontier_quality = max(p.quality for p in self.provider_list if p.active)
+        self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
+        """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
+        self._frontier_path = [self.frontier_capability]
+        self.frontier_quality = self._frontier_quality()
         self.access_probability = spec.access_matrix()
         self._shocks_by_step: dict[int, list[Shock]] = {}
         for shock in spec.shocks:
@@ -230,7 +233,8 @@ class TokenMarket(mesa.Model):
         for p in self.provider_list:
             if p.active:
                 p.install_initial_capacity(
-                    self._initial_capacity(p, expected[p.index]), growth[p.index]
+                    self._initial_capacity(p, expected[p.index]),
+                    min(growth[p.index], self._growth_cap_from_start(p)),
                 )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
@@ -268,6 +272,17 @@ class TokenMarket(mesa.Model):
         growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
         prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
         return expected * self._price_factor(prices), growth
+
+    def _growth_cap_from_start(self, provider: Provider) -> float:
+        """A capacity-growth cap in force from month 1 also held for the orders in the pipeline."""
+        caps = [
+            shock.max_growth_per_month
+            for shock in self._shocks_by_step.get(1, ())
+            if isinstance(shock, CapacityLimitShock)
+            and shock.region == provider.region
+            and shock.max_growth_per_month is not None
+        ]
+        return min(caps, default=np.inf)
 
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
@@ -512,7 +527,11 @@ class TokenMarket(mesa.Model):
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
 
     def _update_quality(self) -> None:
-        """R&D with diminishing returns relative to market revenue; spillovers to the frontier."""
+        """R&D, then the frontier advances with its leader, then laggards diffuse.
+
+        R&D has diminishing returns relative to market revenue; laggards' capability moves
+        toward where the frontier was `diffusion_lag_months` ago (`model/frontier.py`).
+        """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
         revenue = sum(p.revenue_usd for p in active)
@@ -521,10 +540,26 @@ class TokenMarket(mesa.Model):
                 p.quality += market.rnd_effectiveness * np.log1p(
                     p.rnd_usd / (market.rnd_scale * revenue)
                 )
-        best = max((p.quality for p in active), default=self.frontier_quality)
-        self.frontier_quality = max(self.frontier_quality + market.frontier_drift_per_month, best)
+        best = max((p.capability for p in active), default=self.frontier_capability)
+        self.frontier_capability = frontier.advance(
+            self.frontier_capability, market.frontier_drift_per_month, best
+        )
         for p in active:
-            p.quality += market.homogenization * (self.frontier_quality - p.quality)
+            if p.capability == best:  # the leading lab is the one making the progress
+                p.capability = self.frontier_capability
+        self._frontier_path.append(self.frontier_capability)
+        lagged = self._frontier_path[
+            max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)
+        ]
+        for p in active:
+            p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self.frontier_quality = self._frontier_quality()
+
+    def _frontier_quality(self) -> float:
+        """q_max at the largest compute per token on offer: the best quality reachable now."""
+        compute = max((p.compute_per_token for p in self.provider_list if p.active), default=1.0)
+        slope = self.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.frontier_capability, compute, slope))
 
     # ----------------------------------------------------------------- outputs
     def provider_frame(self) -> pd.DataFrame:

@@ -122,9 +122,16 @@ class Market(_Strict):
     outside_price_usd_per_mtok: Positive = 2.0
     """Self-hosting cost per million tokens."""
     frontier_drift_per_month: NonNegative = 0.0
-    """Exogenous progress of the quality frontier (points per month)."""
+    """Algorithmic progress: the frontier's quality at any fixed compute per token rises this
+    many points a month (`model/frontier.py`)."""
+    quality_per_log_compute: NonNegative = 0.0
+    """Slope of the cost-capability frontier: quality points per e-fold of compute per token;
+    0 makes quality free of compute (the first version)."""
     homogenization: Probability = 0.05
-    """`kappa`: share of its gap to the frontier a provider closes each month (spillovers)."""
+    """`kappa`: share of its gap to the (lagged) frontier a laggard closes each month
+    (diffusion through open weights and distillation)."""
+    diffusion_lag_months: Annotated[int, Field(ge=0, le=120)] = 0
+    """Laggards approach where the frontier was this many months ago (0: where it is)."""
     rnd_effectiveness: NonNegative = 0.5
     """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
     rnd_scale: Positive = 0.2

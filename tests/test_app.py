@@ -73,7 +73,7 @@ def test_an_untouched_power_price_keeps_a_providers_own_contract():
 
 
 def test_moved_controls_reach_the_model():
-    spec = app.ClassroomMarket(
+    model = app.ClassroomMarket(
         "classroom",
         electricity_CN=0.09,
         pue_EU=1.5,
@@ -81,11 +81,13 @@ def test_moved_controls_reach_the_model():
         homogenization=0.2,
         demand_growth=0.1,
         strategy_3="follower",
-    ).spec
+    )
+    spec = model.spec
     cn = spec.region_names.index("CN")
     assert spec.regions[cn].electricity_usd_per_kwh == 0.09
     by_name = {p.name: p for p in spec.providers}
-    assert by_name["cn_lowcost"].electricity_usd_per_kwh == 0.09
+    paid = {p.name: p.own_electricity_usd_per_kwh for p in model.provider_list}
+    assert paid["cn_lowcost"] == 0.09
     assert by_name["cn_lowcost"].strategy == "follower"
     assert by_name["eu_follower"].pue == 1.5
     assert by_name["us_frontier"].pue == load_scenario("classroom").providers[0].pue

@@ -44,6 +44,21 @@ def test_frames_are_tidy_with_documented_columns():
     assert providers["customers"].dtype == np.int64
 
 
+def test_segment_frame_adds_up_to_the_providers():
+    """Summed over segments, demand and served tokens are each provider's; within a segment
+    that bought anything, the token shares sum to one."""
+    model = TokenMarket("going_global", rng=2, n_developers=1500)
+    model.run_for(8)
+    segments, providers = model.segment_frame(), model.provider_frame()
+    summed = segments.groupby(["step", "provider"])[["demand_mtok", "served_mtok"]].sum()
+    by_provider = providers.set_index(["step", "provider"]).loc[summed.index]
+    for column in ("demand_mtok", "served_mtok"):
+        assert np.allclose(summed[column], by_provider[column], rtol=1e-9)
+    shares = segments.groupby(["step", "segment"])["token_share"].sum()
+    assert np.allclose(shares, 1.0)
+    assert TokenMarket("going_global", rng=2, n_developers=100).segment_frame().empty
+
+
 def test_frames_of_a_fresh_model_have_columns_and_no_rows():
     fresh = TokenMarket("classroom", rng=1, n_developers=100)
     for empty, full in zip(
