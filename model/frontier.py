@@ -54,6 +54,6 @@ def advance(frontier: float, drift_per_month: float, best_capability: float) -> 
 
 
 def diffuse(capability_points: ArrayLike, lagged_frontier: float, rate: float) -> Amount:
-    """Laggards close `rate` of their gap to where the frontier was; leaders do not move."""
+    """Laggards close `rate` of their gap to where the frontier was; those ahead of it stay."""
     a = np.asarray(capability_points, dtype=float)
     return a + rate * np.maximum(0.0, lagged_frontier - a)

@@ -325,8 +325,14 @@ class TokenMarket(mesa.Model):
 
     @property
     def outside_quality(self) -> float:
-        """Quality of the outside option: it trails the frontier by a set gap."""
-        return self.frontier_quality - self.spec.market.outside_quality_gap
+        """Quality of the outside option: it trails the best model on offer by a set gap.
+
+        Self-hosting runs open weights, which come from the same diffusion as the laggards'
+        models; tying it to the research frontier instead would let the outside option pass
+        every API whenever diffusion is slow.
+        """
+        best = max((p.quality for p in self.provider_list if p.active), default=0.0)
+        return best - self.spec.market.outside_quality_gap
 
     def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
         """Intensive margin: d = d0 (p / p_ref) ** -eta."""
@@ -527,10 +533,12 @@ class TokenMarket(mesa.Model):
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
 
     def _update_quality(self) -> None:
-        """R&D, then the frontier advances with its leader, then laggards diffuse.
+        """R&D, then the frontier advances, then every model diffuses toward where it was.
 
-        R&D has diminishing returns relative to market revenue; laggards' capability moves
-        toward where the frontier was `diffusion_lag_months` ago (`model/frontier.py`).
+        R&D has diminishing returns relative to market revenue; progress is research made
+        public (papers, open weights, distillation), so no provider rides the frontier by
+        assumption: each closes `homogenization` of its gap to where the frontier was
+        `diffusion_lag_months` ago (`model/frontier.py`).
         """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
@@ -544,9 +552,6 @@ class TokenMarket(mesa.Model):
         self.frontier_capability = frontier.advance(
             self.frontier_capability, market.frontier_drift_per_month, best
         )
-        for p in active:
-            if p.capability == best:  # the leading lab is the one making the progress
-                p.capability = self.frontier_capability
         self._frontier_path.append(self.frontier_capability)
         lagged = self._frontier_path[
             max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)

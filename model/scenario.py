@@ -118,7 +118,8 @@ class Market(_Strict):
     home_bias_utils: float = 0.0
     """Trust term added when a developer's region is the provider's home."""
     outside_quality_gap: NonNegative = 10.0
-    """Points by which the outside option (self-hosted open weights) trails the frontier."""
+    """Points by which the outside option (self-hosted open weights) trails the best model on
+    offer."""
     outside_price_usd_per_mtok: Positive = 2.0
     """Self-hosting cost per million tokens."""
     frontier_drift_per_month: NonNegative = 0.0
