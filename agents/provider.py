@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 
 from tokenmarket.agents.fleet import Fleet, Vintage
-from tokenmarket.model import costs
+from tokenmarket.model import costs, frontier
 from tokenmarket.model.random import Purpose
 
 if TYPE_CHECKING:
@@ -49,6 +49,11 @@ class Provider(mesa.Agent):
         self.region = spec.home
         self.strategy = strategy
         self.open_weights = spec.open_weights
+        self.compute_per_token = spec.energy_kwh_per_mtok
+        """Compute per token of its model, in kWh/Mtok on the scenario's starting hardware
+        (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        self.capability = 0.0
+        """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
         self.price_usd_per_mtok = spec.price_usd_per_mtok
         self.own_electricity_usd_per_kwh = electricity_usd_per_kwh
@@ -89,6 +94,17 @@ class Provider(mesa.Agent):
         """Stay out of the market (no capacity, unknown to developers) until `step`."""
         self.active = False
         self.entry_step = step
+
+    @property
+    def quality(self) -> float:
+        """Quality of its model (0-100 index at the start), from capability and compute."""
+        slope = self.model.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.capability, self.compute_per_token, slope))
+
+    @quality.setter
+    def quality(self, points: float) -> None:
+        slope = self.model.spec.market.quality_per_log_compute
+        self.capability = float(frontier.capability(points, self.compute_per_token, slope))
 
     @property
     def strategy_name(self) -> str:
@@ -181,19 +197,35 @@ class Provider(mesa.Agent):
             )
         )
 
-    def install_initial_capacity(self, capacity_mtok: float) -> None:
-        """An existing fleet: ages spread evenly over its life, so retirements are smooth.
+    def install_initial_capacity(self, capacity_mtok: float, growth_per_month: float) -> None:
+        """A fleet in steady state: ages spread evenly, and the orders of the last `lead` months.
 
-        It is already paid for (no cash out) and still amortized over its remaining life,
-        unless the scenario takes the operating-cost view of a written-off fleet.
+        The fleet in service is already paid for (no cash out) and still amortized over its
+        remaining life, unless the scenario takes the operating-cost view of a written-off
+        fleet. A firm that has been growing at `growth_per_month` also has orders in the
+        pipeline, placed (and paid) before the start: each arriving month's replaces what
+        retires then and adds the growth, so capacity follows K0 (1 + g) ** t through the lead
+        time instead of sagging until the first orders of the run arrive (MODEL.md's capacity
+        rule, run backwards). They belong to the fleet at the start: written off with it in the
+        operating-cost view, amortized otherwise.
         """
-        life = self.amortization_months
+        now, life = self.model.steps, self.amortization_months
         per_vintage = capacity_mtok / life
+        unit = self.capex_per_unit_usd
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
-        amortization = 0.0 if written_off else per_vintage * self.capex_per_unit_usd / life
-        self.fleet = Fleet(life, per_vintage, amortization)
+        unit_per_month = 0.0 if written_off else unit / life
+        self.fleet = Fleet(life, now, per_vintage, per_vintage * unit_per_month)
+        g = float(np.clip(growth_per_month, *GROWTH_BOUNDS))
+        for k in range(1, self.lead_months + 1):
+            retiring = per_vintage if 2 <= k <= life + 1 else 0.0
+            order = capacity_mtok * ((1.0 + g) ** k - (1.0 + g) ** (k - 1)) + retiring
+            if order > 0:
+                self.fleet.orders.append(
+                    Vintage(order, order * unit_per_month, now + k, now + k + life)
+                )
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
+        self.growth_estimate = g
 
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""

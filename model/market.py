@@ -18,7 +18,7 @@ import pandas as pd
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
-from tokenmarket.model import demand, metrics
+from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.random import Streams, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
@@ -77,6 +77,9 @@ MARKET_COLUMNS = (
     "frontier_quality",
 )
 """Per month, in `market_frame()`; every name is a TokenMarket attribute."""
+
+ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
+"""Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
 
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
@@ -165,7 +168,10 @@ class TokenMarket(mesa.Model):
                 )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
-        self.frontier_quality = max(p.quality for p in self.provider_list if p.active)
+        self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
+        """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
+        self._frontier_path = [self.frontier_capability]
+        self.frontier_quality = self._frontier_quality()
         self.access_probability = spec.access_matrix()
         self._shocks_by_step: dict[int, list[Shock]] = {}
         for shock in spec.shocks:
@@ -176,13 +182,16 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
+            (len(spec.segments), len(self.provider_list))
+        )
         self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "step": "steps",
                 **{c: c for c in MARKET_COLUMNS},
-                "flows_mtok": "flows_mtok",
+                **{c: c for c in ARRAY_REPORTERS},
             },
             agenttype_reporters={
                 Provider: {"provider": "name", **{c: c for c in PROVIDER_COLUMNS}}
@@ -223,13 +232,13 @@ class TokenMarket(mesa.Model):
     def _form_market(self) -> None:
         """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
         pop = self.population
-        probabilities = self._weights.probabilities()
-        expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
-            self._prices()[:-1]
-        )
+        expected, growth = self._expected_demand(self._weights.probabilities()[:, :-1])
         for p in self.provider_list:
             if p.active:
-                p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
+                p.install_initial_capacity(
+                    self._initial_capacity(p, expected[p.index]),
+                    min(growth[p.index], self._growth_cap_from_start(p)),
+                )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
             pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
@@ -237,11 +246,9 @@ class TokenMarket(mesa.Model):
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
-        growth = self._demand_weighted(self.demand_growth[pop.region])
         for p in self.provider_list:
             p.demand_mtok = requested[p.index]
             p.demand_share = requested[p.index] / total
-            p.growth_estimate = growth
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
@@ -255,6 +262,30 @@ class TokenMarket(mesa.Model):
         )
         home = abroad if spec.initial_home_awareness is None else spec.initial_home_awareness
         return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
+
+    def _expected_demand(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each provider's expected logit demand (Mtok/month) and its expected monthly growth.
+
+        `probabilities` is developers x providers. Growth is the demand-weighted growth of the
+        regions its expected customers live in: what a firm sizing its pipeline would plan for.
+        """
+        pop = self.population
+        expected = probabilities.T @ pop.base_demand_mtok
+        growing = probabilities.T @ (pop.base_demand_mtok * self.demand_growth[pop.region])
+        growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
+        prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
+        return expected * self._price_factor(prices), growth
+
+    def _growth_cap_from_start(self, provider: Provider) -> float:
+        """A capacity-growth cap in force from month 1 also held for the orders in the pipeline."""
+        caps = [
+            shock.max_growth_per_month
+            for shock in self._shocks_by_step.get(1, ())
+            if isinstance(shock, CapacityLimitShock)
+            and shock.region == provider.region
+            and shock.max_growth_per_month is not None
+        ]
+        return min(caps, default=np.inf)
 
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
@@ -297,8 +328,14 @@ class TokenMarket(mesa.Model):
 
     @property
     def outside_quality(self) -> float:
-        """Quality of the outside option: it trails the frontier by a set gap."""
-        return self.frontier_quality - self.spec.market.outside_quality_gap
+        """Quality of the outside option: it trails the best model on offer by a set gap.
+
+        Self-hosting runs open weights, which come from the same diffusion as the laggards'
+        models; tying it to the research frontier instead would let the outside option pass
+        every API whenever diffusion is slow.
+        """
+        best = max((p.quality for p in self.provider_list if p.active), default=0.0)
+        return best - self.spec.market.outside_quality_gap
 
     def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
         """Intensive margin: d = d0 (p / p_ref) ** -eta."""
@@ -398,10 +435,12 @@ class TokenMarket(mesa.Model):
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
-        probabilities = self._choice_weights().probabilities()
-        expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
-        expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
-        entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
+        probabilities = self._choice_weights().probabilities()[:, :-1]
+        expected, growth = self._expected_demand(probabilities)
+        j = entrant.index
+        entrant.install_initial_capacity(
+            self._initial_capacity(entrant, float(expected[j])), growth[j]
+        )
 
     def _observe(self) -> _Observed:
         market = self.spec.market
@@ -458,6 +497,13 @@ class TokenMarket(mesa.Model):
             d[customers] * fill[pop.choice[customers]],
             self.n_regions,
         )
+        self.segment_demand_mtok = metrics.cross_sum(
+            pop.segment[customers],
+            pop.choice[customers],
+            d[customers],
+            (len(self.spec.segments), len(self.provider_list)),
+        )
+        self.segment_served_mtok = self.segment_demand_mtok * fill
         outside = float(d[~inside].sum())
         counts = np.bincount(pop.choice[customers], minlength=len(self.provider_list))
         total_served = served.sum()
@@ -490,7 +536,13 @@ class TokenMarket(mesa.Model):
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
 
     def _update_quality(self) -> None:
-        """R&D with diminishing returns relative to market revenue; spillovers to the frontier."""
+        """R&D, then the frontier advances, then every model diffuses toward where it was.
+
+        R&D has diminishing returns relative to market revenue; progress is research made
+        public (papers, open weights, distillation), so no provider rides the frontier by
+        assumption: each closes `homogenization` of its gap to where the frontier was
+        `diffusion_lag_months` ago (`model/frontier.py`).
+        """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
         revenue = sum(p.revenue_usd for p in active)
@@ -499,10 +551,23 @@ class TokenMarket(mesa.Model):
                 p.quality += market.rnd_effectiveness * np.log1p(
                     p.rnd_usd / (market.rnd_scale * revenue)
                 )
-        best = max((p.quality for p in active), default=self.frontier_quality)
-        self.frontier_quality = max(self.frontier_quality + market.frontier_drift_per_month, best)
+        best = max((p.capability for p in active), default=self.frontier_capability)
+        self.frontier_capability = frontier.advance(
+            self.frontier_capability, market.frontier_drift_per_month, best
+        )
+        self._frontier_path.append(self.frontier_capability)
+        lagged = self._frontier_path[
+            max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)
+        ]
         for p in active:
-            p.quality += market.homogenization * (self.frontier_quality - p.quality)
+            p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self.frontier_quality = self._frontier_quality()
+
+    def _frontier_quality(self) -> float:
+        """q_max at the largest compute per token on offer: the best quality reachable now."""
+        compute = max((p.compute_per_token for p in self.provider_list if p.active), default=1.0)
+        slope = self.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.frontier_capability, compute, slope))
 
     # ----------------------------------------------------------------- outputs
     def provider_frame(self) -> pd.DataFrame:
@@ -535,7 +600,7 @@ class TokenMarket(mesa.Model):
 
     def market_frame(self) -> pd.DataFrame:
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
-        frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
+        frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
         return _with_missing(frame.astype({"step": int, "active_providers": int}))
 
     def strategy_frame(self) -> pd.DataFrame:
@@ -549,6 +614,32 @@ class TokenMarket(mesa.Model):
                 profit_usd=("profit_usd", "sum"),
                 active_providers=("active", "sum"),
             )
+        )
+
+    def segment_frame(self) -> pd.DataFrame:
+        """One row per month, segment and provider: demand and served Mtok, share of the segment.
+
+        `token_share` is the provider's share of the tokens served to the segment that month
+        (0 when the segment bought none): who wins price-sensitive and quality-sensitive work.
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        shape = (len(steps), len(self.spec.segments), len(self.provider_list))
+        demand_mtok, served_mtok = (
+            np.array(self.datacollector.model_vars[name], dtype=float).reshape(shape)
+            for name in ("segment_demand_mtok", "segment_served_mtok")
+        )
+        segment_total = served_mtok.sum(axis=2, keepdims=True)
+        share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
+        t, seg, j = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        return pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "segment": np.asarray([s.name for s in self.spec.segments])[seg.ravel()],
+                "provider": np.asarray([p.name for p in self.provider_list])[j.ravel()],
+                "demand_mtok": demand_mtok.ravel(),
+                "served_mtok": served_mtok.ravel(),
+                "token_share": share.ravel(),
+            }
         )
 
     def flow_frame(self) -> pd.DataFrame:

@@ -25,10 +25,15 @@ def flows_by_region(
     n_regions: int,
 ) -> np.ndarray:
     """(n_regions, n_regions) tokens served, indexed [developer_region, provider_home]."""
-    cells = developer_region * n_regions + provider_home
-    return np.bincount(cells, weights=served_mtok, minlength=n_regions**2).reshape(
-        n_regions, n_regions
-    )
+    return cross_sum(developer_region, provider_home, served_mtok, (n_regions, n_regions))
+
+
+def cross_sum(
+    rows: np.ndarray, columns: np.ndarray, weights: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """`shape` table of summed weights, indexed [row, column] (a weighted cross-tabulation)."""
+    cells = rows * shape[1] + columns
+    return np.bincount(cells, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def cross_border_share(flows_mtok: np.ndarray) -> float:

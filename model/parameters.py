@@ -223,11 +223,22 @@ def _region_index(data: Data, region: str) -> int:
 
 
 def _write_electricity(data: Data, binding: Binding, value: Any) -> None:
-    """The region's price, and the own contract of every provider homed there."""
-    data["regions"][_region_index(data, binding["region"])]["electricity_usd_per_kwh"] = value
+    """The region's grid price; power contracts there move with it.
+
+    Providers without a contract pay the grid price. A contract (a PPA, `electricity_usd_per_kwh`
+    of a provider, entrants included) keeps its ratio to the grid price: a green hub 20 % below
+    the grid stays 20 % below it. So the knob moves every power price in the region in
+    proportion, and never erases a provider's own cost advantage.
+    """
+    grid = data["regions"][_region_index(data, binding["region"])]
+    ratio = value / grid["electricity_usd_per_kwh"]
+    grid["electricity_usd_per_kwh"] = value
     for provider in _provider_tables(data):
-        if provider["home"] == binding["region"]:
-            provider["electricity_usd_per_kwh"] = value
+        if (
+            provider["home"] == binding["region"]
+            and provider["electricity_usd_per_kwh"] is not None
+        ):
+            provider["electricity_usd_per_kwh"] *= ratio
 
 
 def _write_pue(data: Data, binding: Binding, value: Any) -> None:
@@ -379,7 +390,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         pattern="electricity_{region}",
         label="{region} electricity price",
         unit="USD/kWh",
-        doc="power price of {region} and of every provider homed there (own contracts too)",
+        doc="grid power price of {region}; contracts (PPAs) there keep their ratio to it",
         low=0.01,
         high=1.0,
         step=0.001,

@@ -92,10 +92,14 @@ class ProviderSpec(_Strict):
     quality: Annotated[float, Field(ge=0.0, le=100.0)]
     open_weights: bool = False
     energy_kwh_per_mtok: Annotated[float, Field(gt=0.0, le=1000.0)]
-    """`e`: IT energy per million tokens at full load."""
+    """`e`: IT energy (GPUs and their hosts; cooling and power conversion excluded) in kWh per
+    million blended tokens at full load. Facility energy is `pue` x this, and the model applies
+    PUE once, in `model/costs.py`: a source's per-token figure that includes PUE (Epoch's
+    includes 1.2) is divided by it before it goes here."""
     idle_power_fraction: Probability
     """`phi`: share of full-load power drawn by idle servers."""
     pue: Annotated[float, Field(ge=1.0, le=5.0)]
+    """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: UsdPerKwh | None = None
     """Own power price (a PPA); defaults to the home region's price."""
     gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
@@ -126,13 +130,21 @@ class Market(_Strict):
     home_bias_utils: Utils = 0.0
     """Trust term added when a developer's region is the provider's home."""
     outside_quality_gap: Annotated[float, Field(ge=0.0, le=100.0)] = 10.0
-    """Points by which the outside option (self-hosted open weights) trails the frontier."""
+    """Points by which the outside option (self-hosted open weights) trails the best model on
+    offer."""
     outside_price_usd_per_mtok: UsdPerMtok = 2.0
     """Self-hosting cost per million tokens."""
     frontier_drift_per_month: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    """Exogenous progress of the quality frontier (points per month)."""
+    """Algorithmic progress: the frontier's quality at any fixed compute per token rises this
+    many points a month (`model/frontier.py`)."""
+    quality_per_log_compute: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    """Slope of the cost-capability frontier: quality points per e-fold of compute per token;
+    0 makes quality free of compute (the first version)."""
     homogenization: Probability = 0.05
-    """`kappa`: share of its gap to the frontier a provider closes each month (spillovers)."""
+    """`kappa`: share of its gap to the (lagged) frontier a laggard closes each month
+    (diffusion through open weights and distillation)."""
+    diffusion_lag_months: Annotated[int, Field(ge=0, le=120)] = 0
+    """Laggards approach where the frontier was this many months ago (0: where it is)."""
     rnd_effectiveness: Annotated[float, Field(ge=0.0, le=100.0)] = 0.5
     """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
     rnd_scale: Annotated[float, Field(gt=0.0, le=100.0)] = 0.2

@@ -336,7 +336,8 @@ def _run(args: argparse.Namespace) -> int:
         model.step()
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
-    figure = _figure_png(providers)
+    segments = model.segment_frame()
+    figure, segment_figure = _figure_png(providers, segments)
     report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
     _write_outputs(
         out,
@@ -344,14 +345,16 @@ def _run(args: argparse.Namespace) -> int:
             "providers.parquet": _parquet_writer(providers),
             "market.parquet": _parquet_writer(market),
             "flows.parquet": _parquet_writer(flows),
+            "segments.parquet": _parquet_writer(segments),
             "market_share.png": _bytes_writer(figure),
+            "segment_share.png": _bytes_writer(segment_figure),
             "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
         },
     )
     print(report)
     print(
-        f"\nwrote {out}/: providers.parquet market.parquet flows.parquet "
-        "market_share.png scenario.toml"
+        f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
+        "market_share.png segment_share.png scenario.toml"
     )
     return 0
 
@@ -680,13 +683,16 @@ def _bytes_writer(data: bytes) -> Writer:
     return lambda path: path.write_bytes(data)
 
 
-def _figure_png(providers: pd.DataFrame) -> bytes:
-    """The market-share figure as PNG bytes, drawn before any file is touched."""
-    from tokenmarket.runs.plots import market_share_figure  # seaborn: only when plotting
+def _figure_png(providers: pd.DataFrame, segments: pd.DataFrame) -> tuple[bytes, bytes]:
+    """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
+    from tokenmarket.runs.plots import market_share_figure, segment_share_figure  # seaborn: lazy
 
-    buffer = io.BytesIO()
-    market_share_figure(providers).savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    pngs = []
+    for figure in (market_share_figure(providers), segment_share_figure(segments, providers)):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120)
+        pngs.append(buffer.getvalue())
+    return pngs[0], pngs[1]
 
 
 def _write_outputs(out: Path, files: dict[str, Writer]) -> None:

@@ -91,3 +91,31 @@ def market_share_figure(providers: pd.DataFrame) -> Figure:
     share_ax.get_legend().remove()
     fig.legend(handles, labels, title="provider (region, strategy)", loc="outside right upper")
     return fig
+
+
+def segment_share_figure(segments: pd.DataFrame, providers: pd.DataFrame) -> Figure:
+    """Each provider's share (%) of the tokens served to each segment, one panel per segment.
+
+    Who wins which kind of work: with quality that costs compute, cheap small models should
+    win the price-sensitive segments and frontier models keep the quality-sensitive ones.
+    """
+    labels = providers.drop_duplicates("provider").set_index("provider")
+    frame = segments.assign(
+        label=segments["provider"].map(
+            provider_labels(labels.reset_index()).set_axis(labels.index)
+        ),
+        share_pct=segments["token_share"] * 100.0,
+    )
+    order = list(dict.fromkeys(frame["label"]))
+    names = list(dict.fromkeys(frame["segment"]))
+    fig, axes = _new_figure(len(names), height_per_row=2.6)
+    for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
+        _lines(frame[frame["segment"] == name], "share_pct", ax, order, legend=i == 0)
+        ax.set(title=f"Segment: {name}", ylabel="share of its tokens (%)", ylim=(0, 100))
+    axes[-1].set(xlabel="month")
+    handles, legend_labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    fig.legend(
+        handles, legend_labels, title="provider (region, strategy)", loc="outside right upper"
+    )
+    return fig

@@ -26,7 +26,9 @@ OUTPUTS = {
     "providers.parquet",
     "market.parquet",
     "flows.parquet",
+    "segments.parquet",
     "market_share.png",
+    "segment_share.png",
     "scenario.toml",
 }
 PROVIDER_KEYS = ["step", "provider", "region", "strategy", *PROVIDER_COLUMNS]
@@ -41,6 +43,7 @@ MARKET_KEYS = [
     "active_providers",
     "energy_kwh",
 ]
+SEGMENT_KEYS = ["step", "segment", "provider", "demand_mtok", "served_mtok", "token_share"]
 FLOW_KEYS = ["step", "developer_region", "home_region", "served_mtok", "cross_border"]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
@@ -55,7 +58,8 @@ def run_quietly(argv: list[str]) -> tuple[int, str, str]:
 
 def read_frames(out: Path) -> dict[str, pd.DataFrame]:
     return {
-        name: pd.read_parquet(out / f"{name}.parquet") for name in ("providers", "market", "flows")
+        name: pd.read_parquet(out / f"{name}.parquet")
+        for name in ("providers", "market", "flows", "segments")
     }
 
 
@@ -112,6 +116,7 @@ def test_frames_have_the_documented_columns(run_dir: tuple[Path, str]) -> None:
     assert sorted(frames["market"]["step"]) == list(range(1, STEPS + 1))
     assert len(frames["providers"]) == STEPS * 4
     assert len(frames["flows"]) == STEPS * 3 * 3
+    assert list(frames["segments"].columns) == SEGMENT_KEYS
 
 
 def test_scenario_toml_reloads_to_the_run_spec(run_dir: tuple[Path, str]) -> None:

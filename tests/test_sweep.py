@@ -847,8 +847,8 @@ def test_analyze_refuses_a_directory_without_a_sweep(tmp_path: Path) -> None:
 
 
 # An electricity price that cannot matter: no provider of going_global (entrants included)
-# is homed in ROW, and `electricity_<REGION>` sets only the power price of providers homed in
-# that region (and the region's default, which only they read). With common random numbers,
+# is homed in ROW, and `electricity_<REGION>` sets only the grid price of that region and the
+# power prices of providers homed there (contracts in proportion). With common random numbers,
 # the runs of a replication share a seed, so two runs that differ only in electricity_ROW are
 # the same run: f(A_B^i) == f(A) exactly, and both Sobol estimators (S1 and ST) are 0, as is
 # Morris' mu*. switching_cost does matter, which shows the indices are not all 0 by accident.

@@ -13,10 +13,10 @@ constructor takes the preset's name plus preset-independent keywords, all explic
 - per provider slot: `strategy_1` ... `strategy_8`, the preset's providers in order.
 
 Each maps onto TokenMarket's knobs (`model/parameters.py`), whose labels, units, ranges and
-steps the controls show. A knob that is None, or
-equal to the value the page first shows for the preset, changes nothing: the overrides set
-one value for a whole region or market (`electricity_CN` also replaces a CN provider's own
-power contract, `demand_growth` flattens regional rates), so an untouched control must not
+steps the controls show. A knob that is None, or equal to the value the page first shows
+for the preset, changes nothing: the overrides set one value for a whole region or market
+(`electricity_CN` sets CN's grid price and moves a CN provider's own power contract in
+proportion, `demand_growth` flattens regional rates), so an untouched control must not
 apply them. The page shows only the controls that fit the chosen preset (its regions that
 home providers, its providers by name), starting from the preset's values; picking a
 preset builds its model at once and mounts a new SolaraViz (see `Page`), so its controls
@@ -161,7 +161,7 @@ class ClassroomMarket(TokenMarket):
         switching_cost: median switching cost of every segment (utils).
         homogenization: share of its quality gap to the frontier a provider closes a month.
         demand_growth: monthly demand growth of every region (0.05 = 5% a month).
-        electricity_<R>: power price of region R's providers (USD/kWh).
+        electricity_<R>: grid power price of region R (USD/kWh); contracts move in proportion.
         pue_<R>: PUE of region R's providers (facility power / IT power).
         strategy_<k>: strategy of the preset's k-th provider.
 
