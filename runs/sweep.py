@@ -415,8 +415,9 @@ def builtin_specs() -> list[str]:
 def load_spec(path: str | Path) -> Sweep:
     """Read, validate and resolve a spec file (or a built-in spec by name).
 
-    Every parameter is checked against the model: each alone at each listed value and at
-    both ends of its range, then the first design point whole, by building its scenario.
+    Every parameter is checked against the model: each at each listed value and at both
+    ends of its range, the other parameters at the first design point (so that a strategy
+    switched there names its own parameters), by building its scenario.
     An unknown name or a value the model refuses is reported here, naming the field,
     before anything runs.
     """
@@ -502,14 +503,13 @@ def _resolve_ranges(spec: SweepSpec, scenario: str | Scenario) -> SweepSpec:
 def _check_parameters(sweep: Sweep) -> None:
     spec, base = sweep.spec, sweep.task(0).overrides
     _try(sweep.scenario, base, "fixed")
+    first = {**base, **sweep.design.point(0)}
     for name, values in spec.parameters.items():
         for value in values:
-            _try(sweep.scenario, {**base, name: value}, f"parameters.{name} = {value!r}")
+            _try(sweep.scenario, {**first, name: value}, f"parameters.{name} = {value!r}")
     for name, bounds in spec.ranges.items():
         for value in bounds.values(np.array([0.0, 1.0])):
-            _try(sweep.scenario, {**base, name: value}, f"ranges.{name} at {value!r}")
-    first = sweep.design.point(0)
-    _try(sweep.scenario, {**base, **first}, f"parameters: the first design point {first}")
+            _try(sweep.scenario, {**first, name: value}, f"ranges.{name} at {value!r}")
 
 
 def _try(scenario: str | Scenario, overrides: dict[str, Any], where: str) -> None:
