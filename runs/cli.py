@@ -24,7 +24,7 @@ from tokenmarket.model.errors import ScenarioError
 from tokenmarket.model.parameters import unknown_knob
 from tokenmarket.model.scenario import describe_builtins
 from tokenmarket.runs.executors import ExecutorError
-from tokenmarket.runs.store import StoreError
+from tokenmarket.runs.store import StoreError, staging_path, sync_into_place
 from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 
 if TYPE_CHECKING:
@@ -706,10 +706,10 @@ def _write_outputs(out: Path, files: dict[str, Writer]) -> None:
     staged: dict[str, Path] = {}
     try:
         for name, write in files.items():
-            staged[name] = out / f".{name}.{os.getpid()}.tmp"  # plain create: umask applies
+            staged[name] = staging_path(out / name)  # plain create: umask applies
             write(staged[name])
         for name, tmp in staged.items():
-            os.replace(tmp, out / name)
+            sync_into_place(tmp, out / name)
     except BaseException:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)
