@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tokenmarket.model.random import Purpose, Streams
+
 OUTSIDE = -1
 """Choice code of the outside option (no API, or self-hosting)."""
 
@@ -133,7 +135,8 @@ def choose(
     pop: Population,
     reviewers: np.ndarray,
     weights: ChoiceWeights,
-    rng: np.random.Generator,
+    streams: Streams,
+    month: int,
     switching_cost: np.ndarray | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
@@ -148,6 +151,10 @@ def choose(
     the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
     exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
     So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
+
+    The three draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2:
+    the current option's Gumbel), full-population arrays read at the reviewer's own row: a
+    developer's shocks do not depend on who else reviews, so paired runs stay paired.
     """
     n, mu = reviewers.size, weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
@@ -159,9 +166,11 @@ def choose(
     w[rows, column] = 0.0
     cumulative = np.cumsum(w, axis=1, out=w)
     alternatives = cumulative[:, -1]
-    target = rng.random(n) * alternatives
+    target = streams.uniform(Purpose.TASTE, month, pop.size, 0, rows=reviewers) * alternatives
     best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
-    shocks = -np.log(rng.standard_exponential((2, n)))
+    shocks = -np.log(
+        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in (1, 2)]
+    )
     with np.errstate(divide="ignore"):
         best_utility = mu * (np.log(alternatives) + shocks[0])
         current_utility = mu * (np.log(current_weight) + shocks[1])
@@ -176,17 +185,19 @@ def diffuse_awareness(
     base: np.ndarray,
     word_of_mouth: float,
     developer_share_by_region: np.ndarray,
-    rng: np.random.Generator,
+    streams: Streams,
+    month: int,
 ) -> None:
     """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
 
-    One draw per developer and provider, aware or not: a dense draw costs less than
-    finding the unaware pairs first.
+    One AWARENESS draw per developer and provider a month, aware or not: a dense draw costs
+    less than finding the unaware pairs first, and keeps every pair's draw fixed.
     """
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    pop.aware |= rng.random(pop.aware.shape) < np.take(learn_probability, pop.region, axis=0)
+    draws = streams.uniform(Purpose.AWARENESS, month, pop.aware.shape)
+    pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 
 def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:

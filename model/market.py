@@ -20,6 +20,7 @@ from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.model import demand, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
+from tokenmarket.model.random import Purpose, Streams, seed_of
 from tokenmarket.model.scenario import (
     AccessShock,
     CapacityLimitShock,
@@ -117,7 +118,8 @@ class TokenMarket(mesa.Model):
     Args:
         scenario: a built-in name (see `tokenmarket scenarios`), a path to a TOML file, or a
             `Scenario`.
-        rng: seed or generator; every random draw of the run comes from it.
+        rng: seed or generator. The run's named streams (`self.streams`) are keyed by the
+            seed it gives (`random.seed_of`); Mesa's own `self.rng` is left to Mesa.
         **overrides: flat knobs (`scenario.OVERRIDES`): `n_developers`, `switching_cost`,
             `homogenization`, `demand_growth`, `electricity_<REGION>`, `pue_<REGION>`, ...
             so that `mesa.batch_run` and SolaraViz sliders work on the constructor unchanged.
@@ -126,12 +128,17 @@ class TokenMarket(mesa.Model):
 
     """
 
+    streams_class: type[Streams] = Streams
+    """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
+    by every purpose (the draw order before named streams) to measure what streams buy."""
+
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
     ) -> None:
         spec = load_scenario(scenario, **overrides)
         if isinstance(rng, int | np.integer) and rng < 0:
             raise ScenarioError(f"rng: a seed must be a non-negative integer (got {rng})")
+        self.streams = self.streams_class(seed_of(rng))
         super().__init__(rng=rng)
         self.spec = spec
         self.n_regions = len(spec.regions)
@@ -188,9 +195,12 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        spec, rng, n = self.spec, self.rng, self.spec.n_developers
-        region = rng.choice(self.n_regions, size=n, p=[r.population_share for r in spec.regions])
-        segment = rng.choice(
+        spec, n = self.spec, self.spec.n_developers
+        draw = self.streams.generator
+        region = draw(Purpose.POPULATION, 0).choice(
+            self.n_regions, size=n, p=[r.population_share for r in spec.regions]
+        )
+        segment = draw(Purpose.POPULATION, 1).choice(
             len(spec.segments), size=n, p=[s.population_share for s in spec.segments]
         )
         seg = spec.segments
@@ -198,19 +208,21 @@ class TokenMarket(mesa.Model):
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        access_draw = rng.random((n, self.n_regions))
+        access_draw = draw(Purpose.POPULATION, 4).random((n, self.n_regions))
         aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
         return Population(
             region=region,
             segment=segment,
             cell=segment * self.n_regions + region,
             base_demand_mtok=demand_median
-            * np.exp(demand_sigma * rng.standard_normal(n))
+            * np.exp(demand_sigma * draw(Purpose.POPULATION, 2).standard_normal(n))
             * (spec.represented_developers or n)
             / n,
-            switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
+            switching_cost=cost_median
+            * np.exp(cost_sigma * draw(Purpose.POPULATION, 3).standard_normal(n)),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=rng.random((n, len(self.provider_list))) < aware_p[region],
+            aware=draw(Purpose.POPULATION, 5).random((n, len(self.provider_list)))
+            < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
@@ -229,7 +241,7 @@ class TokenMarket(mesa.Model):
                 p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
+            pop, everyone, self._weights, self.streams, 0, switching_cost=np.zeros(pop.size)
         )
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
@@ -370,7 +382,7 @@ class TokenMarket(mesa.Model):
                 releaser = next(p for p in self.provider_list if p.name == name)
                 releaser.quality += points
                 if news > 0:
-                    heard = self.rng.random(self.population.size) < news
+                    heard = self._news(releaser, 0) < news
                     self.population.aware[:, releaser.index] |= heard
             case AccessShock():
                 self._change_access(
@@ -394,11 +406,20 @@ class TokenMarket(mesa.Model):
         pop = self.population
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
-        pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
+        pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
         probabilities = self._choice_weights().probabilities()
         expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
         expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
         entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
+
+    def _news(self, provider: Provider, event: int) -> np.ndarray:
+        """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
+
+        Keyed by provider and event, so who hears does not depend on other events' draws.
+        """
+        return self.streams.uniform(
+            Purpose.NEWS, self.steps, self.population.size, provider.index, event
+        )
 
     def _observe(self) -> _Observed:
         market = self.spec.market
@@ -428,15 +449,22 @@ class TokenMarket(mesa.Model):
             self.population, self.n_regions, len(self.provider_list)
         )
         demand.diffuse_awareness(
-            self.population, base, market.awareness_word_of_mouth, shares, self.rng
+            self.population,
+            base,
+            market.awareness_word_of_mouth,
+            shares,
+            self.streams,
+            self.steps,
         )
 
     def _choose(self) -> None:
         pop = self.population
         self._weights = self._choice_weights()
-        reviewing = (self.rng.random(pop.size) < pop.review_probability) | pop.must_review
-        reviewers = np.flatnonzero(reviewing)
-        pop.choice[reviewers] = demand.choose(pop, reviewers, self._weights, self.rng)
+        review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
+        reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
+        pop.choice[reviewers] = demand.choose(
+            pop, reviewers, self._weights, self.streams, self.steps
+        )
         pop.must_review[:] = False
 
     def _clear(self) -> None:
@@ -448,7 +476,8 @@ class TokenMarket(mesa.Model):
         fill = np.divide(served, requested, out=np.ones_like(served), where=requested > 0)
         customers = np.flatnonzero(inside)
         short = (1.0 - fill)[pop.choice[customers]]
-        pop.must_review[customers] = self.rng.random(customers.size) < short
+        rationing = self.streams.uniform(Purpose.RATIONING, self.steps, pop.size, rows=customers)
+        pop.must_review[customers] = rationing < short
         self.flows_mtok = metrics.flows_by_region(
             pop.region[customers],
             self.home[pop.choice[customers]],
