@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from tokenmarket.model.random import Purpose, Streams
 
@@ -49,6 +50,52 @@ class Population:
     def size(self) -> int:
         """Number of developers."""
         return self.region.size
+
+
+def apportion(n: int, shares: np.ndarray) -> np.ndarray:
+    """Integer counts summing to n closest to n * shares (largest remainders, Hamilton).
+
+    Each count is within one of its expectation, so a small region's weight in the
+    population is exact up to one agent at any resolution, not a binomial draw.
+    """
+    quota = n * np.asarray(shares, dtype=float) / np.sum(shares)
+    counts = np.floor(quota).astype(int)
+    counts[np.argsort(counts - quota, kind="stable")[: n - counts.sum()]] += 1
+    return counts
+
+
+def stratified_uniforms(group: np.ndarray, rng: np.random.Generator, columns: int) -> np.ndarray:
+    """(n, columns) uniforms, a Latin hypercube within each group.
+
+    In a group of m agents each column has exactly one value in each [k/m, (k+1)/m), at a
+    random place and in a random order (McKay, Beckman and Conover 1979): every quantile of
+    the group's distribution is met within 1/m, so a group's total is not at the mercy of
+    a few draws from a heavy tail, and the columns stay independent of each other.
+    """
+    n = group.size
+    sizes = np.bincount(group)
+    start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    u = np.empty((n, columns))
+    for c in range(columns):
+        order = np.lexsort((rng.random(n), group))
+        rank = np.arange(n) - start
+        u[order, c] = (rank + rng.random(n)) / np.repeat(sizes, sizes)
+    return u
+
+
+def lognormal_slice_means(u: np.ndarray, group: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Mean of exp(sigma Z) over the quantile slice [k/m, (k+1)/m) that holds u, k = floor(u m).
+
+    An agent of a group of m stands for the 1/m slice of the group's distribution that its
+    stratified uniform falls in, so it carries that slice's mean, E[e^(sigma Z) | a < Z < b]
+    = m e^(sigma^2 / 2) (Phi(b - sigma) - Phi(a - sigma)) with a, b the slice's normal
+    quantiles (the lognormal's partial expectation). The group's total is then exact, m
+    e^(sigma^2 / 2), and no single agent carries a draw from far out in the tail.
+    """
+    m = np.bincount(group)[group]
+    k = np.floor(u * m)
+    low, high = ndtri(k / m) - sigma, ndtri((k + 1) / m) - sigma
+    return m * np.exp(sigma**2 / 2) * (ndtr(high) - ndtr(low))
 
 
 def price_term(price_usd_per_mtok: np.ndarray, kind: str) -> np.ndarray:

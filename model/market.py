@@ -14,6 +14,7 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from tokenmarket.agents import strategies
 from tokenmarket.agents.developer import Developer
@@ -195,34 +196,43 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        spec, n = self.spec, self.spec.n_developers
-        draw = self.streams.generator
-        region = draw(Purpose.POPULATION, 0).choice(
-            self.n_regions, size=n, p=[r.population_share for r in spec.regions]
-        )
-        segment = draw(Purpose.POPULATION, 1).choice(
-            len(spec.segments), size=n, p=[s.population_share for s in spec.segments]
-        )
+        """Developers as a stratified sample of the scenario's population.
+
+        Region x segment cells get their counts by largest remainders (exact to one agent),
+        and within each cell demand, switching cost, access and initial awareness are Latin
+        hypercube draws (`demand.stratified_uniforms`). A small cell (CN enterprises are
+        0.6 % of developers) then carries its share of demand at any resolution instead of
+        a binomial count times a few lognormal draws: `n_developers` changes resolution,
+        not the market.
+        """
+        spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
+        shares = np.outer(
+            [s.population_share for s in seg], [r.population_share for r in spec.regions]
+        )
+        cell = np.repeat(np.arange(shares.size), demand.apportion(n, shares.ravel()))
+        segment, region = np.divmod(cell, n_regions)
+        n_providers = len(self.provider_list)
+        u = demand.stratified_uniforms(
+            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions + n_providers
+        )
+        access_draw = u[:, 2 : 2 + n_regions]
         demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        access_draw = draw(Purpose.POPULATION, 4).random((n, self.n_regions))
         aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
         return Population(
             region=region,
             segment=segment,
-            cell=segment * self.n_regions + region,
+            cell=cell,
             base_demand_mtok=demand_median
-            * np.exp(demand_sigma * draw(Purpose.POPULATION, 2).standard_normal(n))
+            * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
             * (spec.represented_developers or n)
             / n,
-            switching_cost=cost_median
-            * np.exp(cost_sigma * draw(Purpose.POPULATION, 3).standard_normal(n)),
+            switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=draw(Purpose.POPULATION, 5).random((n, len(self.provider_list)))
-            < aware_p[region],
+            aware=u[:, 2 + n_regions :] < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
