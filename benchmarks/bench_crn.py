@@ -57,25 +57,16 @@ class OneGenerator(Streams):
     def generator(self, purpose: Purpose, *keys: int) -> np.random.Generator:
         return self.shared
 
-    def uniform(
+    def _draw(
         self,
+        law: str,
         purpose: Purpose,
         month: int,
         size: int | tuple[int, ...],
-        *keys: int,
-        rows: np.ndarray | None = None,
+        keys: tuple[int, ...],
+        rows: np.ndarray | None,
     ) -> np.ndarray:
-        return self.shared.random(_needed(size, rows))
-
-    def exponential(
-        self,
-        purpose: Purpose,
-        month: int,
-        size: int | tuple[int, ...],
-        *keys: int,
-        rows: np.ndarray | None = None,
-    ) -> np.ndarray:
-        return self.shared.standard_exponential(_needed(size, rows))
+        return getattr(self.shared, law)(_needed(size, rows))
 
 
 def _needed(size: int | tuple[int, ...], rows: np.ndarray | None) -> int | tuple[int, ...]:

@@ -67,7 +67,7 @@ class Streams:
         `keys` name a further substream (one of several draws a month, say); `rows` returns
         only those agents' elements (first axis), drawn as part of the full array.
         """
-        return _select(self.generator(purpose, month, *keys).random(size), rows)
+        return self._draw("random", purpose, month, size, keys, rows)
 
     def exponential(
         self,
@@ -78,11 +78,20 @@ class Streams:
         rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """Standard exponential draws for every agent this month, indexed like `uniform`."""
-        return _select(self.generator(purpose, month, *keys).standard_exponential(size), rows)
+        return self._draw("standard_exponential", purpose, month, size, keys, rows)
 
-
-def _select(draws: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    return draws if rows is None else draws[rows]
+    def _draw(
+        self,
+        law: str,
+        purpose: Purpose,
+        month: int,
+        size: int | tuple[int, ...],
+        keys: tuple[int, ...],
+        rows: np.ndarray | None,
+    ) -> np.ndarray:
+        """`law` (a Generator method) for every agent, then the `rows` asked for."""
+        draws = getattr(self.generator(purpose, month, *keys), law)(size)
+        return draws if rows is None else draws[rows]
 
 
 def seed_of(rng: int | np.integer | np.random.Generator | None) -> int:
