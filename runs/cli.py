@@ -172,6 +172,12 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
         "strategy, Sobol or Morris indices, figures; written into DIR/analysis/.",
     )
     analyze.add_argument("dir", type=Path, metavar="DIR", help="a directory written by `sweep`")
+    analyze.add_argument(
+        "--focal",
+        metavar="PROVIDER",
+        help="compare this provider's strategies run by run (paired on seeds); default: the "
+        "provider whose strategy the spec varies, if only one's",
+    )
     analyze.set_defaults(handler=_analyze)
 
 
@@ -354,10 +360,15 @@ def _analyze(args: argparse.Namespace) -> int:
     """Write the analysis of a sweep and print its main table."""
     if not args.dir.is_dir():
         raise UsageError(f"DIR: {str(args.dir)!r} is not a directory written by `sweep`")
-    from tokenmarket.runs.analysis import analyze
+    from tokenmarket.runs.analysis import AnalysisError, analyze, paired_lines
 
-    report = analyze(args.dir)
-    if report.strategies is not None:
+    try:
+        report = analyze(args.dir, focal=args.focal)
+    except AnalysisError as err:
+        raise UsageError(str(err)) from None
+    if report.paired is not None and report.focal is not None:
+        print(paired_lines(report.paired, report.focal))
+    elif report.strategies is not None:
         print(share_table(report.strategies))
     for note in report.notes:
         print(f"note: {note}")
@@ -408,16 +419,20 @@ def _app(args: argparse.Namespace) -> int:
 
 
 def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
-    """Final token share by strategy per design point, 'mean ±half-width of the 95% CI'."""
+    """Final token share by strategy per design point, 'mean [95% interval]'.
+
+    The interval of a share is not symmetric near 0 or 1 (`analysis.bounded_interval`).
+    """
     rows = strategies[strategies["metric"] == "token_share"]
     keys = list(rows.columns[: list(rows.columns).index("strategy")])
-    cell = rows["mean"].map("{:.3f}".format) + rows.eval("(ci_high - ci_low) / 2").map(
-        lambda h: "" if h != h else f" ±{h:.3f}"
-    )
+    cell = rows["mean"].map("{:.3f}".format) + [
+        "" if lo != lo else f" [{lo:.3f}, {hi:.3f}]"
+        for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
+    ]
     table = rows.assign(cell=cell).pivot(index=keys, columns="strategy", values="cell")
     more = f"\n... {len(table) - limit} more points in the CSV" if len(table) > limit else ""
     n = int(rows["n"].max())
-    title = f"Final token share by strategy, mean ±95% CI over {n} replications:"
+    title = f"Final token share by strategy, mean [95% interval] over {n} replications:"
     return f"{title}\n{table.head(limit).to_string()}{more}"
 
 

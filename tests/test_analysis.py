@@ -1,0 +1,184 @@
+"""Analysis of stored sweeps: bounded intervals, paired comparisons by provider, sensitivity
+output, scenario discovery and custom outcomes."""
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+from tokenmarket.runs import analysis, cli
+
+# A short classroom market whose cheap-power provider plays two strategies on shared seeds.
+PAIRED: dict[str, Any] = {
+    "name": "paired",
+    "scenario": "classroom",
+    "steps": 6,
+    "replications": 3,
+    "seed": 5,
+    "common_random_numbers": True,
+    "fixed": {"n_developers": 200},
+    "parameters": {
+        "electricity_CN": [0.03, 0.12],
+        "switching_cost": [0.5, 3.0],
+        "strategy_cn_lowcost": ["low_price", "differentiation"],
+    },
+}
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def sweep(folder: Path, spec: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "spec.toml"
+    path.write_text(tomli_w.dumps(spec))
+    out = folder / "out"
+    code, _, err = run_cli(["sweep", str(path), "--out", str(out), "--executor", "serial"])
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sweep(tmp_path_factory.mktemp("paired"), PAIRED)
+
+
+# --------------------------------------------------------------------------- bounded intervals
+def test_bounded_interval_stays_in_bounds_where_the_t_interval_does_not() -> None:
+    shares = np.array([0.0, 0.0, 0.02, 0.4])  # a provider that mostly exits: a skewed share
+    t_low, _ = analysis.t_interval(shares)
+    assert t_low < 0  # the problem: a share's t-interval below 0
+    low, high = analysis.bounded_interval(shares.mean(), shares.std(ddof=1), shares.size)
+    assert 0.0 < low < shares.mean() < high < 1.0
+
+
+def test_bounded_interval_is_the_t_interval_far_from_the_bounds() -> None:
+    x = np.r_[np.full(5, 0.49), np.full(5, 0.51)]  # narrow, around 1/2: logit nearly linear
+    t_low, t_high = analysis.t_interval(x)
+    low, high = analysis.bounded_interval(x.mean(), x.std(ddof=1), x.size)
+    assert (low, high) == pytest.approx((t_low, t_high), abs=1e-5)
+
+
+def test_bounded_interval_covers_a_skewed_share_about_as_promised() -> None:
+    """Coverage near the nominal 95% for shares from Beta(2, 30) (mean 1/16), 8 runs each.
+
+    The t-interval has about the same coverage but crosses 0 in a share of the samples;
+    the bounded one never does.
+    """
+    rng = np.random.default_rng(0)
+    truth = 2 / 32
+    x = rng.beta(2, 30, size=(4000, 8))
+    low, high = analysis.bounded_interval(x.mean(axis=1), x.std(axis=1, ddof=1), 8)
+    coverage = np.mean((low <= truth) & (truth <= high))
+    assert 0.92 <= coverage <= 0.98
+    assert (low >= 0).all() and (high <= 1).all()
+
+
+def test_point_table_keeps_shares_in_bounds_and_other_metrics_symmetric() -> None:
+    runs = pd.DataFrame(
+        {
+            "point": [0, 0, 0],
+            "token_share": [0.0, 0.0, 0.3],
+            "profit_usd": [-10.0, 0.0, 40.0],
+        }
+    )
+    table = analysis.point_table(runs, ["point"], ["token_share", "profit_usd"]).set_index("metric")
+    assert table.loc["token_share", "ci_low"] >= 0.0
+    profit = table.loc["profit_usd"]
+    assert profit["mean"] - profit["ci_low"] == pytest.approx(profit["ci_high"] - profit["mean"])
+
+
+# --------------------------------------------------------------------------- paired comparisons
+def test_paired_differences_are_the_focal_providers_arms_run_by_run(paired: Path) -> None:
+    code, stdout, err = run_cli(["analyze", str(paired)])  # focal by default: one knob varied
+    assert code == 0, err
+    assert "Paired differences for cn_lowcost" in stdout
+    folder = paired / "analysis"
+    assert {
+        "paired_cn_lowcost.csv",
+        "paired_cn_lowcost_points.csv",
+        "paired_cn_lowcost_token_share.png",
+        "heatmap_cn_lowcost_token_share.png",
+    } <= {p.name for p in folder.iterdir()}
+    points = pd.read_csv(folder / "paired_cn_lowcost_points.csv")
+    shares = points[points["metric"] == "token_share"].set_index(
+        ["electricity_CN", "switching_cost"]
+    )
+    # direct: the provider's own share, differentiation minus low_price, pair by pair
+    summary = pd.read_parquet(paired / "summary.parquet")
+    own = summary[summary["provider"] == "cn_lowcost"].set_index(
+        ["electricity_CN", "switching_cost", "replication", "strategy_cn_lowcost"]
+    )["token_share"]
+    direct = (own.xs("differentiation", level=-1) - own.xs("low_price", level=-1)).groupby(
+        level=["electricity_CN", "switching_cost"]
+    )
+    pd.testing.assert_series_equal(
+        shares["mean"].sort_index(), direct.mean().sort_index(), check_names=False
+    )
+    assert (shares["n"] == PAIRED["replications"]).all()
+    assert (shares["ci_low"] <= shares["mean"]).all() and (
+        shares["mean"] <= shares["ci_high"]
+    ).all()
+    # the pairs share a seed: every pair is one replication of both arms
+    assert summary.groupby("replication")["seed"].nunique().eq(1).all()
+
+
+def test_heatmaps_are_drawn_per_arm_never_averaged_over_the_strategy(paired: Path) -> None:
+    data = analysis.load_sweep(paired)
+    runs = analysis.focal_runs(data.summary, data.parameters, "cn_lowcost")
+    table = analysis.point_table(runs, ["point", *data.parameters], ["token_share"])
+    fig = analysis.heatmap_figure(
+        table, "electricity_CN", "switching_cost", strategy_col="strategy_cn_lowcost"
+    )
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.get_title())
+    assert titles == [
+        "strategy_cn_lowcost = differentiation",
+        "strategy_cn_lowcost = low_price",
+    ]
+    assert "averaged over" not in fig.get_suptitle()
+
+
+def test_identical_arms_on_common_seeds_differ_by_exactly_zero(tmp_path: Path) -> None:
+    same = {**PAIRED, "parameters": {"strategy_cn_lowcost": ["low_price", "low_price"]}}
+    out = sweep(tmp_path, {**same, "replications": 2})
+    data = analysis.load_sweep(out)
+    runs = analysis.focal_runs(data.summary, data.parameters, "cn_lowcost")
+    knob = "strategy_cn_lowcost"
+    differences = analysis.paired_differences(
+        runs.assign(**{knob: np.where(runs["point"] == 0, "a", "b")}),
+        data.parameters,
+        knob,
+        ["a", "b"],
+    )
+    assert (differences["difference"].dropna() == 0.0).all()
+
+
+@pytest.mark.parametrize(
+    ("focal", "message"),
+    [("nobody", "no provider 'nobody'"), ("us_frontier", "does not vary us_frontier's strategy")],
+)
+def test_a_focal_provider_that_cannot_be_compared_is_refused(
+    paired: Path, focal: str, message: str
+) -> None:
+    providers = set(pd.read_parquet(paired / "summary.parquet")["provider"])
+    assert focal == "nobody" or focal in providers  # the premise
+    code, stdout, err = run_cli(["analyze", str(paired), "--focal", focal])
+    assert code == 2 and stdout == ""
+    assert err.startswith("error: --focal:") and message in err and err.count("\n") == 1
+
+
+def test_a_focal_comparison_needs_two_replications(tmp_path: Path) -> None:
+    out = sweep(tmp_path, {**PAIRED, "replications": 1, "steps": 2})
+    code, _, err = run_cli(["analyze", str(out), "--focal", "cn_lowcost"])
+    assert code == 2
+    assert "at least 2 replications" in err and "16 runs" in err
+    assert not (out / "analysis").exists()
