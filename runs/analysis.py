@@ -275,7 +275,55 @@ def sensitivity(data: SweepData) -> tuple[pd.DataFrame | None, list[str]]:
                 continue
             for index in _indices(spec, problem, design.unit_sample, y):
                 rows.append({**fixed, "outcome": outcome, **index})
-    return pd.DataFrame(rows), notes
+    return flag_wide(pd.DataFrame(rows)), notes
+
+
+CONFIDENCE_OF = {"S1": "S1_conf", "ST": "ST_conf", "mu_star": "mu_star_conf"}
+"""Each index with a confidence half-width (SALib's bootstrap), by column name."""
+
+
+def flag_wide(indices: pd.DataFrame) -> pd.DataFrame:
+    """Add `<index>_wide`: True where the 95% half-width exceeds the estimate's size.
+
+    Such an index cannot be told from 0 (nor a ranking built on it) at this sample size.
+    """
+    flags = {
+        f"{index}_wide": indices[conf] > indices[index].abs()
+        for index, conf in CONFIDENCE_OF.items()
+        if index in indices
+    }
+    return indices.assign(**flags)
+
+
+def indices_lines(indices: pd.DataFrame, sampler: str) -> str:
+    """Sobol or Morris indices per outcome and parameter, 'estimate ±half-width', for a console.
+
+    A `?` marks an interval wider than its estimate.
+    """
+    names = ("S1", "ST") if sampler == "sobol" else ("mu_star", "sigma")
+    keys = [c for c in indices.columns if c not in ("parameter", *_index_columns(indices))]
+    lines = [
+        f"{sampler.capitalize()} indices, mean over replications, 95% bootstrap half-width "
+        "(? = interval wider than the estimate):"
+    ]
+    for group, rows in indices.groupby(keys, sort=False):
+        lines.append("  " + ", ".join(f"{k} = {v}" for k, v in zip(keys, group, strict=True)))
+        for row in rows.to_dict("records"):
+            cells = []
+            for name in names:
+                conf = CONFIDENCE_OF.get(name)
+                cell = f"{name} {row[name]:8.3f}"
+                if conf is not None:
+                    cell += f" ±{row[conf]:.3f}{'?' if row[f'{name}_wide'] else ' '}"
+                cells.append(cell)
+            lines.append(f"    {row['parameter']:<24} " + "   ".join(cells))
+    return "\n".join(lines)
+
+
+def _index_columns(indices: pd.DataFrame) -> list[str]:
+    """The columns an index row holds besides its keys (outcome, fixed values)."""
+    named = ("S1", "S1_conf", "ST", "ST_conf", "mu", "mu_star", "sigma", "mu_star_conf")
+    return [c for c in indices.columns if c in named or c.endswith("_wide")]
 
 
 def _indices(
@@ -414,7 +462,10 @@ def heatmap_figure(
 def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
     """Bars of each parameter's indices per outcome: Sobol S1 and ST, or Morris mu* and sigma.
 
-    The two indices are told apart by hatching as well as colour.
+    The two indices are told apart by hatching as well as colour. Error bars are the 95%
+    bootstrap intervals (SALib); a `?` after one marks an interval wider than its estimate.
+    Over several combinations of listed parameters, a bar is their mean and its error bar
+    the widest of their intervals.
     """
     names = ("S1", "ST") if sampler == "sobol" else ("mu_star", "sigma")
     long = indices.melt(id_vars=["outcome", "parameter"], value_vars=list(names), var_name="index")
@@ -433,10 +484,19 @@ def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
             ax=ax,
             legend=ax is axes.ravel()[0],
         )
-        for container, hatch in zip(ax.containers, ("", "//"), strict=False):
+        rows = indices[indices["outcome"] == outcome].groupby("parameter", sort=False)
+        rows = rows.agg(
+            {
+                **{n: "mean" for n in names},
+                **{CONFIDENCE_OF[n]: "max" for n in names if n in CONFIDENCE_OF},
+            }
+        ).reset_index()
+        for container, hatch, name in zip(ax.containers, ("", "//"), names, strict=False):
             for bar in container:
                 bar.set_hatch(hatch)
                 bar.set_edgecolor("black")
+            if name in CONFIDENCE_OF:
+                _error_bars(ax, container, rows, name)
         ax.set(
             title=outcome,
             xlabel="index (share of variance)"
@@ -446,8 +506,28 @@ def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
         )
     for ax in axes.ravel()[len(outcomes) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{sampler.capitalize()} sensitivity indices, mean over replications")
+    fig.suptitle(
+        f"{sampler.capitalize()} sensitivity indices, mean over replications\n"
+        "bars: 95% bootstrap intervals; ? = interval wider than the estimate"
+    )
     return fig
+
+
+def _error_bars(ax: Any, container: Any, rows: pd.DataFrame, name: str) -> None:
+    """The 95% half-widths of one index on its bars, and a `?` where wider than the bar."""
+    for bar, row in zip(container, rows.itertuples(index=False), strict=True):
+        value, conf = getattr(row, name), getattr(row, CONFIDENCE_OF[name])
+        y = bar.get_y() + bar.get_height() / 2
+        ax.errorbar(value, y, xerr=conf, color="black", capsize=2, linewidth=0.8)
+        if conf > abs(value):
+            ax.annotate(
+                "?",
+                (value + conf, y),
+                xytext=(2, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
 
 
 def _tick(value: Any) -> str:
@@ -634,6 +714,7 @@ class AnalysisReport:
     strategies: pd.DataFrame | None = None
     market: pd.DataFrame | None = None
     indices: pd.DataFrame | None = None
+    sampler: str = "grid"
     focal: str | None = None
     paired: pd.DataFrame | None = None
     """Paired differences of the focal provider's arms, pooled over the design points."""
@@ -647,7 +728,7 @@ def analyze(root: str | Path, focal: str | None = None) -> AnalysisReport:
     over the strategy being compared.
     """
     data = load_sweep(root)
-    report = AnalysisReport()
+    report = AnalysisReport(sampler=data.spec.sampler)
     if data.summary.empty:
         report.notes.append("no finished runs yet: nothing to analyze")
         return report

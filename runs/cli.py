@@ -360,13 +360,15 @@ def _analyze(args: argparse.Namespace) -> int:
     """Write the analysis of a sweep and print its main table."""
     if not args.dir.is_dir():
         raise UsageError(f"DIR: {str(args.dir)!r} is not a directory written by `sweep`")
-    from tokenmarket.runs.analysis import AnalysisError, analyze, paired_lines
+    from tokenmarket.runs.analysis import AnalysisError, analyze, indices_lines, paired_lines
 
     try:
         report = analyze(args.dir, focal=args.focal)
     except AnalysisError as err:
         raise UsageError(str(err)) from None
-    if report.paired is not None and report.focal is not None:
+    if report.indices is not None and not report.indices.empty:
+        print(indices_lines(report.indices, report.sampler))
+    elif report.paired is not None and report.focal is not None:
         print(paired_lines(report.paired, report.focal))
     elif report.strategies is not None:
         print(share_table(report.strategies))

@@ -61,6 +61,16 @@ Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 SAMPLER_STREAM = 0x5EED_5A3B
 """Mixed into the sweep seed for the sampler's own generator, apart from the run seeds."""
 
+MIN_SOBOL_SAMPLES = 8
+"""Smallest Sobol base sample N. The indices' intervals come from a bootstrap over the N
+rows (SALib draws 100 resamples); N rows have C(2N-1, N) distinct resamples: 35 at N = 4,
+fewer than the draws, so the "interval" repeats itself; 6435 at N = 8."""
+
+MIN_MORRIS_TRAJECTORIES = 4
+"""Smallest number of Morris trajectories: r = 4 to 10 is the range Morris (1991) and
+Saltelli et al., Global Sensitivity Analysis: The Primer (2008), ch. 3, found enough to
+rank factors; sigma and mu*'s bootstrap interval need several elementary effects each."""
+
 
 class SpecError(ValueError):
     """A sweep spec that cannot be used, with a message for a person."""
@@ -160,7 +170,7 @@ class SweepSpec(_Strict):
                     f"{place}.steps: set the run length with the top-level `steps` (or vary "
                     "it in `parameters` and leave the top-level `steps` out)"
                 )
-        problems += self._sampler_problems()
+        problems += self._sampler_problems() or self._size_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -184,9 +194,21 @@ class SweepSpec(_Strict):
                 return ["levels: the sobol sampler takes no levels"]
         if self.sampler == "morris" and self.levels is not None and self.levels % 2:
             return [f"levels: morris needs an even number of levels (got {self.levels})"]
-        if self.sampler == "morris" and self.samples is not None and self.samples < 2:
-            return [f"samples: morris needs at least 2 trajectories (got {self.samples})"]
         return []
+
+    def _size_problems(self) -> list[str]:
+        """A Sobol or Morris design too small for its indices, with the runs it would need."""
+        minimum = {"sobol": MIN_SOBOL_SAMPLES, "morris": MIN_MORRIS_TRAJECTORIES}.get(self.sampler)
+        if minimum is None or self.samples is None or self.samples >= minimum:
+            return []
+        rows = minimum * (len(self.ranges) + (2 if self.sampler == "sobol" else 1))
+        groups = math.prod(len(values) for values in self.parameters.values())
+        runs = rows * groups * self.replications
+        what = "base sample N" if self.sampler == "sobol" else "trajectories"
+        return [
+            f"samples: {self.sampler} needs {what} >= {minimum} for intervals on its indices "
+            f"(got {self.samples}); at {minimum} this design is {runs} runs"
+        ]
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the runs (name and description excluded), JSON-ready."""

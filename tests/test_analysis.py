@@ -182,3 +182,60 @@ def test_a_focal_comparison_needs_two_replications(tmp_path: Path) -> None:
     assert code == 2
     assert "at least 2 replications" in err and "16 runs" in err
     assert not (out / "analysis").exists()
+
+
+# --------------------------------------------------------------------------- sensitivity output
+SOBOL: dict[str, Any] = {
+    "name": "sobol",
+    "scenario": "classroom",
+    "steps": 4,
+    "seed": 7,
+    "common_random_numbers": True,
+    "sampler": "sobol",
+    "samples": 8,
+    "fixed": {"n_developers": 150},
+    "ranges": {
+        "switching_cost": {"low": 0.5, "high": 4.0},
+        "homogenization": {"low": 0.01, "high": 0.2},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("sampler", "samples", "needed"),
+    [("sobol", 4, "base sample N >= 8"), ("morris", 2, "trajectories >= 4")],
+)
+def test_a_design_too_small_for_its_method_is_refused_with_the_runs_it_needs(
+    sampler: str, samples: int, needed: str, tmp_path: Path
+) -> None:
+    spec = {**SOBOL, "sampler": sampler, "samples": samples, "replications": 3}
+    path = tmp_path / "spec.toml"
+    path.write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["sweep", str(path), "--out", str(out), "--executor", "serial"])
+    assert code == 2 and stdout == "" and not out.exists()
+    assert err.startswith("error:") and err.count("\n") == 1
+    # sobol: 8 x (2 ranges + 2) x 3 replications; morris: 4 x (2 + 1) x 3
+    runs = 8 * 4 * 3 if sampler == "sobol" else 4 * 3 * 3
+    assert needed in err and f"{runs} runs" in err
+
+
+def test_sobol_output_prints_indices_with_intervals_and_flags_wide_ones(tmp_path: Path) -> None:
+    out = sweep(tmp_path, SOBOL)
+    code, stdout, err = run_cli(["analyze", str(out)])
+    assert code == 0, err
+    assert "Sobol indices" in stdout and "over 1 replications" not in stdout
+    indices = pd.read_csv(out / "analysis" / "sobol_indices.csv")
+    for index in ("S1", "ST"):
+        wide = indices[f"{index}_conf"] > indices[index].abs()
+        assert (indices[f"{index}_wide"] == wide).all()
+    # one console line per outcome and parameter, a `?` exactly where an interval is wide
+    lines = [line for line in stdout.splitlines() if line.startswith("    ")]
+    assert len(lines) == len(indices)
+    flagged = sum(line.count("?") for line in lines)
+    assert flagged == int(indices["S1_wide"].sum() + indices["ST_wide"].sum())
+    fig = analysis.sensitivity_figure(indices, "sobol")
+    panel = fig.axes[0]
+    outcome = panel.get_title()
+    n_bars = 2 * (indices["outcome"] == outcome).sum()
+    assert len(panel.containers) - 2 == n_bars  # the two bar groups, then one error bar per bar
