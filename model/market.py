@@ -78,6 +78,9 @@ MARKET_COLUMNS = (
 )
 """Per month, in `market_frame()`; every name is a TokenMarket attribute."""
 
+FRAME_KEYS = ("run_id", "seed", "step", "date")
+"""First columns of every frame: the run's label and seed, the month and its calendar date."""
+
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
     "utilization",
@@ -87,7 +90,8 @@ MISSING_WHEN_UNDEFINED = (
     "mean_price_usd_per_mtok",
 )
 """Ratios whose denominator can be zero, and the price of a provider out of the market (not
-yet entered, or gone): reported as missing (pd.NA), never inf or a stale number."""
+yet entered, or gone): reported as missing (NaN in a float64 column, as every float of the
+frames), never inf or a stale number."""
 
 
 @dataclass(slots=True)
@@ -502,6 +506,23 @@ class TokenMarket(mesa.Model):
             p.quality += market.homogenization * (self.frontier_quality - p.quality)
 
     # ----------------------------------------------------------------- outputs
+    run_id: str | None = None
+    """A label for this run on every frame (a sweep sets its run's id); None: name and seed."""
+
+    def _tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with the run's label and seed first, and the calendar `date` after `step`.
+
+        The seed is Mesa's record of the integer seed (the `rng` given, when an integer).
+        `date` is the first day of the month, step 1 being the scenario's `start` month.
+        """
+        start = pd.Period(self.spec.start, freq="M")
+        months = pd.PeriodIndex.from_ordinals(start.ordinal + frame["step"] - 1, freq="M")
+        label = self.run_id or f"{self.spec.name}-seed{self._seed}"
+        frame = frame.assign(date=months.to_timestamp())
+        frame.insert(0, "seed", self._seed)
+        frame.insert(0, "run_id", label)
+        return frame[[*FRAME_KEYS, *(c for c in frame.columns if c not in FRAME_KEYS)]]
+
     def provider_frame(self) -> pd.DataFrame:
         """One row per month and provider: prices, shares, flows, each cost line, cash, quality."""
         if self.datacollector.model_vars["step"]:
@@ -528,18 +549,18 @@ class TokenMarket(mesa.Model):
         )
         out_of_market = ~frame["active"] & (frame["capacity_mtok"] == 0)
         frame["price_usd_per_mtok"] = frame["price_usd_per_mtok"].mask(out_of_market)
-        return _with_missing(frame)
+        return self._tagged(_with_missing(frame))
 
     def market_frame(self) -> pd.DataFrame:
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
         frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
-        return _with_missing(frame.astype({"step": int, "active_providers": int}))
+        return self._tagged(_with_missing(frame.astype({"step": int, "active_providers": int})))
 
     def strategy_frame(self) -> pd.DataFrame:
         """One row per month and strategy: its providers' summed shares and profit."""
         return (
             self.provider_frame()
-            .groupby(["step", "strategy"], as_index=False)
+            .groupby([*FRAME_KEYS, "strategy"], as_index=False)
             .agg(
                 token_share=("token_share", "sum"),
                 developer_share=("developer_share", "sum"),
@@ -556,7 +577,7 @@ class TokenMarket(mesa.Model):
         t, dev, home = np.meshgrid(
             np.arange(len(steps)), np.arange(len(names)), np.arange(len(names)), indexing="ij"
         )
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "step": steps[t.ravel()],
                 "developer_region": np.asarray(names)[dev.ravel()],
@@ -565,8 +586,10 @@ class TokenMarket(mesa.Model):
                 "cross_border": (dev != home).ravel(),
             }
         )
+        return self._tagged(frame)
 
 
 def _with_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns that may be undefined as float64, a missing value as NaN (never pd.NA)."""
     columns = [c for c in MISSING_WHEN_UNDEFINED if c in frame]
-    return frame.astype(dict.fromkeys(columns, "Float64"))
+    return frame.astype(dict.fromkeys(columns, "float64"))

@@ -6,6 +6,7 @@ raises `ScenarioError` with one line per problem, each naming the field and what
 
 from __future__ import annotations
 
+import datetime
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -256,6 +257,8 @@ class Scenario(_Strict):
     description: str = ""
     steps: Annotated[int, Field(ge=1, le=10_000)] = 120
     """Default run length in months."""
+    start: datetime.date = datetime.date(2024, 1, 1)
+    """Calendar month of step 1 (the month holding this date): the frames' `date` column."""
     n_developers: Annotated[int, Field(ge=1, le=5_000_000)] = 10_000
     represented_developers: Annotated[int, Field(ge=1)] | None = None
     """Developers the market stands for: each agent's demand is scaled by

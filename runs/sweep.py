@@ -514,10 +514,13 @@ def run_one(task: RunTask) -> RunFrames:
     from tokenmarket.model.market import TokenMarket
 
     model = TokenMarket(task.scenario, rng=task.seed, **task.overrides, **task.parameters)
+    model.run_id = task.run_id
     model.run_for(model.spec.steps)
-    market = model.market_frame()
+    tags = ["run_id", "seed"]  # the model's, the same as the task's below
+    market = model.market_frame().drop(columns=[*tags, "date"])
     market = market.rename(columns={c: f"market_{c}" for c in market.columns if c != "step"})
-    frame = model.provider_frame().merge(market, on="step", how="left", validate="many_to_one")
+    frame = model.provider_frame().drop(columns=tags)
+    frame = frame.merge(market, on="step", how="left", validate="many_to_one")
     ids = (task.run_id, task.run, task.point, task.replication, task.seed)
     tags = {**dict(zip(ID_COLUMNS, ids, strict=True)), **task.parameters}
     frame = pd.concat([pd.DataFrame(tags, index=frame.index), frame], axis=1)  # tags first

@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 from matplotlib.figure import Figure
 
-from tokenmarket.model.market import PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.market import FRAME_KEYS, PROVIDER_COLUMNS, TokenMarket
 from tokenmarket.model.scenario import load_scenario
 from tokenmarket.runs import cli
 from tokenmarket.runs.plots import market_share_figure
@@ -28,7 +28,7 @@ OUTPUTS = {
     "market_share.png",
     "scenario.toml",
 }
-PROVIDER_KEYS = ["step", "provider", "region", "strategy", *PROVIDER_COLUMNS]
+PROVIDER_KEYS = [*FRAME_KEYS, "provider", "region", "strategy", *PROVIDER_COLUMNS]
 MARKET_KEYS = [
     "step",
     "hhi",
@@ -40,7 +40,7 @@ MARKET_KEYS = [
     "active_providers",
     "energy_kwh",
 ]
-FLOW_KEYS = ["step", "developer_region", "home_region", "served_mtok", "cross_border"]
+FLOW_KEYS = [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
 
