@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios.set_defaults(handler=_scenarios)
     _add_sweep(sub)
     _add_analyze(sub)
+    _add_discover(sub)
     _add_validate(sub)
     _add_app(sub)
     return parser
@@ -179,6 +180,39 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
         "provider whose strategy the spec varies, if only one's",
     )
     analyze.set_defaults(handler=_analyze)
+
+
+def _add_discover(sub: argparse._SubParsersAction) -> None:
+    discover = sub.add_parser(
+        "discover",
+        help="scenario discovery: where in parameter space an outcome condition holds",
+        description="PRIM boxes (EMA workbench) and a shallow decision tree over the runs of a "
+        "sweep: which parameter values make OUTCOME CONDITION hold, with each box's coverage "
+        "and density; a table and a figure into DIR/analysis/. Needs the `discover` extra.",
+    )
+    discover.add_argument("dir", type=Path, metavar="SWEEP_DIR", help="a directory of `sweep`")
+    discover.add_argument(
+        "--outcome",
+        required=True,
+        metavar="NAME",
+        help="a market outcome (hhi), a strategy's (token_share[low_price]), a provider's "
+        "(token_share@cn_lowcost) or a custom outcome of the spec",
+    )
+    discover.add_argument(
+        "--condition",
+        required=True,
+        metavar="EXPR",
+        help="which runs are cases of interest: an operator and a number, e.g. '< 0.3'",
+    )
+    discover.add_argument(
+        "--min-density",
+        type=float,
+        default=0.8,
+        metavar="D",
+        help="a PRIM box is reported at its largest coverage with at least this density "
+        "(default: 0.8)",
+    )
+    discover.set_defaults(handler=_discover)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,6 +411,32 @@ def _analyze(args: argparse.Namespace) -> int:
     if report.written:
         folder = report.written[0].parent
         print(f"\nwrote {folder}/: " + " ".join(p.name for p in report.written))
+    return 0
+
+
+def _discover(args: argparse.Namespace) -> int:
+    """Print the PRIM and tree boxes of a condition on an outcome; write table and figure."""
+    if not args.dir.is_dir():
+        raise UsageError(f"SWEEP_DIR: {str(args.dir)!r} is not a directory written by `sweep`")
+    if not 0 < args.min_density <= 1:
+        raise UsageError(f"--min-density: must be in (0, 1] (got {args.min_density})")
+    try:
+        from tokenmarket.runs.discover import boxes_lines, discover
+    except ModuleNotFoundError as err:
+        raise UsageError(
+            f"discover: needs {err.name}; install it with pip install 'tokenmarket[discover]'"
+        ) from None
+    from tokenmarket.runs.analysis import AnalysisError
+
+    try:
+        boxes, report = discover(args.dir, args.outcome, args.condition, args.min_density)
+    except AnalysisError as err:
+        raise UsageError(str(err)) from None
+    for note in report.notes:
+        print(f"note: {note}")
+    print(boxes_lines(boxes))
+    if report.written:
+        print(f"\nwrote {report.written[0].parent}/: " + " ".join(p.name for p in report.written))
     return 0
 
 

@@ -239,3 +239,70 @@ def test_sobol_output_prints_indices_with_intervals_and_flags_wide_ones(tmp_path
     outcome = panel.get_title()
     n_bars = 2 * (indices["outcome"] == outcome).sum()
     assert len(panel.containers) - 2 == n_bars  # the two bar groups, then one error bar per bar
+
+
+# --------------------------------------------------------------------------- scenario discovery
+def test_prim_finds_a_planted_rule() -> None:
+    """Runs are cases exactly when a < 0.3, b > 0.6 and the strategy is low_price; c is noise.
+
+    PRIM must restrict a, b and the strategy (not c), near the planted thresholds, with high
+    coverage and density; so must the tree's best leaf.
+    """
+    from tokenmarket.runs import discover
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    x = pd.DataFrame(
+        {
+            "a": rng.random(n),
+            "b": rng.random(n),
+            "c": rng.random(n),
+            "strategy_p": rng.choice(["low_price", "differentiation"], n),
+        }
+    )
+    cases = ((x["a"] < 0.3) & (x["b"] > 0.6) & (x["strategy_p"] == "low_price")).to_numpy()
+    box = discover.prim_boxes(x, cases)[0]
+    assert box.coverage >= 0.8 and box.density >= 0.8
+    limits = box.limits.set_index("parameter")
+    assert set(limits.index) == {"a", "b", "strategy_p"}
+    assert limits.loc["a", "high"] == pytest.approx(0.3, abs=0.05)
+    assert limits.loc["b", "low"] == pytest.approx(0.6, abs=0.05)
+    assert limits.loc["strategy_p", "values"] == "low_price"
+    tree = discover.tree_boxes(x, cases)[0]
+    assert tree.coverage >= 0.8 and tree.density >= 0.8
+    conditions = tree.rule.split(" and ")
+    assert {c.split()[0].split("=")[0] for c in conditions} == {"a", "b", "strategy_p"}
+
+
+def test_discover_prints_boxes_and_writes_table_and_figure(paired: Path) -> None:
+    outcome = "token_share@cn_lowcost"
+    table = pd.read_parquet(paired / "summary.parquet").query("provider == 'cn_lowcost'")
+    threshold = float(table["token_share"].median())
+    code, stdout, err = run_cli(
+        ["discover", str(paired), "--outcome", outcome, "--condition", f">= {threshold}"]
+    )
+    assert code == 0, err
+    cases = int((table["token_share"] >= threshold).sum())
+    assert f"{cases} of {len(table)} runs have {outcome}" in stdout
+    boxes = pd.read_csv(paired / "analysis" / "discover_token_share_cn_lowcost.csv")
+    assert set(boxes["method"]) <= {"prim", "tree"} and len(boxes)
+    assert boxes["coverage"].between(0, 1).all() and boxes["density"].between(0, 1).all()
+    for row in boxes.itertuples():
+        assert f"coverage {row.coverage:.2f}, density {row.density:.2f}" in stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "field"),
+    [
+        (["--outcome", "nothing", "--condition", "> 0"], "--outcome"),
+        (["--outcome", "hhi", "--condition", "big"], "--condition"),
+        (["--outcome", "hhi", "--condition", "> 2"], "--condition"),  # no run: nothing to find
+        (["--outcome", "hhi", "--condition", "> 0", "--min-density", "0"], "--min-density"),
+    ],
+)
+def test_discover_refuses_bad_input_in_one_line(paired: Path, argv: list[str], field: str) -> None:
+    before = sorted(p.name for p in (paired / "analysis").glob("discover_hhi*"))
+    code, stdout, err = run_cli(["discover", str(paired), *argv])
+    assert code == 2 and stdout == ""
+    assert err.startswith(f"error: {field}:") and err.count("\n") == 1
+    assert sorted(p.name for p in (paired / "analysis").glob("discover_hhi*")) == before
