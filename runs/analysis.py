@@ -136,6 +136,14 @@ def market_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFram
     return table.sort_values("run_id").reset_index(drop=True)
 
 
+def custom_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
+    """One row per run: the spec's custom outcomes by name (`outcome_<name>` columns)."""
+    custom = [c for c in summary.columns if c.startswith("outcome_")]
+    table = summary.drop_duplicates("run_id")[[*ID_COLUMNS, *parameters, *custom]]
+    table = table.rename(columns={c: c.removeprefix("outcome_") for c in custom})
+    return table.sort_values("run_id").reset_index(drop=True)
+
+
 def t_half_width(sd: Any, n: Any) -> Any:
     """Half-width of the two-sided Student-t interval of a mean (NaN when n < 2)."""
     from scipy import stats
@@ -750,6 +758,11 @@ def analyze(root: str | Path, focal: str | None = None) -> AnalysisReport:
     )
     _write_csv(report, out / "strategy_points.csv", report.strategies)
     _write_csv(report, out / "market_points.csv", report.market)
+    custom = custom_runs(data.summary, params)
+    if custom.shape[1] > len(ID_COLUMNS) + len(params):
+        outcomes = list(custom.columns[len(ID_COLUMNS) + len(params) :])
+        table = point_table(custom, ["point", *params], outcomes)
+        _write_csv(report, out / "outcome_points.csv", table)
 
     report.indices, notes = sensitivity(data)
     report.notes += notes

@@ -43,6 +43,7 @@ from tokenmarket.runs.analysis import (
     _figure,
     _write_csv,
     _write_figure,
+    custom_runs,
     load_sweep,
     market_runs,
     parameter_label,
@@ -104,10 +105,8 @@ def run_table(data: SweepData) -> pd.DataFrame:
         index="run_id", columns="provider", values=list(FOCAL_OUTCOMES), aggfunc="first"
     )
     providers.columns = [f"{m}@{p}" for m, p in providers.columns]
-    custom = [c for c in data.summary.columns if c.startswith("outcome_")]
-    extra = data.summary.drop_duplicates("run_id").set_index("run_id")[custom]
-    extra.columns = [c.removeprefix("outcome_") for c in custom]
-    joined = table.set_index("run_id").join([strategies, providers, extra]).reset_index()
+    custom = custom_runs(data.summary, params).drop(columns=[*keys[1:]]).set_index("run_id")
+    joined = table.set_index("run_id").join([strategies, providers, custom]).reset_index()
     return joined[[*keys, *(c for c in joined.columns if c not in keys)]]
 
 

@@ -147,10 +147,12 @@ class SweepSpec(_Strict):
     ranges: dict[str, Range] = Field(default_factory=dict)
     """Continuous ranges per parameter, for the sampler."""
     outputs: Outputs = Field(default_factory=Outputs)
+    outcomes: dict[str, str] = Field(default_factory=dict)
+    """Custom outcomes, name -> expression or reporter function (`runs/outcomes.py`)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems = []
+        problems = self._outcome_problems()
         for name, values in self.parameters.items():
             if not values:
                 problems.append(f"parameters.{name}: needs at least one value")
@@ -196,6 +198,16 @@ class SweepSpec(_Strict):
             return [f"levels: morris needs an even number of levels (got {self.levels})"]
         return []
 
+    def _outcome_problems(self) -> list[str]:
+        """The first custom outcome that cannot be computed, if any."""
+        from tokenmarket.runs.outcomes import parse_outcomes
+
+        try:
+            parse_outcomes(self.outcomes, reserved=[*self.fixed, *self.parameters, *self.ranges])
+        except ValueError as err:
+            return [str(err)]
+        return []
+
     def _size_problems(self) -> list[str]:
         """A Sobol or Morris design too small for its indices, with the runs it would need."""
         minimum = {"sobol": MIN_SOBOL_SAMPLES, "morris": MIN_MORRIS_TRAJECTORIES}.get(self.sampler)
@@ -212,7 +224,8 @@ class SweepSpec(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the runs (name and description excluded), JSON-ready."""
-        return self.model_dump(mode="json", exclude={"name", "description"})
+        unused = {"outcomes"} if not self.outcomes else set()  # sweeps from before outcomes
+        return self.model_dump(mode="json", exclude={"name", "description", *unused})
 
 
 def _kind(value: Scalar) -> str:
@@ -341,6 +354,8 @@ class RunTask:
     overrides: dict[str, Scalar]
     """The spec's `fixed` overrides and its `steps`."""
     timeseries: bool
+    outcomes: tuple[tuple[str, str], ...] = ()
+    """The spec's custom outcomes, (name, text): evaluated after the run."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +398,7 @@ class Sweep:
             scenario=self.scenario,
             overrides=overrides,
             timeseries=self.spec.outputs.timeseries,
+            outcomes=tuple(self.spec.outcomes.items()),
         )
 
     def tasks(self, skip: set[str] | frozenset[str] = frozenset()) -> Iterator[RunTask]:
@@ -524,9 +540,17 @@ def run_one(task: RunTask) -> RunFrames:
     ids = (task.run_id, task.run, task.point, task.replication, task.seed)
     tags = {**dict(zip(ID_COLUMNS, ids, strict=True)), **task.parameters}
     frame = pd.concat([pd.DataFrame(tags, index=frame.index), frame], axis=1)  # tags first
+    frame = frame.assign(**custom_outcomes(task, model))
     last = frame["step"] == frame["step"].max()
     summary = frame[last].reset_index(drop=True)
     return RunFrames(summary=summary, timeseries=frame if task.timeseries else None)
+
+
+def custom_outcomes(task: RunTask, model: Any) -> dict[str, float]:
+    """The spec's custom outcomes of a finished run, by summary column (`outcome_<name>`)."""
+    from tokenmarket.runs.outcomes import evaluate_all
+
+    return evaluate_all(dict(task.outcomes), model)
 
 
 def run_to_parquet(task: RunTask) -> tuple[bytes, bytes | None]:

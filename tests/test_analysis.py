@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
+from tokenmarket.model.market import TokenMarket
 from tokenmarket.runs import analysis, cli
 
 # A short classroom market whose cheap-power provider plays two strategies on shared seeds.
@@ -306,3 +307,111 @@ def test_discover_refuses_bad_input_in_one_line(paired: Path, argv: list[str], f
     assert code == 2 and stdout == ""
     assert err.startswith(f"error: {field}:") and err.count("\n") == 1
     assert sorted(p.name for p in (paired / "analysis").glob("discover_hhi*")) == before
+
+
+# --------------------------------------------------------------------------- custom outcomes
+REPORTER = """
+def provider_count(model):
+    return len(model.provider_list)
+"""
+
+OUTCOMES = {
+    "cn_served_final": "sum(served_mtok) in providers where provider == 'cn_lowcost' and step == 4",
+    "peak_hhi": "max(hhi) in market",
+    "cn_abroad": "sum(served_mtok) in flows where home_region == 'CN' and cross_border",
+    "months_concentrated": "count(hhi) in market where hhi > 0.3",
+    "gross_margin": "mean(revenue_usd - electricity_usd - opex_usd) in providers where step > 2",
+    "providers": "tm_test_reporters:provider_count",
+}
+
+
+@pytest.fixture
+def reporters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "tm_test_reporters.py").write_text(REPORTER)
+    monkeypatch.syspath_prepend(str(folder))
+
+
+def test_custom_outcomes_are_stored_per_run_and_match_the_frames(
+    tmp_path: Path, reporters: None
+) -> None:
+    spec = {
+        **PAIRED,
+        "steps": 4,
+        "replications": 2,
+        "parameters": {"switching_cost": [0.5, 3.0]},
+        "outputs": {"timeseries": True},
+        "outcomes": OUTCOMES,
+    }
+    out = sweep(tmp_path / "s", spec)
+    summary = pd.read_parquet(out / "summary.parquet")
+    months = pd.concat(pd.read_parquet(f) for f in sorted((out / "timeseries").glob("*.parquet")))
+    runs = summary.drop_duplicates("run_id").set_index("run_id")
+    # each outcome, recomputed by hand from the stored monthly frames
+    cn = months.query("provider == 'cn_lowcost' and step == 4").groupby("run_id")["served_mtok"]
+    market = months.drop_duplicates(["run_id", "step"]).groupby("run_id")["market_hhi"]
+    later = months.query("step > 2").assign(
+        margin=lambda t: t["revenue_usd"] - t["electricity_usd"] - t["opex_usd"]
+    )
+    np.testing.assert_allclose(runs["outcome_cn_served_final"], cn.sum().loc[runs.index])
+    np.testing.assert_allclose(runs["outcome_peak_hhi"], market.max().loc[runs.index])
+    np.testing.assert_array_equal(
+        runs["outcome_months_concentrated"],
+        market.apply(lambda h: (h > 0.3).sum()).loc[runs.index],
+    )
+    np.testing.assert_allclose(
+        runs["outcome_gross_margin"], later.groupby("run_id")["margin"].mean().loc[runs.index]
+    )
+    assert (runs["outcome_providers"] == summary.groupby("run_id")["provider"].nunique()).all()
+    # flows are not stored by a sweep: the first run again, by hand, gives the same number
+    first = runs.iloc[0]
+    model = TokenMarket(
+        "classroom",
+        rng=int(first["seed"]),
+        n_developers=200,
+        switching_cost=first["switching_cost"],
+    )
+    model.run_for(4)
+    flows = model.flow_frame()
+    abroad = flows[(flows["home_region"] == "CN") & flows["cross_border"]]["served_mtok"].sum()
+    assert first["outcome_cn_abroad"] == abroad
+    # every row of a run carries its run's value, as market_<name> columns do
+    assert (summary.groupby("run_id")["outcome_peak_hhi"].nunique() == 1).all()
+    code, _, err = run_cli(["analyze", str(out)])
+    assert code == 0, err
+    table = pd.read_csv(out / "analysis" / "outcome_points.csv")
+    assert set(table["metric"]) == set(OUTCOMES)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sum(served) in flows", "'served' is not a column of flows"),
+        ("sum(hhi) in prices", "unknown frame 'prices'"),
+        ("sum(hhi.sum()) in market", "found Call"),
+        ("sum(hhi) in market where __import__('os')", "found Call"),
+        ("sum(hhi) in market where @x > 1", "not a valid expression"),
+        ("median(hhi) in market", "expected 'AGG(EXPR) in FRAME"),
+        ("no_such_package_xyz:f", "cannot import no_such_package_xyz:f"),
+    ],
+)
+def test_a_bad_custom_outcome_is_refused_before_anything_runs(
+    text: str, message: str, tmp_path: Path
+) -> None:
+    spec = {**PAIRED, "outcomes": {"mine": text}}
+    path = tmp_path / "spec.toml"
+    path.write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["sweep", str(path), "--out", str(out), "--executor", "serial"])
+    assert code == 2 and stdout == "" and not out.exists()
+    assert err.startswith("error:") and "outcomes.mine" in err and message in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["hhi", "switching_cost", "Bad-Name"])
+def test_a_custom_outcome_may_not_shadow_a_built_in_or_a_parameter(name: str) -> None:
+    from tokenmarket.runs.sweep import SpecError, parse_spec
+
+    with pytest.raises(SpecError, match=f"outcomes.{name}"):
+        parse_spec({**PAIRED, "outcomes": {name: "max(hhi) in market"}})
