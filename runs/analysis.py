@@ -689,11 +689,11 @@ def paired_heatmap_figure(
         )
     others = differences.columns[: differences.columns.get_loc("replication")]
     pooled = [p for p in others if p not in (x, y)]
-    note = f", pooled over {', '.join(pooled)}" if pooled else ""
+    note = f"\npooled over {', '.join(pooled)}" if pooled else ""
     n = int(table["n"].min())
     fig.suptitle(
         f"{focal}: paired difference, final month\n"
-        f"mean [95% interval] over >= {n} pairs on the same seeds{note}"
+        f"mean [95% interval] over >= {n} pairs on shared seeds{note}"
     )
     return fig
 

@@ -60,6 +60,9 @@ classifier) is reported: the largest coverage alone would stop at the loosest bo
 MAX_BOXES = 3
 """PRIM looks for up to this many boxes, each among the cases the earlier boxes left out."""
 
+GRID_LEVELS = 12
+"""Parameters with at most this many values are drawn as a grid of cells, not a scatter."""
+
 TREE_DEPTH = 3
 """A tree this shallow stays a readable rule (at most three conditions per leaf)."""
 
@@ -283,9 +286,10 @@ def discovery_figure(
 
     Left, one bar per restricted number, from the box's low to high end, on the scale of the
     parameter's sampled range (0 = its smallest value, 1 = its largest), labelled in the
-    parameter's units; categories list their kept values. Right, runs of the two first
-    restricted numbers, cases of interest as filled circles and the others as crosses,
-    with the box drawn: readable in black and white.
+    parameter's units; categories list their kept values. Right, over the first two
+    restricted numbers (or the first numbers): on a grid, the share of cases per cell,
+    printed; sampled, every run, cases as filled circles and others as crosses, with the
+    box drawn. Both read in black and white.
     """
     numeric = box.limits.dropna(subset=["low"])
     fig, axes = _figure(2, width=4.6, height=0.45 * max(len(box.limits), 2) + 2.4)
@@ -312,33 +316,63 @@ def discovery_figure(
     pair += [p for p in x.columns if p not in pair and pd.api.types.is_numeric_dtype(x[p])][
         : 2 - len(pair)
     ]
-    if len(pair) == 2:
-        frame = x[pair].assign(case=np.where(cases, f"{outcome} {condition}", "other"))
-        sns.scatterplot(
-            data=frame,
-            x=pair[0],
-            y=pair[1],
-            style="case",
-            markers={f"{outcome} {condition}": "o", "other": "X"},
-            color="black",
-            alpha=0.6,
-            ax=scatter,
-        )
-        limits = numeric.set_index("parameter")
-        ends = [
-            (limits.loc[p, "low"], limits.loc[p, "high"])
-            if p in limits.index
-            else (x[p].min(), x[p].max())
-            for p in pair
-        ]
-        (x0, x1), (y0, y1) = ends
-        scatter.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="black", linewidth=1.5)
-        scatter.set(xlabel=parameter_label(pair[0]), ylabel=parameter_label(pair[1]))
-        scatter.set_title("every run (other restrictions pooled); the box in black")
-    else:
+    case = f"{outcome} {condition}"
+    if len(pair) < 2:
         scatter.set_visible(False)
+    elif x[pair].nunique().max() <= GRID_LEVELS:
+        _case_share_grid(scatter, x[pair].assign(case=cases), pair, case)
+    else:
+        _case_scatter(scatter, x[pair].assign(case=cases), pair, case, numeric)
     fig.suptitle(f"Scenario discovery (PRIM): where {outcome} {condition}")
     return fig
+
+
+def _case_share_grid(ax: Any, frame: pd.DataFrame, pair: list[str], case: str) -> None:
+    """A gridded design: the share of runs that are cases, per cell, printed in every cell."""
+    grid = frame.pivot_table(index=pair[1], columns=pair[0], values="case", aggfunc="mean")
+    grid = grid.sort_index(ascending=False)
+    sns.heatmap(
+        grid,
+        annot=True,
+        fmt=".2f",
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        cbar_kws={"label": "share of runs that are cases (0-1)"},
+        ax=ax,
+        xticklabels=[f"{v:g}" for v in grid.columns],
+        yticklabels=[f"{v:g}" for v in grid.index],
+    )
+    ax.set(xlabel=parameter_label(pair[0]), ylabel=parameter_label(pair[1]))
+    ax.set_title("share of cases per cell (other parameters pooled)")
+
+
+def _case_scatter(
+    ax: Any, frame: pd.DataFrame, pair: list[str], case: str, numeric: pd.DataFrame
+) -> None:
+    """A sampled design: every run, cases as filled circles, others as crosses; the box."""
+    labels = frame.assign(case=np.where(frame["case"], case, "other"))
+    sns.scatterplot(
+        data=labels,
+        x=pair[0],
+        y=pair[1],
+        style="case",
+        markers={case: "o", "other": "X"},
+        color="black",
+        alpha=0.6,
+        ax=ax,
+    )
+    limits = numeric.set_index("parameter")
+    ends = [
+        (limits.loc[p, "low"], limits.loc[p, "high"])
+        if p in limits.index
+        else (frame[p].min(), frame[p].max())
+        for p in pair
+    ]
+    (x0, x1), (y0, y1) = ends
+    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="black", linewidth=1.5)
+    ax.set(xlabel=parameter_label(pair[0]), ylabel=parameter_label(pair[1]))
+    ax.set_title("every run; the box in black")
 
 
 def discover(
