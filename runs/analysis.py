@@ -444,27 +444,50 @@ def heatmap_figure(
     for ax, strategy in zip(axes.ravel(), strategies, strict=False):
         part = rows if strategy is None else rows[rows[strategy_col] == strategy]
         grid = part.pivot_table(index=y, columns=x, values="mean", aggfunc="mean")
-        grid = grid.sort_index(ascending=False)
-        sns.heatmap(
-            grid,
-            annot=True,
-            fmt=".2f",
-            cmap="viridis",
-            vmin=low,
-            vmax=high,
-            cbar_kws={"label": label},
-            ax=ax,
-            xticklabels=[_tick(v) for v in grid.columns],
-            yticklabels=[_tick(v) for v in grid.index],
-        )
+        annotated_heatmap(ax, grid, label, cmap="viridis", vmin=low, vmax=high)
         title = strategy if strategy_col == "strategy" else f"{strategy_col} = {strategy}"
-        ax.set(title=title or "", xlabel=parameter_label(x), ylabel=parameter_label(y))
+        ax.set(title=title or "")
     for ax in axes.ravel()[len(strategies) :]:
         ax.set_visible(False)
     others = [p for p in _varied(table) if p not in (x, y, strategy_col)]
     note = f"\naveraged over {', '.join(others)}" if others else ""
     fig.suptitle(f"{label}, final month, mean over replications{note}")
     return fig
+
+
+def annotated_heatmap(
+    ax: Any,
+    grid: pd.DataFrame,
+    label: str,
+    *,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    cells: pd.DataFrame | None = None,
+) -> None:
+    """`grid` (index: y values, columns: x values, named) as a heatmap with every cell printed.
+
+    The printed numbers (`grid`'s, to 2 decimals, or the text of `cells`) keep it readable
+    in greyscale; the y axis grows upwards; axes are labelled with the parameters' units.
+    """
+    grid = grid.sort_index(ascending=False)
+    text = None if cells is None else cells.reindex_like(grid).to_numpy()
+    sns.heatmap(
+        grid,
+        annot=True if text is None else text,
+        fmt=".2f" if text is None else "",
+        annot_kws=None if text is None else {"fontsize": 8},
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        cbar_kws={"label": label},
+        ax=ax,
+        xticklabels=[_tick(v) for v in grid.columns],
+        yticklabels=[_tick(v) for v in grid.index],
+    )
+    ax.set(
+        xlabel=parameter_label(str(grid.columns.name)), ylabel=parameter_label(str(grid.index.name))
+    )
 
 
 def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
@@ -667,26 +690,12 @@ def paired_heatmap_figure(
                 for m, lo, hi in part[["mean", "ci_low", "ci_high"]].itertuples(index=False)
             ]
         )
-        grid = part.pivot(index=y, columns=x, values="mean").sort_index(ascending=False)
-        cells = text.pivot(index=y, columns=x, values="cell").reindex_like(grid)
-        sns.heatmap(
-            grid,
-            annot=cells.to_numpy(),
-            fmt="",
-            cmap="vlag",
-            vmin=-limit,
-            vmax=limit,
-            cbar_kws={"label": f"difference in {label}"},
-            ax=ax,
-            xticklabels=[_tick(v) for v in grid.columns],
-            yticklabels=[_tick(v) for v in grid.index],
-            annot_kws={"fontsize": 8},
+        grid = part.pivot(index=y, columns=x, values="mean")
+        cells = text.pivot(index=y, columns=x, values="cell")
+        annotated_heatmap(
+            ax, grid, f"difference in {label}", cmap="vlag", vmin=-limit, vmax=limit, cells=cells
         )
-        ax.set(
-            title=f"{arm} minus {part['baseline'].iloc[0]}",
-            xlabel=parameter_label(x),
-            ylabel=parameter_label(y),
-        )
+        ax.set(title=f"{arm} minus {part['baseline'].iloc[0]}")
     others = differences.columns[: differences.columns.get_loc("replication")]
     pooled = [p for p in others if p not in (x, y)]
     note = f"\npooled over {', '.join(pooled)}" if pooled else ""

@@ -43,6 +43,7 @@ from tokenmarket.runs.analysis import (
     _figure,
     _write_csv,
     _write_figure,
+    annotated_heatmap,
     custom_runs,
     load_sweep,
     market_runs,
@@ -320,30 +321,17 @@ def discovery_figure(
     if len(pair) < 2:
         scatter.set_visible(False)
     elif x[pair].nunique().max() <= GRID_LEVELS:
-        _case_share_grid(scatter, x[pair].assign(case=cases), pair, case)
+        _case_share_grid(scatter, x[pair].assign(case=cases), pair)
     else:
         _case_scatter(scatter, x[pair].assign(case=cases), pair, case, numeric)
     fig.suptitle(f"Scenario discovery (PRIM): where {outcome} {condition}")
     return fig
 
 
-def _case_share_grid(ax: Any, frame: pd.DataFrame, pair: list[str], case: str) -> None:
+def _case_share_grid(ax: Any, frame: pd.DataFrame, pair: list[str]) -> None:
     """A gridded design: the share of runs that are cases, per cell, printed in every cell."""
     grid = frame.pivot_table(index=pair[1], columns=pair[0], values="case", aggfunc="mean")
-    grid = grid.sort_index(ascending=False)
-    sns.heatmap(
-        grid,
-        annot=True,
-        fmt=".2f",
-        cmap="Greys",
-        vmin=0,
-        vmax=1,
-        cbar_kws={"label": "share of runs that are cases (0-1)"},
-        ax=ax,
-        xticklabels=[f"{v:g}" for v in grid.columns],
-        yticklabels=[f"{v:g}" for v in grid.index],
-    )
-    ax.set(xlabel=parameter_label(pair[0]), ylabel=parameter_label(pair[1]))
+    annotated_heatmap(ax, grid, "share of runs that are cases (0-1)", cmap="Greys", vmin=0, vmax=1)
     ax.set_title("share of cases per cell (other parameters pooled)")
 
 
