@@ -18,7 +18,7 @@ import io
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,7 +212,8 @@ def bounded_interval(
         spread = half / (z * (1.0 - z))
         ends = [low + width * expit(center + sign * spread) for sign in (-1.0, 1.0)]
     degenerate = (np.asarray(sd, dtype=float) == 0.0) & ~np.isnan(half)
-    return tuple(np.where(degenerate, z * width + low, end) for end in ends)  # type: ignore[return-value]
+    at_mean = z * width + low
+    return np.where(degenerate, at_mean, ends[0]), np.where(degenerate, at_mean, ends[1])
 
 
 def with_intervals(table: pd.DataFrame, bounds: pd.Series) -> pd.DataFrame:
@@ -226,10 +227,10 @@ def with_intervals(table: pd.DataFrame, bounds: pd.Series) -> pd.DataFrame:
     return table.assign(ci_low=low, ci_high=high)
 
 
-def interval_of(low: float, high: float) -> Any:
+def interval_of(low: float, high: float) -> Callable[[Sequence[float]], tuple[float, float]]:
     """A seaborn `errorbar` callable: the bounded interval of the mean of a sample."""
 
-    def errorbar(values: Sequence[float] | np.ndarray | pd.Series) -> tuple[float, float]:
+    def errorbar(values: Sequence[float]) -> tuple[float, float]:
         x = np.asarray(values, dtype=float)
         x = x[~np.isnan(x)]
         sd = x.std(ddof=1) if x.size > 1 else math.nan
