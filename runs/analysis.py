@@ -784,8 +784,8 @@ def analyze(root: str | Path, focal: str | None = None) -> AnalysisReport:
             sensitivity_figure(report.indices, data.spec.sampler),
         )
 
-    facet = next((p for p in params if data.summary[p].nunique() <= 6), None)
-    wanted = ["run_id", "step", "strategy", "token_share", *([facet] if facet else [])]
+    facet = next((p for p in params if p != knob and data.summary[p].nunique() <= 6), None)
+    wanted = ["run_id", "step", "strategy", "provider", "token_share", *([facet] if facet else [])]
     timeseries = data.timeseries(wanted)
     if timeseries is None:
         report.notes.append(
@@ -793,12 +793,13 @@ def analyze(root: str | Path, focal: str | None = None) -> AnalysisReport:
             "(set `timeseries = true` under [outputs])"
         )
     else:
-        pooled = len(params) > (1 if facet else 0)
-        _write_figure(
-            report,
-            out / "timeseries_token_share.png",
-            timeseries_figure(timeseries, "token_share", facet, pooled),
-        )
+        if knob is not None:  # the focal provider's own share, one line per arm
+            timeseries = timeseries[timeseries["provider"] == focal]
+        pooled = len(params) > (1 if facet else 0) + (knob is not None)
+        fig = timeseries_figure(timeseries, "token_share", facet, pooled)
+        if knob is not None:
+            fig.suptitle(f"{focal}: {fig.get_suptitle()}")
+        _write_figure(report, out / "timeseries_token_share.png", fig)
 
     gridded = [p for p in params if p in data.design.list_names or data.spec.sampler == "grid"]
     if knob is not None:

@@ -131,6 +131,7 @@ def test_paired_differences_are_the_focal_providers_arms_run_by_run(paired: Path
     ).all()
     # the pairs share a seed: every pair is one replication of both arms
     assert summary.groupby("replication")["seed"].nunique().eq(1).all()
+    assert "Final token share by strategy" not in stdout  # labels pool different companies
 
 
 def test_heatmaps_are_drawn_per_arm_never_averaged_over_the_strategy(paired: Path) -> None:
