@@ -207,10 +207,8 @@ def _add_discover(sub: argparse._SubParsersAction) -> None:
     discover.add_argument(
         "--min-density",
         type=float,
-        default=0.8,
         metavar="D",
-        help="a PRIM box is reported at its largest coverage with at least this density "
-        "(default: 0.8)",
+        help="the density a PRIM box must reach, between 0 and 1 (default: 0.8)",
     )
     discover.set_defaults(handler=_discover)
 
@@ -418,7 +416,7 @@ def _discover(args: argparse.Namespace) -> int:
     """Print the PRIM and tree boxes of a condition on an outcome; write table and figure."""
     if not args.dir.is_dir():
         raise UsageError(f"SWEEP_DIR: {str(args.dir)!r} is not a directory written by `sweep`")
-    if not 0 < args.min_density <= 1:
+    if args.min_density is not None and not 0 < args.min_density <= 1:
         raise UsageError(f"--min-density: must be in (0, 1] (got {args.min_density})")
     try:
         from tokenmarket.runs.discover import boxes_lines, discover
@@ -429,7 +427,8 @@ def _discover(args: argparse.Namespace) -> int:
     from tokenmarket.runs.analysis import AnalysisError
 
     try:
-        boxes, report = discover(args.dir, args.outcome, args.condition, args.min_density)
+        density = {} if args.min_density is None else {"min_density": args.min_density}
+        boxes, report = discover(args.dir, args.outcome, args.condition, **density)
     except AnalysisError as err:
         raise UsageError(str(err)) from None
     for note in report.notes:

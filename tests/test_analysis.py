@@ -28,6 +28,7 @@ PAIRED: dict[str, Any] = {
         "switching_cost": [0.5, 3.0],
         "strategy_cn_lowcost": ["low_price", "differentiation"],
     },
+    "outputs": {"timeseries": True},
 }
 
 
@@ -109,6 +110,7 @@ def test_paired_differences_are_the_focal_providers_arms_run_by_run(paired: Path
         "paired_cn_lowcost_points.csv",
         "paired_cn_lowcost_token_share.png",
         "heatmap_cn_lowcost_token_share.png",
+        "timeseries_token_share.png",
     } <= {p.name for p in folder.iterdir()}
     points = pd.read_csv(folder / "paired_cn_lowcost_points.csv")
     shares = points[points["metric"] == "token_share"].set_index(
