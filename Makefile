@@ -11,22 +11,33 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3 \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; \
 	done)
 
-.PHONY: run test lint bench app validate notebooks clean
+.PHONY: run test lint typecheck bench app validate notebooks clean
 run: $(STAMP)
 	$(BIN)/tokenmarket run --scenario going_global --out results/going_global
 
-# Lint, the unit/property/browser tests, and every notebook executed top to bottom.
-test: $(STAMP)
-	$(BIN)/ruff check model agents runs tests benchmarks
+# Lint, static types, the unit/property/browser tests, and every notebook top to bottom.
+test: $(STAMP) typecheck
+	$(BIN)/ruff check model agents runs tests benchmarks tokenmarket
 	$(BIN)/python -m pytest --nbmake tests notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check model agents runs tests benchmarks
-	$(BIN)/ruff format --check model agents runs tests benchmarks
+	$(BIN)/ruff check model agents runs tests benchmarks tokenmarket
+	$(BIN)/ruff format --check model agents runs tests benchmarks tokenmarket
+
+# mypy sees the package as installed: build/typecheck/tokenmarket/ links the repository's
+# folders (mypy cannot follow setuptools' editable finder). Settings in pyproject.toml.
+TYPED := build/typecheck/tokenmarket
+typecheck: $(STAMP)
+	mkdir -p $(TYPED)
+	for d in model agents runs; do ln -sfn ../../../$$d $(TYPED)/$$d; done
+	ln -sf ../../../tokenmarket/__init__.py $(TYPED)/__init__.py
+	cd build/typecheck && ../../$(BIN)/mypy --config-file ../../pyproject.toml \
+		-p tokenmarket.model -p tokenmarket.agents
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_calvano.py
 
 HOST ?= 127.0.0.1
 PORT ?= 8765
@@ -49,4 +60,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) results build .pytest_cache .ruff_cache .mypy_cache .hypothesis

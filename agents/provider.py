@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from tokenmarket.agents.strategies import MarketView, Strategy
-from tokenmarket.model import costs
+from tokenmarket.agents.fleet import Fleet, Vintage
+from tokenmarket.model import costs, frontier
+from tokenmarket.model.random import Purpose
 
 if TYPE_CHECKING:
+    from tokenmarket.agents.strategies import MarketView, Strategy
     from tokenmarket.model.market import TokenMarket
-    from tokenmarket.model.scenario import ProviderSpec
+    from tokenmarket.model.schema import ProviderSpec
 
 TRAILING_MONTHS = 12
 """Window of the revenue history behind the credit limit."""
 GROWTH_BOUNDS = (-0.1, 0.15)
 """Monthly demand growth a firm will plan capacity for: a one-month spike (a viral release)
 compounded over the lead time would otherwise order many times the market."""
-
-
-@dataclass(slots=True)
-class Vintage:
-    """Capacity bought together: in service from `arrival_step`, retired at `retire_step`."""
-
-    capacity_mtok: float
-    amortization_usd_per_month: float
-    arrival_step: int
-    retire_step: int
 
 
 class Provider(mesa.Agent):
@@ -58,6 +49,11 @@ class Provider(mesa.Agent):
         self.region = spec.home
         self.strategy = strategy
         self.open_weights = spec.open_weights
+        self.compute_per_token = spec.energy_kwh_per_mtok
+        """Compute per token of its model, in kWh/Mtok on the scenario's starting hardware
+        (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        self.capability = 0.0
+        """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
         self.price_usd_per_mtok = spec.price_usd_per_mtok
         self.own_electricity_usd_per_kwh = electricity_usd_per_kwh
@@ -82,7 +78,7 @@ class Provider(mesa.Agent):
         self.reference_output_mtok = 1.0
         self.loss_streak = 0
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
-        self.vintages: list[Vintage] = []
+        self.fleet = Fleet()
         self.npv_usd = 0.0
         self._clear_month()
 
@@ -100,9 +96,20 @@ class Provider(mesa.Agent):
         self.entry_step = step
 
     @property
+    def quality(self) -> float:
+        """Quality of its model (0-100 index at the start), from capability and compute."""
+        slope = self.model.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.capability, self.compute_per_token, slope))
+
+    @quality.setter
+    def quality(self, points: float) -> None:
+        slope = self.model.spec.market.quality_per_log_compute
+        self.capability = float(frontier.capability(points, self.compute_per_token, slope))
+
+    @property
     def strategy_name(self) -> str:
         """Registered name of the strategy."""
-        return self.strategy.name
+        return self.spec.strategy
 
     @property
     def electricity_usd_per_kwh(self) -> float:
@@ -163,53 +170,74 @@ class Provider(mesa.Agent):
     @property
     def utilization(self) -> float:
         """Served / capacity; NaN (missing) without capacity."""
-        return costs.share_or_missing(self.served_mtok, self.capacity_mtok)
+        return float(costs.share_or_missing(self.served_mtok, self.capacity_mtok))
 
     @property
     def unit_cost_usd_per_mtok(self) -> float:
         """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
-        return costs.share_or_missing(
-            self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
+            )
         )
 
     @property
     def electricity_share_of_opex(self) -> float:
         """Electricity / (electricity + non-power opex): the operating-cost view."""
-        return costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        return float(
+            costs.share_or_missing(self.electricity_usd, self.electricity_usd + self.opex_usd)
+        )
 
     @property
     def electricity_share_of_cost(self) -> float:
         """Electricity / (electricity + opex + capex amortization): the total-cost view."""
-        return costs.share_or_missing(
-            self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+        return float(
+            costs.share_or_missing(
+                self.electricity_usd, self.electricity_usd + self.opex_usd + self.capex_usd
+            )
         )
 
-    def install_initial_capacity(self, capacity_mtok: float) -> None:
-        """An existing fleet: ages spread evenly over its life, so retirements are smooth.
+    def install_initial_capacity(self, capacity_mtok: float, growth_per_month: float) -> None:
+        """A fleet in steady state: ages spread evenly, and the orders of the last `lead` months.
 
-        It is already paid for (no cash out) and still amortized over its remaining life,
-        unless the scenario takes the operating-cost view of a written-off fleet.
+        The fleet in service is already paid for (no cash out) and still amortized over its
+        remaining life, unless the scenario takes the operating-cost view of a written-off
+        fleet. A firm that has been growing at `growth_per_month` also has orders in the
+        pipeline, placed (and paid) before the start: each arriving month's replaces what
+        retires then and adds the growth, so capacity follows K0 (1 + g) ** t through the lead
+        time instead of sagging until the first orders of the run arrive (MODEL.md's capacity
+        rule, run backwards). They belong to the fleet at the start: written off with it in the
+        operating-cost view, amortized otherwise.
         """
-        life = self.amortization_months
+        now, life = self.model.steps, self.amortization_months
         per_vintage = capacity_mtok / life
+        unit = self.capex_per_unit_usd
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
-        amortization = 0.0 if written_off else per_vintage * self.capex_per_unit_usd / life
-        self.vintages = [
-            Vintage(per_vintage, amortization, 0, remaining + 1) for remaining in range(1, life + 1)
-        ]
+        unit_per_month = 0.0 if written_off else unit / life
+        self.fleet = Fleet(life, now, per_vintage, per_vintage * unit_per_month)
+        g = float(np.clip(growth_per_month, *GROWTH_BOUNDS))
+        for k in range(1, self.lead_months + 1):
+            retiring = per_vintage if 2 <= k <= life + 1 else 0.0
+            order = capacity_mtok * ((1.0 + g) ** k - (1.0 + g) ** (k - 1)) + retiring
+            if order > 0:
+                self.fleet.orders.append(
+                    Vintage(order, order * unit_per_month, now + k, now + k + life)
+                )
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
+        self.growth_estimate = g
 
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""
-        when = self.model.steps + months_ahead
-        return sum(
-            (v.capacity_mtok for v in self.vintages if v.arrival_step <= when < v.retire_step), 0.0
-        )
+        return self.fleet.capacity_mtok(self.model.steps + months_ahead)
 
     def decide(self, market: MarketView) -> None:
-        """Let the strategy set price, R&D and capacity orders; pay for hardware on order."""
-        decision = self.strategy.decide(self, market)
+        """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
+
+        The strategy draws from its own stream (STRATEGY, month, provider index).
+        """
+        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
+        decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.rnd_usd = decision.rnd_usd
         self.capex_paid_usd = 0.0
@@ -221,7 +249,7 @@ class Provider(mesa.Agent):
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
             life = self.amortization_months
-            self.vintages.append(Vintage(order, order * unit / life, arrival, arrival + life))
+            self.fleet.orders.append(Vintage(order, order * unit / life, arrival, arrival + life))
             self.capex_paid_usd = order * unit
             self.cash_usd -= self.capex_paid_usd
 
@@ -242,11 +270,8 @@ class Provider(mesa.Agent):
 
     def update_capacity(self) -> None:
         """Put arrived vintages in service and retire those past their life."""
-        now = self.model.steps
-        self.vintages = [v for v in self.vintages if v.retire_step > now]
-        self.capacity_mtok = sum(
-            (v.capacity_mtok for v in self.vintages if v.arrival_step <= now), 0.0
-        )
+        self.fleet.retire(self.model.steps)
+        self.capacity_mtok = self.fleet.capacity_mtok(self.model.steps)
 
     def settle(self, demand_mtok: float, served_mtok: float) -> None:
         """Book the month: revenue, each cost line, profit, cash, discounted profit."""
@@ -265,11 +290,8 @@ class Provider(mesa.Agent):
                 served_mtok,
             )
         )
-        now = self.model.steps
         self.electricity_usd = self.electricity_usd_per_kwh * self.energy_kwh
-        self.capex_usd = sum(
-            v.amortization_usd_per_month for v in self.vintages if v.arrival_step <= now
-        )
+        self.capex_usd = self.fleet.amortization_usd_per_month(self.model.steps)
         self.opex_usd = self.opex_fixed_usd_per_month + self.opex_per_unit_usd * self.capacity_mtok
         self.revenue_usd = self.price_usd_per_mtok * served_mtok
         self.profit_usd = (
@@ -291,7 +313,7 @@ class Provider(mesa.Agent):
     def exit(self) -> None:
         """Leave the market: capacity is written off; the customers must choose again."""
         self.active = False
-        self.vintages = []
+        self.fleet = Fleet()
 
     def go_dark(self) -> None:
         """After an exit: no capacity, no flows; cash and discounted profit stay as they were."""

@@ -21,6 +21,9 @@ What is measured, in one run:
    steps, in a fresh subprocess, next to the interpreter-plus-imports baseline.
    Before the timings count, the three implementations are checked against each other.
 5. Build and 120 steps of the `going_global` scenario at its default size.
+6. The products point: N=100k developers and J=60 products (the size of 20 providers x 3
+   tiers; providers sell one model each in this version, so 60 single-model providers),
+   full step against the floor over the same 60 products, no per-agent baseline.
 Throughput is developers x providers per second (J, the outside option not counted).
 """
 
@@ -51,6 +54,8 @@ from tokenmarket.model.market import TokenMarket
 
 SEED = 1
 GOAL_POINT = (100_000, 20)
+PRODUCTS_POINT = (100_000, 60)
+"""20 providers x 3 tiers worth of products, judged against the same floor goal."""
 FLOOR_RATIO_GOAL = 3.0
 SPEEDUP_GOAL = 50.0
 RSS_GOAL_MB = 1024.0
@@ -139,7 +144,7 @@ def build_market(n: int, j: int) -> TokenMarket:
     return TokenMarket("synthetic", rng=SEED, n_developers=n, n_providers=j, review_probability=1.0)
 
 
-def measure_point(plan: Plan, n: int, j: int) -> tuple[Row, TokenMarket]:
+def measure_point(plan: Plan, n: int, j: int, per_agent: bool = True) -> tuple[Row, TokenMarket]:
     row = Row(n, j)
     start = time.perf_counter()
     model = build_market(n, j)
@@ -166,6 +171,9 @@ def measure_point(plan: Plan, n: int, j: int) -> tuple[Row, TokenMarket]:
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)
     row.how["floor"] = f"median of {plan.floor_repeats} after 1 warm-up"
+    if not per_agent:
+        row.how["per_agent"] = row.how["per_agent_numpy"] = "not timed"
+        return row, model
 
     row.per_agent_s, row.how["per_agent"] = time_per_agent(
         model, plan.per_agent_max_agents, plan.per_agent_repeats, "stdlib"
@@ -398,6 +406,15 @@ def throughput_table(rows: list[Row]) -> list[str]:
 
 def verdicts(rows: list[Row], memory: dict[str, float]) -> list[str]:
     lines = []
+    products = next((r for r in rows if (r.n, r.j) == PRODUCTS_POINT), None)
+    if products is not None:
+        ratio = products.full_s / products.floor_s
+        lines.append(
+            f"[{'met' if ratio <= FLOOR_RATIO_GOAL else 'NOT MET'}] full step within "
+            f"{FLOOR_RATIO_GOAL:g}x of the floor at N=100k and {PRODUCTS_POINT[1]} products: "
+            f"{fmt_s(products.full_s).strip()} vs {fmt_s(products.floor_s).strip()} = "
+            f"{ratio:.2f}x (the model's choice kernel alone: {fmt_s(products.kernel_s).strip()})"
+        )
     goal = next((r for r in rows if (r.n, r.j) == GOAL_POINT), None)
     if goal is None:
         lines.append(f"(grid has no N={GOAL_POINT[0]:,}, J={GOAL_POINT[1]}: step goals not judged)")
@@ -503,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
                 goal_model = model
             del model
             gc.collect()  # Mesa models are cycles: free this one before the next timings
+    row, model = measure_point(plan, *PRODUCTS_POINT, per_agent=False)
+    rows.append(row)
+    del model
+    gc.collect()
 
     say("")
     say("Developer choice: seconds per step, review_probability = 1 (everyone chooses)")

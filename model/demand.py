@@ -114,7 +114,17 @@ class ChoiceWeights:
         inside = np.take(np.exp((v_inside - top[:, None]) / mu), pop.cell, axis=0)
         np.multiply(inside, available, out=weights[:, :-1])
         weights[:, -1] = np.exp((v_outside - top) / mu)[pop.cell]
-        return cls(weights, top[pop.cell], mu)
+        top = top[pop.cell]
+        # A developer whose every option lies > ~745 mu below its cell's best (often one it
+        # may not use) has all weights underflow to 0: re-centre those rows on their own best.
+        lost = np.flatnonzero(weights.sum(axis=1) == 0.0)
+        if lost.size:
+            cells = pop.cell[lost]
+            own = np.where(available[lost], v_inside[cells], -np.inf)
+            top[lost] = np.maximum(own.max(axis=1), v_outside[cells])
+            weights[lost, :-1] = np.exp((own - top[lost, None]) / mu)
+            weights[lost, -1] = np.exp((v_outside[cells] - top[lost]) / mu)
+        return cls(weights, top, mu)
 
     def probabilities(self) -> np.ndarray:
         """Frictionless choice probabilities (n, J + 1), outside option last."""

@@ -15,12 +15,14 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from tokenmarket.agents import strategies
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
-from tokenmarket.model import demand, metrics
+from tokenmarket.agents.strategies import registry
+from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.scenario import (
+from tokenmarket.model.random import Streams, seed_of
+from tokenmarket.model.scenario import ScenarioError, load_scenario
+from tokenmarket.model.schema import (
     AccessShock,
     CapacityLimitShock,
     CarbonShock,
@@ -30,9 +32,7 @@ from tokenmarket.model.scenario import (
     EntryShock,
     QualityShock,
     Scenario,
-    ScenarioError,
     Shock,
-    load_scenario,
 )
 
 PROVIDER_COLUMNS = (
@@ -81,6 +81,9 @@ MARKET_COLUMNS = (
 FRAME_KEYS = ("run_id", "seed", "step", "date")
 """First columns of every frame: the run's label and seed, the month and its calendar date."""
 
+ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
+"""Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
+
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
     "utilization",
@@ -122,9 +125,10 @@ class TokenMarket(mesa.Model):
         scenario: a built-in name (see `tokenmarket scenarios`), a path to a TOML file, or a
             `Scenario`.
         rng: seed or generator; every random draw of the run comes from it.
-        **overrides: flat knobs (`scenario.OVERRIDES`): `n_developers`, `switching_cost`,
-            `homogenization`, `demand_growth`, `electricity_<REGION>`, `pue_<REGION>`, ...
-            so that `mesa.batch_run` and SolaraViz sliders work on the constructor unchanged.
+        **overrides: knobs (`model/parameters.py`; `tokenmarket knobs` lists a scenario's):
+            `n_developers`, `switching_cost`, `electricity_{region}`, `strategy_{provider}`,
+            `param_{provider}_{field}`, ... so that `mesa.batch_run` and SolaraViz sliders
+            work on the constructor unchanged.
 
     The validated scenario is `self.spec` (Mesa's own `Model.scenario` is a different thing).
 
@@ -136,6 +140,8 @@ class TokenMarket(mesa.Model):
         spec = load_scenario(scenario, **overrides)
         if isinstance(rng, int | np.integer) and rng < 0:
             raise ScenarioError(f"rng: a seed must be a non-negative integer (got {rng})")
+        self.streams = Streams(seed_of(rng))
+        """Named random streams of the run (`model/random.py`)."""
         super().__init__(rng=rng)
         self.spec = spec
         self.n_regions = len(spec.regions)
@@ -153,7 +159,7 @@ class TokenMarket(mesa.Model):
                 p,
                 index=j,
                 home=spec.region_names.index(p.home),
-                strategy=strategies.make(p.strategy, p.strategy_params),
+                strategy=registry.make(p.strategy, p.strategy_params),
                 electricity_usd_per_kwh=p.electricity_usd_per_kwh
                 or spec.regions[spec.region_names.index(p.home)].electricity_usd_per_kwh,
             )
@@ -166,7 +172,10 @@ class TokenMarket(mesa.Model):
                 )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
-        self.frontier_quality = max(p.quality for p in self.provider_list if p.active)
+        self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
+        """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
+        self._frontier_path = [self.frontier_capability]
+        self.frontier_quality = self._frontier_quality()
         self.access_probability = spec.access_matrix()
         self._shocks_by_step: dict[int, list[Shock]] = {}
         for shock in spec.shocks:
@@ -177,13 +186,16 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
+            (len(spec.segments), len(self.provider_list))
+        )
         self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "step": "steps",
                 **{c: c for c in MARKET_COLUMNS},
-                "flows_mtok": "flows_mtok",
+                **{c: c for c in ARRAY_REPORTERS},
             },
             agenttype_reporters={
                 Provider: {"provider": "name", **{c: c for c in PROVIDER_COLUMNS}}
@@ -224,13 +236,13 @@ class TokenMarket(mesa.Model):
     def _form_market(self) -> None:
         """Step 0: size each fleet from its logit demand, then let everyone choose freely."""
         pop = self.population
-        probabilities = self._weights.probabilities()
-        expected = (probabilities[:, :-1].T @ pop.base_demand_mtok) * self._price_factor(
-            self._prices()[:-1]
-        )
+        expected, growth = self._expected_demand(self._weights.probabilities()[:, :-1])
         for p in self.provider_list:
             if p.active:
-                p.install_initial_capacity(self._initial_capacity(p, expected[p.index]))
+                p.install_initial_capacity(
+                    self._initial_capacity(p, expected[p.index]),
+                    min(growth[p.index], self._growth_cap_from_start(p)),
+                )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
             pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
@@ -238,11 +250,9 @@ class TokenMarket(mesa.Model):
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
-        growth = self._demand_weighted(self.demand_growth[pop.region])
         for p in self.provider_list:
             p.demand_mtok = requested[p.index]
             p.demand_share = requested[p.index] / total
-            p.growth_estimate = growth
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
@@ -257,10 +267,34 @@ class TokenMarket(mesa.Model):
         home = abroad if spec.initial_home_awareness is None else spec.initial_home_awareness
         return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
 
+    def _expected_demand(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each provider's expected logit demand (Mtok/month) and its expected monthly growth.
+
+        `probabilities` is developers x providers. Growth is the demand-weighted growth of the
+        regions its expected customers live in: what a firm sizing its pipeline would plan for.
+        """
+        pop = self.population
+        expected = probabilities.T @ pop.base_demand_mtok
+        growing = probabilities.T @ (pop.base_demand_mtok * self.demand_growth[pop.region])
+        growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
+        prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
+        return expected * self._price_factor(prices), growth
+
+    def _growth_cap_from_start(self, provider: Provider) -> float:
+        """A capacity-growth cap in force from month 1 also held for the orders in the pipeline."""
+        caps = [
+            shock.max_growth_per_month
+            for shock in self._shocks_by_step.get(1, ())
+            if isinstance(shock, CapacityLimitShock)
+            and shock.region == provider.region
+            and shock.max_growth_per_month is not None
+        ]
+        return min(caps, default=np.inf)
+
     @staticmethod
     def _initial_capacity(provider: Provider, expected_mtok: float) -> float:
         """The scenario's capacity, or what the logit demand it expects calls for."""
-        sized = expected_mtok / provider.strategy.target_utilization
+        sized = expected_mtok / provider.strategy.params.target_utilization
         return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers
@@ -298,8 +332,14 @@ class TokenMarket(mesa.Model):
 
     @property
     def outside_quality(self) -> float:
-        """Quality of the outside option: it trails the frontier by a set gap."""
-        return self.frontier_quality - self.spec.market.outside_quality_gap
+        """Quality of the outside option: it trails the best model on offer by a set gap.
+
+        Self-hosting runs open weights, which come from the same diffusion as the laggards'
+        models; tying it to the research frontier instead would let the outside option pass
+        every API whenever diffusion is slow.
+        """
+        best = max((p.quality for p in self.provider_list if p.active), default=0.0)
+        return best - self.spec.market.outside_quality_gap
 
     def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
         """Intensive margin: d = d0 (p / p_ref) ** -eta."""
@@ -399,10 +439,12 @@ class TokenMarket(mesa.Model):
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
-        probabilities = self._choice_weights().probabilities()
-        expected = probabilities[:, entrant.index] @ pop.base_demand_mtok
-        expected *= self._price_factor(np.array([entrant.price_usd_per_mtok]))[0]
-        entrant.install_initial_capacity(self._initial_capacity(entrant, float(expected)))
+        probabilities = self._choice_weights().probabilities()[:, :-1]
+        expected, growth = self._expected_demand(probabilities)
+        j = entrant.index
+        entrant.install_initial_capacity(
+            self._initial_capacity(entrant, float(expected[j])), growth[j]
+        )
 
     def _observe(self) -> _Observed:
         market = self.spec.market
@@ -459,6 +501,13 @@ class TokenMarket(mesa.Model):
             d[customers] * fill[pop.choice[customers]],
             self.n_regions,
         )
+        self.segment_demand_mtok = metrics.cross_sum(
+            pop.segment[customers],
+            pop.choice[customers],
+            d[customers],
+            (len(self.spec.segments), len(self.provider_list)),
+        )
+        self.segment_served_mtok = self.segment_demand_mtok * fill
         outside = float(d[~inside].sum())
         counts = np.bincount(pop.choice[customers], minlength=len(self.provider_list))
         total_served = served.sum()
@@ -491,7 +540,13 @@ class TokenMarket(mesa.Model):
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
 
     def _update_quality(self) -> None:
-        """R&D with diminishing returns relative to market revenue; spillovers to the frontier."""
+        """R&D, then the frontier advances, then every model diffuses toward where it was.
+
+        R&D has diminishing returns relative to market revenue; progress is research made
+        public (papers, open weights, distillation), so no provider rides the frontier by
+        assumption: each closes `homogenization` of its gap to where the frontier was
+        `diffusion_lag_months` ago (`model/frontier.py`).
+        """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
         revenue = sum(p.revenue_usd for p in active)
@@ -500,10 +555,23 @@ class TokenMarket(mesa.Model):
                 p.quality += market.rnd_effectiveness * np.log1p(
                     p.rnd_usd / (market.rnd_scale * revenue)
                 )
-        best = max((p.quality for p in active), default=self.frontier_quality)
-        self.frontier_quality = max(self.frontier_quality + market.frontier_drift_per_month, best)
+        best = max((p.capability for p in active), default=self.frontier_capability)
+        self.frontier_capability = frontier.advance(
+            self.frontier_capability, market.frontier_drift_per_month, best
+        )
+        self._frontier_path.append(self.frontier_capability)
+        lagged = self._frontier_path[
+            max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)
+        ]
         for p in active:
-            p.quality += market.homogenization * (self.frontier_quality - p.quality)
+            p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self.frontier_quality = self._frontier_quality()
+
+    def _frontier_quality(self) -> float:
+        """q_max at the largest compute per token on offer: the best quality reachable now."""
+        compute = max((p.compute_per_token for p in self.provider_list if p.active), default=1.0)
+        slope = self.spec.market.quality_per_log_compute
+        return float(frontier.quality(self.frontier_capability, compute, slope))
 
     # ----------------------------------------------------------------- outputs
     run_id: str | None = None
@@ -512,14 +580,14 @@ class TokenMarket(mesa.Model):
     def _tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`frame` with the run's label and seed first, and the calendar `date` after `step`.
 
-        The seed is Mesa's record of the integer seed (the `rng` given, when an integer).
-        `date` is the first day of the month, step 1 being the scenario's `start` month.
+        The seed is the run's integer seed, the root of its random streams. `date` is the
+        first day of the month, step 1 being the scenario's `start` month.
         """
         start = pd.Period(self.spec.start, freq="M")
         months = pd.PeriodIndex.from_ordinals(start.ordinal + frame["step"] - 1, freq="M")
-        label = self.run_id or f"{self.spec.name}-seed{self._seed}"
+        label = self.run_id or f"{self.spec.name}-seed{self.streams.seed}"
         frame = frame.assign(date=months.to_timestamp())
-        frame.insert(0, "seed", self._seed)
+        frame.insert(0, "seed", self.streams.seed)
         frame.insert(0, "run_id", label)
         return frame[[*FRAME_KEYS, *(c for c in frame.columns if c not in FRAME_KEYS)]]
 
@@ -553,7 +621,7 @@ class TokenMarket(mesa.Model):
 
     def market_frame(self) -> pd.DataFrame:
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
-        frame = self.datacollector.get_model_vars_dataframe().drop(columns="flows_mtok")
+        frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
         return self._tagged(_with_missing(frame.astype({"step": int, "active_providers": int})))
 
     def strategy_frame(self) -> pd.DataFrame:
@@ -568,6 +636,33 @@ class TokenMarket(mesa.Model):
                 active_providers=("active", "sum"),
             )
         )
+
+    def segment_frame(self) -> pd.DataFrame:
+        """One row per month, segment and provider: demand and served Mtok, share of the segment.
+
+        `token_share` is the provider's share of the tokens served to the segment that month
+        (0 when the segment bought none): who wins price-sensitive and quality-sensitive work.
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        shape = (len(steps), len(self.spec.segments), len(self.provider_list))
+        demand_mtok, served_mtok = (
+            np.array(self.datacollector.model_vars[name], dtype=float).reshape(shape)
+            for name in ("segment_demand_mtok", "segment_served_mtok")
+        )
+        segment_total = served_mtok.sum(axis=2, keepdims=True)
+        share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
+        t, seg, j = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "segment": np.asarray([s.name for s in self.spec.segments])[seg.ravel()],
+                "provider": np.asarray([p.name for p in self.provider_list])[j.ravel()],
+                "demand_mtok": demand_mtok.ravel(),
+                "served_mtok": served_mtok.ravel(),
+                "token_share": share.ravel(),
+            }
+        )
+        return self._tagged(frame)
 
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def hhi(served_mtok: np.ndarray) -> float:
@@ -24,13 +25,31 @@ def flows_by_region(
     n_regions: int,
 ) -> np.ndarray:
     """(n_regions, n_regions) tokens served, indexed [developer_region, provider_home]."""
-    cells = developer_region * n_regions + provider_home
-    return np.bincount(cells, weights=served_mtok, minlength=n_regions**2).reshape(
-        n_regions, n_regions
-    )
+    return cross_sum(developer_region, provider_home, served_mtok, (n_regions, n_regions))
+
+
+def cross_sum(
+    rows: np.ndarray, columns: np.ndarray, weights: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """`shape` table of summed weights, indexed [row, column] (a weighted cross-tabulation)."""
+    cells = rows * shape[1] + columns
+    return np.bincount(cells, weights=weights, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def cross_border_share(flows_mtok: np.ndarray) -> float:
     """Share of served tokens that cross a border (developer region != provider home)."""
     total = flows_mtok.sum()
     return float(1.0 - np.trace(flows_mtok) / total) if total > 0 else 0.0
+
+
+def cross_border_by_home(flows: pd.DataFrame) -> pd.Series:
+    """Share of the tokens each provider home region served abroad, over the rows given.
+
+    `flows` is a `flow_frame()` (or some of its months); a region that served nothing has
+    no share (missing), not 0.
+    """
+    served = flows.groupby("home_region", sort=False)["served_mtok"].sum()
+    abroad = flows[flows["cross_border"]].groupby("home_region", sort=False)["served_mtok"].sum()
+    return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
+        "cross_border_share"
+    )

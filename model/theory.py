@@ -35,7 +35,7 @@ def _inside_shares(v: FloatArray, v0: npt.ArrayLike) -> FloatArray:
 
 
 def _solve_increasing(
-    residual: Callable[[FloatArray], FloatArray], lo: FloatArray, step: FloatArray
+    residual: Callable[[FloatArray], FloatArray], lo: npt.ArrayLike, step: npt.ArrayLike
 ) -> FloatArray:
     """Elementwise root of a residual increasing in x, given ``residual(lo) < 0``.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +25,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from tokenmarket.model.scenario import OVERRIDES
-from tokenmarket.runs.store import SUMMARY, TIMESERIES, SweepStore, atomic_write
+from tokenmarket.model import parameters
+from tokenmarket.model.schema import Scenario
+from tokenmarket.runs.plots import agg_figure
+from tokenmarket.runs.store import (
+    SUMMARY,
+    TIMESERIES,
+    StoreError,
+    SweepStore,
+    atomic_write,
+    read_table,
+)
 from tokenmarket.runs.sweep import (
     ID_COLUMNS,
     Design,
@@ -81,6 +88,11 @@ class SweepData:
     summary: pd.DataFrame
 
     @property
+    def scenario(self) -> Scenario:
+        """The sweep's base scenario, as resolved when the sweep started."""
+        return Scenario.model_validate(self.manifest["identity"]["scenario"])
+
+    @property
     def parameters(self) -> list[str]:
         """Names of the varied parameters (lists first, then ranges)."""
         return self.design.names
@@ -94,15 +106,23 @@ class SweepData:
 
 
 def load_sweep(root: str | Path) -> SweepData:
-    """Open a sweep directory; summary.parquet is rebuilt first if runs finished since."""
+    """Open a sweep directory; summary.parquet is rebuilt first if runs finished since.
+
+    A StoreError if a finished run's file is missing or not as recorded (see `verify`).
+    """
     root = Path(root)
     manifest = SweepStore.read_manifest(root)
     spec = parse_spec(manifest["spec"], where=str(root / "manifest.json"))
     store = SweepStore(root)
+    store.check_whole()
     if not store.summary_is_current():
         store.build_summary()
     path = root / SUMMARY
-    summary = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    try:
+        summary = read_table(path) if path.exists() else pd.DataFrame()
+    except StoreError:  # a damaged summary is only an index of the run files: rebuild it
+        store.build_summary()
+        summary = read_table(path)
     return SweepData(root=root, manifest=manifest, spec=spec, design=Design(spec), summary=summary)
 
 
@@ -363,22 +383,9 @@ def _indices(
 
 
 # --------------------------------------------------------------------------- figures
-def parameter_label(name: str) -> str:
-    """A parameter's name with its unit, from its entry in `scenario.OVERRIDES`."""
-    for patterns, meaning in OVERRIDES.items():
-        for pattern in patterns.split(", "):  # one entry may document several names
-            if re.fullmatch(re.sub(r"<[A-Z]+>", ".+", pattern), name):
-                unit = re.search(r"\(([^)]+)\)", meaning)
-                return f"{name} ({unit.group(1)})" if unit else name
-    return name
-
-
 def _figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.6) -> tuple:
-    """A figure on an Agg canvas (no pyplot state), with a grid of panels."""
-    fig = Figure(figsize=(width * ncols + 1.5, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
+    """A figure (no pyplot state) with a grid of panels."""
+    return agg_figure((width * ncols + 1.5, height * nrows), nrows, ncols)
 
 
 def timeseries_figure(
@@ -429,12 +436,18 @@ def timeseries_figure(
 
 
 def heatmap_figure(
-    table: pd.DataFrame, x: str, y: str, metric: str = "token_share", strategy_col: str = "strategy"
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    metric: str = "token_share",
+    strategy_col: str = "strategy",
+    scenario: Scenario | None = None,
 ) -> Figure:
     """Mean of `metric` over two parameters, one panel per strategy, cells annotated.
 
     `table` is a `point_table`; other varied parameters are averaged over (said in the
-    title). Numbers in every cell keep it readable in greyscale.
+    title). Numbers in every cell keep it readable in greyscale. Axis labels are the knobs'
+    titles and units; a strategy parameter's needs the sweep's `scenario`.
     """
     rows = table[table["metric"] == metric]
     strategies = sorted(rows[strategy_col].unique()) if strategy_col in rows else [None]
@@ -445,7 +458,7 @@ def heatmap_figure(
     for ax, strategy in zip(axes.ravel(), strategies, strict=False):
         part = rows if strategy is None else rows[rows[strategy_col] == strategy]
         grid = part.pivot_table(index=y, columns=x, values="mean", aggfunc="mean")
-        annotated_heatmap(ax, grid, label, cmap="viridis", vmin=low, vmax=high)
+        annotated_heatmap(ax, grid, label, cmap="viridis", vmin=low, vmax=high, scenario=scenario)
         title = strategy if strategy_col == "strategy" else f"{strategy_col} = {strategy}"
         ax.set(title=title or "")
     for ax in axes.ravel()[len(strategies) :]:
@@ -465,11 +478,13 @@ def annotated_heatmap(
     vmin: float,
     vmax: float,
     cells: pd.DataFrame | None = None,
+    scenario: Scenario | None = None,
 ) -> None:
     """`grid` (index: y values, columns: x values, named) as a heatmap with every cell printed.
 
     The printed numbers (`grid`'s, to 2 decimals, or the text of `cells`) keep it readable
-    in greyscale; the y axis grows upwards; axes are labelled with the parameters' units.
+    in greyscale; the y axis grows upwards; axes are labelled with the parameters' units (a
+    strategy parameter's from `scenario`).
     """
     grid = grid.sort_index(ascending=False)
     text = None if cells is None else cells.reindex_like(grid).to_numpy()
@@ -487,7 +502,8 @@ def annotated_heatmap(
         yticklabels=[_tick(v) for v in grid.index],
     )
     ax.set(
-        xlabel=parameter_label(str(grid.columns.name)), ylabel=parameter_label(str(grid.index.name))
+        xlabel=parameters.label(str(grid.columns.name), scenario),
+        ylabel=parameters.label(str(grid.index.name), scenario),
     )
 
 
@@ -670,7 +686,12 @@ def paired_table(differences: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame
 
 
 def paired_heatmap_figure(
-    differences: pd.DataFrame, x: str, y: str, focal: str, metric: str = "token_share"
+    differences: pd.DataFrame,
+    x: str,
+    y: str,
+    focal: str,
+    metric: str = "token_share",
+    scenario: Scenario | None = None,
 ) -> Figure:
     """Mean paired difference of a focal outcome over two parameters, one panel per arm.
 
@@ -694,7 +715,14 @@ def paired_heatmap_figure(
         grid = part.pivot(index=y, columns=x, values="mean")
         cells = text.pivot(index=y, columns=x, values="cell")
         annotated_heatmap(
-            ax, grid, f"difference in {label}", cmap="vlag", vmin=-limit, vmax=limit, cells=cells
+            ax,
+            grid,
+            f"difference in {label}",
+            cmap="vlag",
+            vmin=-limit,
+            vmax=limit,
+            cells=cells,
+            scenario=scenario,
         )
         ax.set(title=f"{arm} minus {part['baseline'].iloc[0]}")
     others = differences.columns[: differences.columns.get_loc("replication")]
@@ -810,9 +838,13 @@ def analyze(root: str | Path, focal: str | None = None) -> AnalysisReport:
         _write_figure(
             report,
             out / "heatmap_token_share.png",
-            heatmap_figure(report.strategies, x, y, "token_share"),
+            heatmap_figure(report.strategies, x, y, "token_share", scenario=data.scenario),
         )
-        _write_figure(report, out / "heatmap_hhi.png", heatmap_figure(report.market, x, y, "hhi"))
+        _write_figure(
+            report,
+            out / "heatmap_hhi.png",
+            heatmap_figure(report.market, x, y, "hhi", scenario=data.scenario),
+        )
     else:
         report.notes.append("heatmaps skipped: they need at least two gridded parameters")
     return report
@@ -842,13 +874,14 @@ def _paired_outputs(
     _write_figure(
         report,
         out / f"paired_{focal}_token_share.png",
-        paired_heatmap_figure(differences, x, y, focal, "token_share"),
+        paired_heatmap_figure(differences, x, y, focal, "token_share", data.scenario),
     )
     own = point_table(runs, ["point", *params], list(FOCAL_OUTCOMES))
-    fig = heatmap_figure(own, x, y, "token_share", strategy_col=knob)
+    fig = heatmap_figure(own, x, y, "token_share", strategy_col=knob, scenario=data.scenario)
     fig.suptitle(f"{focal}: {fig.get_suptitle()}")
     _write_figure(report, out / f"heatmap_{focal}_token_share.png", fig)
-    _write_figure(report, out / "heatmap_hhi.png", heatmap_figure(report.market, x, y, "hhi", knob))
+    hhi = heatmap_figure(report.market, x, y, "hhi", knob, scenario=data.scenario)
+    _write_figure(report, out / "heatmap_hhi.png", hhi)
 
 
 def _write_csv(report: AnalysisReport, path: Path, table: pd.DataFrame) -> None:

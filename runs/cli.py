@@ -12,20 +12,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from tokenmarket.model.scenario import ScenarioError, describe_builtins
+from tokenmarket.model.errors import ScenarioError
+from tokenmarket.model.parameters import unknown_knob
+from tokenmarket.model.scenario import describe_builtins
 from tokenmarket.runs.executors import ExecutorError
-from tokenmarket.runs.store import StoreError
-from tokenmarket.runs.sweep import SpecError, builtin_specs
+from tokenmarket.runs.store import StoreError, staging_path, sync_into_place
+from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from tokenmarket.model.parameters import Knob
+    from tokenmarket.runs.calvano import Game
 
 # pandas, mesa (via the model) and seaborn are imported where a run needs them, so that
 # `tokenmarket scenarios`, `--help` and input errors answer in a fraction of a second.
@@ -86,17 +92,55 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="number of developer agents (default: the scenario's `n_developers`)",
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob (repeatable), typed by the knob: see `tokenmarket knobs`",
+    )
     run.set_defaults(handler=_run)
     scenarios = sub.add_parser(
         "scenarios", help="list the built-in scenarios", description="List the built-in scenarios."
     )
     scenarios.set_defaults(handler=_scenarios)
+    _add_knobs(sub)
+    _add_strategies(sub)
     _add_sweep(sub)
     _add_analyze(sub)
     _add_discover(sub)
     _add_validate(sub)
     _add_app(sub)
+    _add_calvano(sub)
     return parser
+
+
+def _add_knobs(sub: argparse._SubParsersAction) -> None:
+    knobs = sub.add_parser(
+        "knobs",
+        help="list a scenario's knobs: unit, bounds or choices, default, meaning",
+        description="List every knob that `run --set`, sweep specs and TokenMarket(**overrides) "
+        "accept for a scenario, with its unit, bounds or choices and its default there.",
+    )
+    knobs.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        metavar="NAME|PATH",
+        help=f"a built-in name or a TOML file (default: {DEFAULT_SCENARIO})",
+    )
+    knobs.add_argument("--json", action="store_true", help="a JSON list, for machines")
+    knobs.set_defaults(handler=_knobs)
+
+
+def _add_strategies(sub: argparse._SubParsersAction) -> None:
+    strategies = sub.add_parser(
+        "strategies",
+        help="list the installed strategies, their parameters and classifiers",
+        description="List every strategy found in the `tokenmarket.strategies` entry-point "
+        "group: its parameters (unit, default, bounds) and what it reads.",
+    )
+    strategies.add_argument("--json", action="store_true", help="a JSON list, for machines")
+    strategies.set_defaults(handler=_strategies)
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
@@ -161,6 +205,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue the sweep in --out: run exactly the runs not stored yet",
+    )
+    sweep.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start a sweep of more than {LARGE_SWEEP_RUNS:,} runs (shown with its time first)",
     )
     sweep.set_defaults(handler=_sweep)
 
@@ -241,7 +290,67 @@ def _scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _knobs(args: argparse.Namespace) -> int:
+    """Print the scenario's knobs as a table, or as JSON."""
+    from tokenmarket.model.scenario import knobs_of
+
+    rows = [k.describe() for k in knobs_of(args.scenario).values()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        allowed = (
+            " | ".join(row["choices"]) if "choices" in row else f"{row['low']:g} .. {row['high']:g}"
+        )
+        unit = f" {row['unit']}" if row["unit"] and "choices" not in row else ""
+        print(f"{row['name']}  = {row['default']!r}  [{allowed}{unit}]  {row['doc']}")
+    return 0
+
+
+def _strategies(args: argparse.Namespace) -> int:
+    """Print each installed strategy, what it reads, and its parameters."""
+    from tokenmarket.agents.strategies import registry
+
+    described = [registry.describe(name) for name in registry.names()]
+    if args.json:
+        print(json.dumps(described, indent=1))
+        return 0
+    for strategy in described:
+        reads = ", ".join(k for k, v in strategy["classifier"].items() if v) or "nothing else"
+        print(f"{strategy['name']}: {strategy['doc']}\n  classifier: {reads}")
+        for p in strategy["params"]:
+            print(
+                f"  {p['name']} = {p['default']!r}  [{p['low']:g} .. {p['high']:g} {p['unit']}]"
+                f"  {p['doc']}"
+            )
+    return 0
+
+
 # --------------------------------------------------------------------------- run
+def _settings(pairs: Sequence[str], table: Mapping[str, Knob]) -> dict[str, object]:
+    """`--set KNOB=VALUE` pairs, each value parsed by its knob's kind."""
+    settings: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set: expected KNOB=VALUE (got {pair!r})")
+        if name not in table:
+            raise UsageError(f"--set: {unknown_knob(name, list(table))}")
+        kind = table[name].parameter.kind
+        try:
+            value: object = {"real": float, "integer": int, "categorical": str}[kind](text)
+        except ValueError:
+            raise UsageError(f"--set: {name}: must be {_KIND_WORDS[kind]} (got {text!r})") from None
+        try:
+            settings[name] = table[name].check(value)
+        except ScenarioError as err:
+            raise UsageError(f"--set: {err}") from None
+    return settings
+
+
+_KIND_WORDS = {"real": "a number", "integer": "an integer", "categorical": "a name"}
+
+
 def _run(args: argparse.Namespace) -> int:
     """Validate, build, run, then write the outputs and print the summary."""
     from tqdm import tqdm
@@ -252,6 +361,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _check_out(args.out)
     overrides = {} if args.developers is None else {"n_developers": args.developers}
+    if args.set:
+        from tokenmarket.model.scenario import knobs_of
+
+        overrides |= _settings(args.set, knobs_of(args.scenario))
     model = TokenMarket(args.scenario, rng=args.seed, **overrides)
     out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(model.spec.name)
     _check_out(out)
@@ -261,7 +374,8 @@ def _run(args: argparse.Namespace) -> int:
         model.step()
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
-    figure = _figure_png(providers)
+    segments = model.segment_frame()
+    figure, segment_figure = _figure_png(providers, segments)
     report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
     _write_outputs(
         out,
@@ -269,14 +383,16 @@ def _run(args: argparse.Namespace) -> int:
             "providers.parquet": _parquet_writer(providers),
             "market.parquet": _parquet_writer(market),
             "flows.parquet": _parquet_writer(flows),
+            "segments.parquet": _parquet_writer(segments),
             "market_share.png": _bytes_writer(figure),
+            "segment_share.png": _bytes_writer(segment_figure),
             "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
         },
     )
     print(report)
     print(
-        f"\nwrote {out}/: providers.parquet market.parquet flows.parquet "
-        "market_share.png scenario.toml"
+        f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
+        "market_share.png segment_share.png scenario.toml"
     )
     return 0
 
@@ -304,6 +420,22 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"--out: {str(parent)!r} is a file, so {str(out)!r} cannot be created")
     if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"--out: {str(parent)!r} is not writable")
+    _probe_writable(out if out.exists() else parent, out)
+
+
+def _probe_writable(directory: Path, out: Path) -> None:
+    """Create and remove a directory in `directory`: the only sure test of writability.
+
+    os.access answers for permissions only; for root it says yes to /proc, /sys or a
+    read-only mount, where creating anything still fails.
+    """
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=directory))
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UsageError(f"--out: cannot create {str(out)!r} ({reason})") from None
 
 
 def _safe_name(name: str) -> str:
@@ -314,14 +446,19 @@ def _safe_name(name: str) -> str:
 # --------------------------------------------------------------------------- sweep
 def _sweep(args: argparse.Namespace) -> int:
     """Validate spec, options and directory, then run the sweep and report."""
-    from tokenmarket.runs.executors import make_executor
+    from tokenmarket.runs.executors import default_workers, make_executor
+    from tokenmarket.runs.processes import sigterm_as_interrupt
     from tokenmarket.runs.store import SweepStore
-    from tokenmarket.runs.sweep import load_spec, run_sweep
+    from tokenmarket.runs.sweep import check_size, load_spec, run_sweep
 
     kind = _check_sweep_options(args)
     sweep = load_spec(args.spec)
     out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(sweep.name)
     _check_out(out)
+    if not args.resume:
+        parallel = 1 if kind == "serial" else args.workers or default_workers()
+        if (large := check_size(sweep, parallel, confirmed=args.yes)) is not None:
+            print(large)
     executor = make_executor(
         kind,
         args.workers,
@@ -334,7 +471,8 @@ def _sweep(args: argparse.Namespace) -> int:
         f"replication{'s' * (replications != 1)}) on {executor.description} -> {out}"
     )
     try:
-        result = run_sweep(sweep, out, executor, resume=args.resume)
+        with sigterm_as_interrupt():  # SIGTERM stops the workers and keeps the store, as Ctrl-C
+            result = run_sweep(sweep, out, executor, resume=args.resume)
     except KeyboardInterrupt:
         if not (out / "manifest.json").exists():
             print("interrupted: nothing written", file=sys.stderr)
@@ -475,8 +613,10 @@ def _app(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port: must be from 1 to 65535 (got {args.port})")
     from tokenmarket.runs.app import serve
+    from tokenmarket.runs.processes import sigterm_as_interrupt
 
-    return serve(args.host, args.port)
+    with sigterm_as_interrupt():  # SIGTERM stops the server child as Ctrl-C does
+        return serve(args.host, args.port)
 
 
 def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
@@ -497,6 +637,116 @@ def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
     return f"{title}\n{table.head(limit).to_string()}{more}"
 
 
+# --------------------------------------------------------------------------- calvano
+MAX_Q_ENTRIES = 50_000_000
+"""Largest Q table (firms x states x actions) a session may need: 400 MB of float64."""
+
+
+def _add_calvano(sub: argparse._SubParsersAction) -> None:
+    calvano = sub.add_parser(
+        "calvano",
+        help="replicate Calvano et al. (2020): Q-learning firms in a repeated logit-Bertrand game",
+        description="Run learning sessions of the repeated logit-Bertrand game of Calvano, "
+        "Calzolari, Denicolò & Pastorello (2020, AER) and print the profit gain Delta "
+        "(0: static Nash, 1: joint monopoly). Defaults are the paper's baseline.",
+    )
+    add = calvano.add_argument
+    add("--sessions", type=int, default=1000, metavar="N", help="sessions (default: 1000)")
+    add("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    add("--firms", type=int, default=2, metavar="n", help="number of firms (default: 2)")
+    add("--costs", default="1", metavar="c1,c2,...", help="marginal cost per firm, or one for all")
+    add("--alpha", type=float, default=0.15, help="learning rate (default: 0.15)")
+    add(
+        "--beta",
+        type=float,
+        default=4e-6,
+        help="exploration decay, eps = exp(-beta t) (default: 4e-6)",
+    )
+    add("--delta", type=float, default=0.95, help="discount factor (default: 0.95)")
+    add("--grid", type=int, default=15, metavar="m", help="price grid points (default: 15)")
+    add("--xi", type=float, default=0.1, help="grid reach beyond Nash and monopoly (default: 0.1)")
+    add(
+        "--max-periods",
+        type=int,
+        default=1_000_000_000,
+        metavar="T",
+        help="stop an unconverged session after T periods (default: 10^9, the paper's)",
+    )
+    add(
+        "--executor",
+        choices=EXECUTORS,
+        metavar="{serial,processes,dask}",
+        help="where sessions run (default: processes; dask with --scheduler)",
+    )
+    add("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    add("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (implies dask)")
+    add("--json", action="store_true", help="also print the summary as one JSON line, last")
+    calvano.set_defaults(handler=_calvano)
+
+
+def _calvano(args: argparse.Namespace) -> int:
+    """Check the options, run the sessions, print the table (and the JSON line)."""
+    import json
+
+    from tqdm import tqdm
+
+    from tokenmarket.runs import calvano
+    from tokenmarket.runs.executors import make_executor
+
+    game = _calvano_game(args)
+    kind = _check_sweep_options(args)
+    executor = make_executor(kind, args.workers, args.scheduler, f"calvano-{args.seed}")
+    tasks = calvano.sessions(
+        game, args.sessions, args.seed, args.alpha, args.beta, args.max_periods
+    )
+    with tqdm(total=args.sessions, unit="session", disable=None) as bar:
+        results = calvano.run_experiment(tasks, executor, on_done=lambda _: bar.update())
+    stats = calvano.summary(results, calvano.setup(game))
+    print(calvano.report(stats, game, args.alpha, args.beta))
+    if args.json:
+        print(json.dumps(stats))
+    return 0
+
+
+def _calvano_game(args: argparse.Namespace) -> Game:
+    """The game of the options, after checking each against what the model allows."""
+    from tokenmarket.runs.calvano import Game
+
+    checks = [
+        ("--sessions", args.sessions >= 1, "an integer >= 1"),
+        ("--seed", args.seed >= 0, "an integer >= 0"),
+        ("--firms", args.firms >= 2, "an integer >= 2"),
+        ("--alpha", 0 < args.alpha <= 1, "a learning rate in (0, 1]"),
+        ("--beta", 0 < args.beta < float("inf"), "a decay rate > 0"),
+        ("--delta", 0 <= args.delta < 1, "a discount factor in [0, 1)"),
+        ("--grid", args.grid >= 2, "an integer >= 2"),
+        ("--xi", 0 <= args.xi < float("inf"), "a number >= 0"),
+        ("--max-periods", args.max_periods >= 1, "an integer >= 1"),
+    ]
+    for option, ok, allowed in checks:
+        if not ok:
+            value = getattr(args, option[2:].replace("-", "_"))
+            raise UsageError(f"{option}: must be {allowed} (got {value})")
+    entries = args.firms * args.grid ** (args.firms + 1)
+    if entries > MAX_Q_ENTRIES:
+        raise UsageError(
+            f"--firms/--grid: {args.firms} firms on {args.grid} prices need a Q table of "
+            f"{entries:,} entries; at most {MAX_Q_ENTRIES:,} are allowed"
+        )
+    game = Game(n_firms=args.firms)
+    try:
+        costs = tuple(float(c) for c in args.costs.split(","))
+    except ValueError:
+        costs = ()
+    valid = all(0 <= c < game.quality for c in costs)
+    if not costs or not valid or len(costs) not in (1, args.firms):
+        raise UsageError(
+            f"--costs: expected 1 or {args.firms} comma-separated costs, each >= 0 and below "
+            f"the goods' quality a = {game.quality:g} (got {args.costs!r})"
+        )
+    return Game(args.firms, costs, delta=args.delta, grid_points=args.grid, xi=args.xi)
+
+
 # --------------------------------------------------------------------------- writing
 Writer = Callable[[Path], None]
 
@@ -509,13 +759,16 @@ def _bytes_writer(data: bytes) -> Writer:
     return lambda path: path.write_bytes(data)
 
 
-def _figure_png(providers: pd.DataFrame) -> bytes:
-    """The market-share figure as PNG bytes, drawn before any file is touched."""
-    from tokenmarket.runs.plots import market_share_figure  # seaborn: only when plotting
+def _figure_png(providers: pd.DataFrame, segments: pd.DataFrame) -> tuple[bytes, bytes]:
+    """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
+    from tokenmarket.runs.plots import market_share_figure, segment_share_figure  # seaborn: lazy
 
-    buffer = io.BytesIO()
-    market_share_figure(providers).savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    pngs = []
+    for figure in (market_share_figure(providers), segment_share_figure(segments, providers)):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120)
+        pngs.append(buffer.getvalue())
+    return pngs[0], pngs[1]
 
 
 def _write_outputs(out: Path, files: dict[str, Writer]) -> None:
@@ -529,10 +782,10 @@ def _write_outputs(out: Path, files: dict[str, Writer]) -> None:
     staged: dict[str, Path] = {}
     try:
         for name, write in files.items():
-            staged[name] = out / f".{name}.{os.getpid()}.tmp"  # plain create: umask applies
+            staged[name] = staging_path(out / name)  # plain create: umask applies
             write(staged[name])
         for name, tmp in staged.items():
-            os.replace(tmp, out / name)
+            sync_into_place(tmp, out / name)
     except BaseException:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)
@@ -550,16 +803,6 @@ def _fmt(spec: str) -> Callable[[object], str]:
     return lambda value: "n/a" if pd.isna(value) else format(value, spec)
 
 
-def cross_border_by_home(flows: pd.DataFrame, step: int) -> pd.Series:
-    """Share of tokens served across borders, per provider home region, at one month."""
-    month = flows[flows["step"] == step]
-    served = month.groupby("home_region", sort=False)["served_mtok"].sum()
-    abroad = month[month["cross_border"]].groupby("home_region", sort=False)["served_mtok"].sum()
-    return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
-        "cross_border_share"
-    )
-
-
 def summary(
     name: str,
     seed: int,
@@ -570,6 +813,8 @@ def summary(
 ) -> str:
     """A readable account of the final month: providers, concentration, flows by home."""
     import pandas as pd
+
+    from tokenmarket.model.metrics import cross_border_by_home
 
     last = int(market["step"].max())
     final = providers[providers["step"] == last].set_index("provider")
@@ -596,7 +841,7 @@ def summary(
         "unit cost USD/Mtok": price,
     }
     row = market[market["step"] == last].iloc[0]
-    homes = cross_border_by_home(flows, last)
+    homes = cross_border_by_home(flows[flows["step"] == last])
     homes = homes[homes.index.isin(final["region"])]  # regions that host a provider
     lines = [
         f"scenario {name}, seed {seed}, {n_developers:,} developers, {last} months",

@@ -33,6 +33,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from tokenmarket.model import parameters
+from tokenmarket.model.schema import Scenario
 from tokenmarket.runs.analysis import (
     ANALYSIS_DIR,
     FOCAL_OUTCOMES,
@@ -47,7 +49,6 @@ from tokenmarket.runs.analysis import (
     custom_runs,
     load_sweep,
     market_runs,
-    parameter_label,
     strategy_runs,
 )
 from tokenmarket.runs.sweep import ID_COLUMNS
@@ -281,7 +282,12 @@ def boxes_frame(boxes: Sequence[Box]) -> pd.DataFrame:
 
 
 def discovery_figure(
-    x: pd.DataFrame, cases: np.ndarray, box: Box, outcome: str, condition: str
+    x: pd.DataFrame,
+    cases: np.ndarray,
+    box: Box,
+    outcome: str,
+    condition: str,
+    scenario: Scenario | None = None,
 ) -> Figure:
     """PRIM's first box: each restricted parameter's allowed span over its sampled range.
 
@@ -308,7 +314,7 @@ def discovery_figure(
     spans.set(
         xlim=(0, 1.6),
         yticks=range(len(box.limits)),
-        yticklabels=[parameter_label(p) for p in box.limits["parameter"]],
+        yticklabels=[parameters.label(p, scenario) for p in box.limits["parameter"]],
         xlabel="position in the sampled range (0 = lowest, 1 = highest)",
         title=f"box 1: coverage {box.coverage:.2f}, density {box.density:.2f}",
     )
@@ -321,22 +327,37 @@ def discovery_figure(
     if len(pair) < 2:
         scatter.set_visible(False)
     elif x[pair].nunique().max() <= GRID_LEVELS:
-        _case_share_grid(scatter, x[pair].assign(case=cases), pair)
+        _case_share_grid(scatter, x[pair].assign(case=cases), pair, scenario)
     else:
-        _case_scatter(scatter, x[pair].assign(case=cases), pair, case, numeric)
+        _case_scatter(scatter, x[pair].assign(case=cases), pair, case, numeric, scenario)
     fig.suptitle(f"Scenario discovery (PRIM): where {outcome} {condition}")
     return fig
 
 
-def _case_share_grid(ax: Any, frame: pd.DataFrame, pair: list[str]) -> None:
+def _case_share_grid(
+    ax: Any, frame: pd.DataFrame, pair: list[str], scenario: Scenario | None
+) -> None:
     """A gridded design: the share of runs that are cases, per cell, printed in every cell."""
     grid = frame.pivot_table(index=pair[1], columns=pair[0], values="case", aggfunc="mean")
-    annotated_heatmap(ax, grid, "share of runs that are cases (0-1)", cmap="Greys", vmin=0, vmax=1)
+    annotated_heatmap(
+        ax,
+        grid,
+        "share of runs that are cases (0-1)",
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        scenario=scenario,
+    )
     ax.set_title("share of cases per cell (other parameters pooled)")
 
 
 def _case_scatter(
-    ax: Any, frame: pd.DataFrame, pair: list[str], case: str, numeric: pd.DataFrame
+    ax: Any,
+    frame: pd.DataFrame,
+    pair: list[str],
+    case: str,
+    numeric: pd.DataFrame,
+    scenario: Scenario | None,
 ) -> None:
     """A sampled design: every run, cases as filled circles, others as crosses; the box."""
     labels = frame.assign(case=np.where(frame["case"], case, "other"))
@@ -359,7 +380,7 @@ def _case_scatter(
     ]
     (x0, x1), (y0, y1) = ends
     ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="black", linewidth=1.5)
-    ax.set(xlabel=parameter_label(pair[0]), ylabel=parameter_label(pair[1]))
+    ax.set(xlabel=parameters.label(pair[0], scenario), ylabel=parameters.label(pair[1], scenario))
     ax.set_title("every run; the box in black")
 
 
@@ -399,7 +420,7 @@ def discover(
     if first is None:
         report.notes.append(f"PRIM found no box with density >= {min_density}: no figure")
     else:
-        fig = discovery_figure(x, cases, first, outcome, condition.strip())
+        fig = discovery_figure(x, cases, first, outcome, condition.strip(), data.scenario)
         _write_figure(report, out / f"discover_{name}.png", fig)
     report.notes.insert(
         0, f"{int(cases.sum())} of {len(cases)} runs have {outcome} {condition.strip()}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
@@ -20,6 +21,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from tokenmarket.runs.processes import init_pool_worker, watch_driver
 
 TASKS_PER_WORKER = 4
 """Window of submitted, unfinished tasks per worker: enough to keep every worker busy."""
@@ -116,11 +119,13 @@ def _windowed[T, F](
     first_done: Callable[[set[F]], Iterable[F]],
     outcome: Callable[[F, T], Completed[T]],
     cancel: Callable[[list[F]], None],
+    retry: Callable[[F, T], bool] = lambda future, task: False,
 ) -> Iterator[Completed[T]]:
     """Keep at most `window` tasks in flight; yield each as it completes.
 
-    On any exit (exhausted, Ctrl-C, the consumer stopping) the futures still pending are
-    cancelled.
+    A task for which `retry` says so is submitted again instead (a bystander of a worker
+    that died). On any exit (exhausted, Ctrl-C, the consumer stopping) the futures still
+    pending are cancelled.
     """
     pending: dict[F, T] = {}
     todo = iter(tasks)
@@ -131,7 +136,11 @@ def _windowed[T, F](
             if not pending:
                 return
             for future in first_done(set(pending)):
-                yield outcome(future, pending.pop(future))
+                task = pending.pop(future)
+                if retry(future, task):
+                    pending[submit(task)] = task
+                else:
+                    yield outcome(future, task)
     finally:
         if pending:
             cancel(list(pending))
@@ -144,8 +153,15 @@ class ProcessExecutor:
     of a process with threads (tqdm's monitor, a Dask client) can deadlock. They run BLAS
     single-threaded (`SINGLE_THREADED`; with `spawn`, only the workers started while the
     pool starts are sure to), and ignore SIGINT, so Ctrl-C reaches the driver only, which
-    cancels the pending tasks and stops the workers. If a worker dies (out of memory,
-    killed), the tasks it took down are recorded as failed and a fresh pool takes the rest.
+    cancels the pending tasks and stops the workers. A worker exits by itself if the driver
+    dies (`processes.init_pool_worker`).
+
+    If a worker dies (out of memory, killed), the pool breaks and fails every task in
+    flight; only the task that worker was running is recorded as failed (not retried: a
+    run that exhausts memory would take its neighbours down again), and the others run
+    again on a fresh pool. Each worker announces the task it starts on a queue, so the
+    driver knows which one died with it; a worker ended by SIGTERM cannot be told apart
+    from the bystanders the pool terminates itself, so its task runs again too.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -156,15 +172,26 @@ class ProcessExecutor:
             "forkserver" if "forkserver" in methods else "spawn"
         )
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._started: Any = None
+        """The pool's queue of (worker pid, token) for each task a worker starts."""
+        self._running: dict[int, int] = {}
+        """Worker pid -> token of the last task it started, as read from the queue."""
+        self._tokens = itertools.count()
+        self._token_of: dict[cf.Future, int] = {}
+        self._lost: dict[int, int] = {}
+        """Token -> exit status of each task whose worker died (over every pool so far)."""
+        self._examined: cf.ProcessPoolExecutor | None = None
+        """The last broken pool whose dead workers were looked up."""
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         if self._context.get_start_method() == "forkserver":
             self._context.set_forkserver_preload(list(WORKER_IMPORTS))
+        self._started, self._running = self._context.SimpleQueue(), {}
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._context,
-            initializer=signal.signal,
-            initargs=(signal.SIGINT, signal.SIG_IGN),
+            initializer=_init_pool_worker,
+            initargs=(os.getpid(), self._started),
         )
 
     def __enter__(self) -> ProcessExecutor:
@@ -182,6 +209,7 @@ class ProcessExecutor:
         if self._pool is not None:
             self._stop(self._pool)
             self._pool = None
+        self._token_of.clear()
 
     @staticmethod
     def _stop(pool: cf.ProcessPoolExecutor) -> None:
@@ -197,12 +225,53 @@ class ProcessExecutor:
 
     def _submit[T](self, fn: Callable[[T], Any], task: T) -> cf.Future:
         assert self._pool is not None, "use the executor in a `with` block"
+        self._drain()  # a full pipe would block the workers
+        token = next(self._tokens)
         try:
-            return self._pool.submit(guarded, fn, task)
+            future = self._pool.submit(_announced, token, fn, task)
         except cf.process.BrokenProcessPool:
             self._stop(self._pool)
             self._pool = self._new_pool()
-            return self._pool.submit(guarded, fn, task)
+            future = self._pool.submit(_announced, token, fn, task)
+        self._token_of[future] = token
+        return future
+
+    def _dead_workers_tasks(self) -> dict[int, int]:
+        """Token -> exit status of each task whose worker died, the current pool's included.
+
+        Looked up once per broken pool, when its first failed task comes back (before it
+        is replaced). Workers the pool terminated itself (SIGTERM) are bystanders.
+        """
+        pool = self._pool
+        if getattr(pool, "_broken", False) and self._examined is not pool:
+            self._examined = pool
+            self._drain()
+            for pid, process in (getattr(pool, "_processes", None) or {}).items():
+                if process.exitcode not in (None, 0, -signal.SIGTERM) and pid in self._running:
+                    self._lost[self._running[pid]] = process.exitcode
+        return self._lost
+
+    def _drain(self) -> None:
+        """Read the workers' announcements so far."""
+        while not self._started.empty():
+            pid, token = self._started.get()
+            self._running[pid] = token
+
+    def _bystander(self, future: cf.Future, task: Any) -> bool:
+        """True for a task failed only because another task's worker died: run it again."""
+        if not isinstance(future.exception(), cf.process.BrokenProcessPool):
+            return False
+        if self._token_of[future] in self._dead_workers_tasks():
+            return False
+        del self._token_of[future]
+        return True
+
+    def _outcome[T](self, future: cf.Future, task: T) -> Completed[T]:
+        token = self._token_of.pop(future, None)
+        if isinstance(future.exception(), cf.process.BrokenProcessPool):
+            status = self._dead_workers_tasks().get(token)
+            return Completed(task, None, f"worker failed: its process died (status {status})")
+        return _outcome(future, task)
 
     def run[T](self, fn: Callable[[T], Any], tasks: Iterable[T]) -> Iterator[Completed[T]]:
         """Run the tasks on the pool, a window of them at a time."""
@@ -211,9 +280,28 @@ class ProcessExecutor:
             TASKS_PER_WORKER * self.workers,
             submit=lambda task: self._submit(fn, task),
             first_done=lambda fs: cf.wait(fs, return_when=cf.FIRST_COMPLETED).done,
-            outcome=_outcome,
+            outcome=self._outcome,
             cancel=lambda fs: [f.cancel() for f in fs],
+            retry=self._bystander,
         )
+
+
+_STARTED: Any = None
+"""In a pool worker: the queue on which it announces each task it starts."""
+
+
+def _init_pool_worker(driver_pid: int, started: Any) -> None:
+    global _STARTED
+    _STARTED = started
+    init_pool_worker(driver_pid)
+
+
+def _announced[T, R](
+    token: int, fn: Callable[[T], R], task: T
+) -> tuple[R | None, str | None, str | None]:
+    """In a pool worker: tell the driver this process starts task `token`, then run it."""
+    _STARTED.put((os.getpid(), token))
+    return guarded(fn, task)
 
 
 def _outcome[T](future: Any, task: T) -> Completed[T]:
@@ -261,6 +349,8 @@ class DaskExecutor:
                         dashboard_address=None,
                     )
                 self._client = Client(self._cluster)
+                for nanny in (True, False):  # the local processes exit if this one dies
+                    self._client.run(watch_driver, os.getpid(), nanny=nanny)
             else:
                 self._client = Client(self.scheduler)  # waits distributed.comm.timeouts.connect
             self._client.wait_for_workers(1, timeout=60)

@@ -7,6 +7,7 @@ saves to a file, shows inline in a notebook and embeds in the Solara app.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,12 +20,22 @@ def provider_labels(providers: pd.DataFrame) -> pd.Series:
     return providers["provider"] + " (" + providers["region"] + ", " + providers["strategy"] + ")"
 
 
-def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
-    """A figure on an Agg canvas with `nrows` panels sharing the x axis (months line up)."""
-    fig = Figure(figsize=(10, height_per_row * nrows), layout="constrained")
+def agg_figure(
+    figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, sharex: bool = False
+) -> tuple[Figure, np.ndarray]:
+    """The scaffold of every figure: a bare Figure on an Agg canvas, constrained layout.
+
+    Returns the figure and its axes as an (nrows, ncols) array.
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
-    return fig, list(axes)
+    return fig, fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
+
+
+def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
+    """A figure with `nrows` panels sharing the x axis (months line up)."""
+    fig, axes = agg_figure((10, height_per_row * nrows), nrows, sharex=True)
+    return fig, list(axes[:, 0])
 
 
 def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> None:
@@ -79,4 +90,32 @@ def market_share_figure(providers: pd.DataFrame) -> Figure:
     handles, labels = share_ax.get_legend_handles_labels()
     share_ax.get_legend().remove()
     fig.legend(handles, labels, title="provider (region, strategy)", loc="outside right upper")
+    return fig
+
+
+def segment_share_figure(segments: pd.DataFrame, providers: pd.DataFrame) -> Figure:
+    """Each provider's share (%) of the tokens served to each segment, one panel per segment.
+
+    Who wins which kind of work: with quality that costs compute, cheap small models should
+    win the price-sensitive segments and frontier models keep the quality-sensitive ones.
+    """
+    labels = providers.drop_duplicates("provider").set_index("provider")
+    frame = segments.assign(
+        label=segments["provider"].map(
+            provider_labels(labels.reset_index()).set_axis(labels.index)
+        ),
+        share_pct=segments["token_share"] * 100.0,
+    )
+    order = list(dict.fromkeys(frame["label"]))
+    names = list(dict.fromkeys(frame["segment"]))
+    fig, axes = _new_figure(len(names), height_per_row=2.6)
+    for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
+        _lines(frame[frame["segment"] == name], "share_pct", ax, order, legend=i == 0)
+        ax.set(title=f"Segment: {name}", ylabel="share of its tokens (%)", ylim=(0, 100))
+    axes[-1].set(xlabel="month")
+    handles, legend_labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    fig.legend(
+        handles, legend_labels, title="provider (region, strategy)", loc="outside right upper"
+    )
     return fig

@@ -5,13 +5,18 @@
     DIR/runs/<run_id>.failed.json   a run that raised: error, traceback, seed, parameters
     DIR/timeseries/<run_id>.parquet every month of the run (when the spec asks for it)
     DIR/summary.parquet          all finished runs' summaries in one table, rebuilt at the end
+    DIR/files.jsonl              per finished run, the size and BLAKE2b digest of its files
 
-The run files are the truth: a run is done exactly when its summary file exists. Each file
-is written under a temporary name, flushed to disk and renamed into place (an atomic step),
-so a sweep killed at any moment leaves whole files or none; the time series of a run is
-written before its summary, so the summary marks the run complete. `manifest.json` is an
-index refreshed from the files (at the start, every few seconds, at the end); the driver
-keeps no per-run state of its own, so its memory does not grow with the number of runs.
+The run files are the truth: a run is done exactly when its summary file exists and its
+files match their record. Each file is written under a temporary name, flushed to disk and
+renamed into place (an atomic step), so a sweep killed at any moment leaves whole files or
+none; the time series of a run is written first, then its record (sizes and digests of the
+bytes in memory, appended to `files.jsonl` and flushed), then the summary that marks the
+run complete. A resume checks every file against its record and runs again whatever is
+missing, empty, truncated or overwritten; `verify` lets a reader refuse such a store.
+`manifest.json` is an index refreshed from the files (at the start, every few seconds, at
+the end), the records included; the driver keeps no per-run state of its own, so its
+memory does not grow with the number of runs.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ SUMMARY = "summary.parquet"
 RUNS = "runs"
 TIMESERIES = "timeseries"
 LOCK = ".lock"
+FILES = "files.jsonl"
 FAILED_SUFFIX = ".failed.json"
-FORMAT = 1
+FORMAT = 2
 """Version of this directory layout."""
 PACKAGES = ("tokenmarket", "mesa", "numpy", "pandas", "pyarrow", "dask", "distributed", "SALib")
 SUMMARY_BATCH = 2_000
@@ -48,18 +54,64 @@ class StoreError(ValueError):
     """A sweep directory that cannot be used as asked, with a message for a person."""
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: temporary file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def file_record(data: bytes) -> dict[str, Any]:
+    """Size and BLAKE2b digest of a file's bytes: what `verify` checks it against."""
+    return {"bytes": len(data), "blake2b": hashlib.blake2b(data).hexdigest()}
+
+
+def file_problem(path: Path, record: dict[str, Any] | None) -> str | None:
+    """What is wrong with the file at `path` against its record; None if nothing."""
+    if record is None:
+        return "has no size and checksum on record"
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "is missing"
+    if size == 0:
+        return "is empty"
+    if size != record.get("bytes"):
+        return f"has {size} bytes, {record.get('bytes')} on record"
+    try:
+        digest = hashlib.blake2b(path.read_bytes()).hexdigest()
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if digest != record.get("blake2b"):
+        return "does not match its checksum (overwritten or corrupted)"
+    return None
+
+
+def staging_path(path: Path) -> Path:
+    """The hidden temporary name a file is written under before it is moved into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def sync_into_place(tmp: Path, path: Path) -> None:
+    """Sync a finished temporary file to disk, then rename it over `path` (atomic on POSIX)."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path to write `path` through: whole or not at all.
+
+    On success the file is synced and renamed into place; on any failure (Ctrl-C included)
+    it is removed, so a reader never sees half a file.
+    """
+    tmp = staging_path(path)
+    try:
+        yield tmp
+        sync_into_place(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def versions() -> dict[str, str]:
@@ -169,29 +221,79 @@ class SweepStore:
     def prepare_resume(self) -> set[str]:
         """Clear what a killed sweep may have left, and return the ids of the finished runs.
 
-        Temporaries are removed; a summary file that cannot be read (a disk that lost data
-        in a power cut) is removed, so its run is run again.
+        Temporaries are removed; every file of a finished run is checked against its record,
+        and a run with a file missing or damaged (a disk that lost data, a file deleted or
+        overwritten by hand) loses all its files, so it is run again.
         """
-        import pyarrow.parquet as pq
-
         for folder in (self.runs_dir, self.timeseries_dir, self.root):
             for tmp in folder.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
-        done = set()
-        for path in self.runs_dir.glob("*.parquet"):
-            try:
-                pq.read_metadata(path)
-            except Exception:  # any unreadable file: its run is not done
-                path.unlink()
-                continue
-            done.add(path.stem)
-        return done
+        damaged = self.verify()
+        for run_id in damaged:
+            (self.runs_dir / f"{run_id}.parquet").unlink(missing_ok=True)
+            (self.timeseries_dir / f"{run_id}.parquet").unlink(missing_ok=True)
+        return set(self.done_ids())
+
+    def records(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The latest record of each run: file path (relative to the root) -> size, digest.
+
+        A line that does not parse (the tail of a write cut by a crash) is skipped: the run
+        it would have recorded has no summary yet, or is run again.
+        """
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        with contextlib.suppress(FileNotFoundError), open(self.root / FILES, "rb") as log:
+            for line in log:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    entry = json.loads(line)
+                    found[str(entry["run"])] = dict(entry["files"])
+        return found
+
+    def verify(self) -> dict[str, list[str]]:
+        """Finished runs whose files are not as recorded: run id -> ['PATH is missing', ...].
+
+        A run is finished if its summary file exists or the manifest last listed it as
+        done (so a deleted summary is noticed, and a run cut before its summary was written
+        is merely pending). Every recorded file is read whole.
+        """
+        records = self.records()
+        listed: dict[str, str] = {}
+        with contextlib.suppress(StoreError):
+            listed = self.read_manifest(self.root).get("status", {})
+        finished = {r for r, state in listed.items() if state == "done"} | set(self.done_ids())
+        damaged: dict[str, list[str]] = {}
+        for run_id in sorted(finished):
+            files = records.get(run_id, {f"{RUNS}/{run_id}.parquet": None})
+            for relative, record in files.items():
+                problem = file_problem(self.root / relative, record)
+                if problem is not None:
+                    damaged.setdefault(run_id, []).append(f"{self.root / relative} {problem}")
+        return damaged
+
+    def check_whole(self) -> None:
+        """A StoreError naming the first missing or damaged file and the command that repairs it."""
+        damaged = self.verify()
+        if not damaged:
+            return
+        problems = [p for found in damaged.values() for p in found]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        manifest = self.read_manifest(self.root)
+        spec = manifest.get("spec_path") or manifest.get("name", "SPEC")
+        raise StoreError(
+            f"{problems[0]}{more}; run the damaged runs again with: "
+            f"tokenmarket sweep {spec} --out {self.root} --resume"
+        )
 
     # ------------------------------------------------------------------ recording
     def write_run(self, run_id: str, summary: bytes, timeseries: bytes | None = None) -> None:
-        """Record a finished run: its time series first, then the summary that marks it done."""
+        """Record a finished run: time series, then its record, then the summary (done)."""
+        files = {f"{RUNS}/{run_id}.parquet": file_record(summary)}
         if timeseries is not None:
             atomic_write(self.timeseries_dir / f"{run_id}.parquet", timeseries)
+            files[f"{TIMESERIES}/{run_id}.parquet"] = file_record(timeseries)
+        with open(self.root / FILES, "ab") as log:
+            log.write(json.dumps({"run": run_id, "files": files}).encode() + b"\n")
+            log.flush()
+            os.fsync(log.fileno())
         atomic_write(self.runs_dir / f"{run_id}.parquet", summary)
         (self.runs_dir / f"{run_id}{FAILED_SUFFIX}").unlink(missing_ok=True)
 
@@ -236,6 +338,12 @@ class SweepStore:
                 for f in failures.values()
             ],
             status=status,
+            files={
+                path: record
+                for run_id, files in sorted(self.records().items())
+                if run_id in done
+                for path, record in files.items()
+            },
         )
         self._write_manifest(manifest)
 
@@ -264,17 +372,11 @@ class SweepStore:
         if not paths:
             target.unlink(missing_ok=True)
             return None
-        tmp = target.with_name(f".{SUMMARY}.{os.getpid()}.tmp")
-        try:
-            schema = pq.read_schema(paths[0])
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for start in range(0, len(paths), SUMMARY_BATCH):
-                    batch = [str(p) for p in paths[start : start + SUMMARY_BATCH]]
-                    writer.write_table(ds.dataset(batch, schema=schema).to_table())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        schema = pq.read_schema(paths[0])
+        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for start in range(0, len(paths), SUMMARY_BATCH):
+                batch = [str(p) for p in paths[start : start + SUMMARY_BATCH]]
+                writer.write_table(ds.dataset(batch, schema=schema).to_table())
         return target
 
     def summary_is_current(self) -> bool:
@@ -284,6 +386,17 @@ class SweepStore:
             return False
         built = target.stat().st_mtime_ns
         return all(p.stat().st_mtime_ns <= built for p in self.runs_dir.glob("*.parquet"))
+
+
+def read_table(path: Path) -> Any:
+    """A Parquet file as a DataFrame; a StoreError naming it if it cannot be read."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StoreError(f"{path} cannot be read as Parquet ({reason})") from None
 
 
 def _changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -19,7 +19,6 @@ import json
 import math
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,11 +39,13 @@ from pydantic import (
     model_validator,
 )
 
+from tokenmarket.model.errors import describe_errors, read_toml
+from tokenmarket.model.parameters import unknown_knob
 from tokenmarket.model.scenario import (
     Scenario,
     ScenarioError,
     builtin_names,
-    describe_errors,
+    knobs_of,
     load_scenario,
 )
 from tokenmarket.runs.executors import Completed, Executor
@@ -55,8 +57,21 @@ if TYPE_CHECKING:
 # mesa and pandas are imported where a run needs them, so that validating a spec (and the
 # CLI's input errors) answers fast.
 
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
+
+def _finite[T](value: T) -> T:
+    """Refuse inf and nan (TOML has them): the model's arithmetic would carry them to the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be finite (got {value})")
+    return value
+
+
+Number = Annotated[StrictInt | StrictFloat, AfterValidator(_finite)]
+"""A finite number: an integer or a float, never a boolean or a numeric string."""
+Scalar = Annotated[StrictBool | StrictInt | StrictFloat | StrictStr, AfterValidator(_finite)]
 """A parameter value as TOML gives it; kept as typed so a column has one type."""
+
+LARGE_SWEEP_RUNS = 10_000
+"""A sweep of more runs than this starts only with `--yes`, after its size and time are shown."""
 
 SAMPLER_STREAM = 0x5EED_5A3B
 """Mixed into the sweep seed for the sampler's own generator, apart from the run seeds."""
@@ -77,29 +92,42 @@ class SpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys refused; no coercion (a boolean is no number, "12" is no integer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Range(_Strict):
-    """A continuous parameter range, sampled (or gridded into `levels`) by the sampler."""
+    """A continuous parameter range, sampled (or gridded into `levels`) by the sampler.
 
-    low: StrictInt | StrictFloat
-    high: StrictInt | StrictFloat
-    scale: Literal["linear", "log"] = "linear"
-    """`log` spreads values evenly in ln(value): for prices spanning orders of magnitude."""
+    Bounds left out are the knob's declared bounds (`tokenmarket knobs`); an integer knob's
+    values are rounded to integers.
+    """
+
+    low: Number | None = None
+    high: Number | None = None
+    scale: Literal["linear", "log"] | None = None
+    """`log` spreads values evenly in ln(value): for prices spanning orders of magnitude;
+    left out, the knob's declared scale."""
     integer: bool = False
-    """Round every value to an integer (for counts such as `n_developers`)."""
+    """Round every value to an integer (set from the knob: counts such as `n_developers`)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        if self.low is None or self.high is None:
+            return self
         if not self.low < self.high:
             raise ValueError(f"low must be < high (got low={self.low}, high={self.high})")
+        if not math.isfinite(float(self.high) - float(self.low)):
+            raise ValueError(f"high - low must be finite (got low={self.low}, high={self.high})")
         if self.scale == "log" and self.low <= 0:
             raise ValueError(f"a log scale needs low > 0 (got {self.low})")
         return self
 
     def values(self, unit: np.ndarray) -> list[Scalar]:
-        """Map points of [0, 1] onto the range."""
+        """Map points of [0, 1] onto the range (resolved: both bounds known)."""
+        if self.low is None or self.high is None:
+            raise AssertionError("an unresolved range")  # build_sweep resolves every range
         if self.scale == "log":
             mapped = np.exp(np.log(self.low) + unit * (np.log(self.high) - np.log(self.low)))
         else:
@@ -141,7 +169,7 @@ class SweepSpec(_Strict):
     levels: Annotated[int, Field(ge=2, le=1000)] | None = None
     """grid: evenly spaced values per range (ends included); morris: grid levels (default 4)."""
     fixed: dict[str, Scalar] = Field(default_factory=dict)
-    """Overrides applied to every run (`scenario.OVERRIDES`)."""
+    """Knobs set in every run (`tokenmarket knobs`)."""
     parameters: dict[str, list[Scalar]] = Field(default_factory=dict)
     """Values per parameter; all combinations are run (a full grid)."""
     ranges: dict[str, Range] = Field(default_factory=dict)
@@ -425,25 +453,19 @@ def builtin_specs() -> list[str]:
 def load_spec(path: str | Path) -> Sweep:
     """Read, validate and resolve a spec file (or a built-in spec by name).
 
-    Every parameter is checked against the model: each alone at each listed value and at
-    both ends of its range, then the first design point whole, by building its scenario.
+    Every parameter is checked against the model: each at each listed value and at both
+    ends of its range, the other parameters at the first design point (so that a strategy
+    switched there names its own parameters), by building its scenario.
     An unknown name or a value the model refuses is reported here, naming the field,
     before anything runs.
     """
     path = Path(path)
     if not path.exists() and str(path) in builtin_specs():
         path = Path(str(resources.files("tokenmarket.runs.sweeps") / f"{path}.toml"))
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         builtins = ", ".join(builtin_specs())
-        raise SpecError(
-            f"spec: {str(path)!r} is neither a file nor a built-in spec ({builtins})"
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"spec: cannot read {str(path)!r}: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"spec: {str(path)!r} is not valid TOML: {err}") from None
+        raise SpecError(f"spec: {str(path)!r} is neither a file nor a built-in spec ({builtins})")
+    data = read_toml(path, "spec", SpecError)
     return build_sweep(data, base_dir=path.parent, source=path)
 
 
@@ -453,6 +475,7 @@ def build_sweep(
     """A `Sweep` from the spec's plain data (a file's scenario path is relative to base_dir)."""
     spec = parse_spec(data, where=str(source) if source else "spec")
     scenario = resolve_scenario(spec.scenario, base_dir)
+    spec = _resolve_ranges(spec, scenario)
     design = Design(spec)
     sweep = Sweep(spec=spec, scenario=scenario, design=design, source=source)
     _check_parameters(sweep)
@@ -484,17 +507,47 @@ def resolve_scenario(name: str, base_dir: Path) -> str | Scenario:
         raise SpecError(f"scenario: {err}") from None
 
 
+def _resolve_ranges(spec: SweepSpec, scenario: str | Scenario) -> SweepSpec:
+    """Fill each range's missing bounds, scale and integer rounding from its knob."""
+    if not spec.ranges:
+        return spec
+    try:
+        table = knobs_of(scenario)
+    except ScenarioError as err:
+        raise SpecError(f"scenario: {err}") from None
+    resolved = {}
+    for name, given in spec.ranges.items():
+        if name not in table:
+            raise SpecError(f"ranges.{unknown_knob(name, list(table))}")
+        domain = table[name].parameter.domain()
+        if "choices" in domain:
+            raise SpecError(
+                f"ranges.{name}: a categorical knob takes `parameters` (one of "
+                f"{domain['choices']}), not a range"
+            )
+        update = {
+            "low": domain["low"] if given.low is None else given.low,
+            "high": domain["high"] if given.high is None else given.high,
+            "scale": given.scale or domain["scale"],
+            "integer": given.integer or table[name].parameter.kind == "integer",
+        }
+        try:
+            resolved[name] = Range.model_validate({**given.model_dump(), **update})
+        except ValidationError as err:
+            raise SpecError(f"ranges.{name}: {'; '.join(describe_errors(err, Range))}") from None
+    return spec.model_copy(update={"ranges": resolved})
+
+
 def _check_parameters(sweep: Sweep) -> None:
     spec, base = sweep.spec, sweep.task(0).overrides
     _try(sweep.scenario, base, "fixed")
+    first = {**base, **sweep.design.point(0)}
     for name, values in spec.parameters.items():
         for value in values:
-            _try(sweep.scenario, {**base, name: value}, f"parameters.{name} = {value!r}")
+            _try(sweep.scenario, {**first, name: value}, f"parameters.{name} = {value!r}")
     for name, bounds in spec.ranges.items():
         for value in bounds.values(np.array([0.0, 1.0])):
-            _try(sweep.scenario, {**base, name: value}, f"ranges.{name} at {value!r}")
-    first = sweep.design.point(0)
-    _try(sweep.scenario, {**base, **first}, f"parameters: the first design point {first}")
+            _try(sweep.scenario, {**first, name: value}, f"ranges.{name} at {value!r}")
 
 
 def _try(scenario: str | Scenario, overrides: dict[str, Any], where: str) -> None:
@@ -502,6 +555,49 @@ def _try(scenario: str | Scenario, overrides: dict[str, Any], where: str) -> Non
         load_scenario(scenario, **overrides)
     except ScenarioError as err:
         raise SpecError(f"{where}: {err}") from None
+
+
+# --------------------------------------------------------------------------- size
+PROBE_MONTHS = 3
+"""Months of the first run timed to estimate a large sweep's duration."""
+
+
+def estimated_seconds(sweep: Sweep, parallel: int) -> float:
+    """Wall time of the whole sweep, estimated from a probe of its first run.
+
+    The probe's build plus a few months scaled to the run's length, times the runs, over
+    the runs done at once.
+    """
+    from tokenmarket.model.market import TokenMarket
+
+    task = sweep.task(0)
+    started = time.perf_counter()
+    model = TokenMarket(task.scenario, rng=task.seed, **task.overrides, **task.parameters)
+    built = time.perf_counter()
+    probe = min(PROBE_MONTHS, model.spec.steps)
+    for _ in range(probe):
+        model.step()
+    per_month = (time.perf_counter() - built) / probe
+    per_run = built - started + per_month * model.spec.steps
+    return sweep.n_runs * per_run / max(1, parallel)
+
+
+def check_size(sweep: Sweep, parallel: int, confirmed: bool) -> str | None:
+    """Over LARGE_SWEEP_RUNS runs: a SpecError unless `confirmed`, else a line to show.
+
+    Both give the runs and the estimated time, so a 999,000-run grid or 100,000
+    replications is a decision, not a typo that starts at once.
+    """
+    if sweep.n_runs <= LARGE_SWEEP_RUNS:
+        return None
+    hours = estimated_seconds(sweep, parallel) / 3600
+    size = f"{sweep.n_runs:,} runs, about {hours:,.1f} h on {parallel} at once"
+    if not confirmed:
+        raise SpecError(
+            f"--yes: this sweep is large ({size}; over {LARGE_SWEEP_RUNS:,} runs); "
+            "add --yes to start it"
+        )
+    return f"large sweep: {size}"
 
 
 # --------------------------------------------------------------------------- one run

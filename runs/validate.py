@@ -19,6 +19,7 @@ import pandas as pd
 
 from tokenmarket.model.demand import OUTSIDE
 from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.runs.analysis import t_interval
 
 
@@ -37,6 +38,8 @@ class Pattern:
     region: str | None = None
     numerator: tuple[str, ...] = ()
     later: tuple[int, int] | None = None
+    segment: str | None = None
+    reference_segment: str | None = None
 
 
 def load_patterns() -> list[Pattern]:
@@ -68,6 +71,7 @@ class _Run:
     """One seed's outputs, with what the metrics need beyond the frames."""
 
     providers: pd.DataFrame
+    segments: pd.DataFrame
     open_weights: set[str]
     switching: dict[tuple[int, int], float] = field(default_factory=dict)
 
@@ -103,12 +107,36 @@ def _annual_switching(run: _Run, p: Pattern) -> float:
     return run.switching[p.months]
 
 
+def _segment_rows(run: _Run, p: Pattern, segment: str | None) -> pd.DataFrame:
+    """A segment's rows over the pattern's months, with each provider's home and posted price."""
+    rows = _months(run.segments, p.months)
+    keys = run.providers[["step", "provider", "region", "price_usd_per_mtok"]]
+    return rows[rows["segment"] == segment].merge(keys, on=["step", "provider"], how="left")
+
+
+def _segment_region_token_share(run: _Run, p: Pattern) -> float:
+    """Share of the segment's served tokens bought from providers homed in the region."""
+    rows = _segment_rows(run, p, p.segment)
+    return float(
+        rows.loc[rows["region"] == p.region, "served_mtok"].sum() / rows["served_mtok"].sum()
+    )
+
+
+def _segment_price_ratio(run: _Run, p: Pattern) -> float:
+    """Token-weighted price paid by one segment over that paid by the reference segment."""
+    return _weighted_price(_segment_rows(run, p, p.segment)) / _weighted_price(
+        _segment_rows(run, p, p.reference_segment)
+    )
+
+
 METRICS: dict[str, Callable[[_Run, Pattern], float]] = {
     "region_token_share": _region_token_share,
     "open_weights_token_share": _open_weights_token_share,
     "price_ratio": _price_ratio,
     "price_change": _price_change,
     "annual_switching": _annual_switching,
+    "segment_region_token_share": _segment_region_token_share,
+    "segment_price_ratio": _segment_price_ratio,
 }
 
 
@@ -128,7 +156,7 @@ def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict
         both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)
         switching[(start, end)] = float((choices[start][both] != choices[end][both]).mean())
     open_weights = {p.name for p in model.spec.all_providers if p.open_weights}
-    return _Run(model.provider_frame(), open_weights, switching)
+    return _Run(model.provider_frame(), model.segment_frame(), open_weights, switching)
 
 
 def validate(seeds: int = 10, scenario: str = "going_global", **overrides: Any) -> pd.DataFrame:
@@ -179,10 +207,9 @@ def cost_views(
             model.run_for(months[1])
             providers = _months(model.provider_frame(), months)
             flows = _months(model.flow_frame(), months)
-            served = flows.groupby("home_region")["served_mtok"].sum()
-            abroad = flows[flows["cross_border"]].groupby("home_region")["served_mtok"].sum()
             by_region = providers.groupby("region")[list(COST_VIEW_COLUMNS)].mean()
-            by_region["cross_border_share"] = (abroad / served).reindex(by_region.index)
+            shares = cross_border_by_home(flows)
+            by_region["cross_border_share"] = shares.reindex(by_region.index)
             rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
     table = pd.concat(rows).groupby(["cost_view", "region"])
     return table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()

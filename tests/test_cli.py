@@ -15,6 +15,7 @@ import tomli_w
 from matplotlib.figure import Figure
 
 from tokenmarket.model.market import FRAME_KEYS, PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.model.scenario import load_scenario
 from tokenmarket.runs import cli
 from tokenmarket.runs.plots import market_share_figure
@@ -25,7 +26,9 @@ OUTPUTS = {
     "providers.parquet",
     "market.parquet",
     "flows.parquet",
+    "segments.parquet",
     "market_share.png",
+    "segment_share.png",
     "scenario.toml",
 }
 PROVIDER_KEYS = [*FRAME_KEYS, "provider", "region", "strategy", *PROVIDER_COLUMNS]
@@ -40,6 +43,7 @@ MARKET_KEYS = [
     "active_providers",
     "energy_kwh",
 ]
+SEGMENT_KEYS = [*FRAME_KEYS, "segment", "provider", "demand_mtok", "served_mtok", "token_share"]
 FLOW_KEYS = [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
@@ -54,7 +58,8 @@ def run_quietly(argv: list[str]) -> tuple[int, str, str]:
 
 def read_frames(out: Path) -> dict[str, pd.DataFrame]:
     return {
-        name: pd.read_parquet(out / f"{name}.parquet") for name in ("providers", "market", "flows")
+        name: pd.read_parquet(out / f"{name}.parquet")
+        for name in ("providers", "market", "flows", "segments")
     }
 
 
@@ -111,6 +116,7 @@ def test_frames_have_the_documented_columns(run_dir: tuple[Path, str]) -> None:
     assert sorted(frames["market"]["step"]) == list(range(1, STEPS + 1))
     assert len(frames["providers"]) == STEPS * 4
     assert len(frames["flows"]) == STEPS * 3 * 3
+    assert list(frames["segments"].columns) == SEGMENT_KEYS
 
 
 def test_scenario_toml_reloads_to_the_run_spec(run_dir: tuple[Path, str]) -> None:
@@ -172,8 +178,8 @@ def test_cross_border_by_home() -> None:
             "served_mtok": [3.0, 1.0, 0.0, 0.0, 1.0, 1.0, 2.0, 6.0],
         }
     ).assign(cross_border=lambda f: f["developer_region"] != f["home_region"])
-    assert cli.cross_border_by_home(flows, 2).to_dict() == {"A": 0.5, "B": 0.25}
-    at_one = cli.cross_border_by_home(flows, 1)
+    assert cross_border_by_home(flows[flows["step"] == 2]).to_dict() == {"A": 0.5, "B": 0.25}
+    at_one = cross_border_by_home(flows[flows["step"] == 1])
     assert at_one["A"] == 0.25
     assert pd.isna(at_one["B"])  # nothing served from B: undefined, not 0
 

@@ -158,3 +158,34 @@ def test_unit_cost_chain_matches_hand_calculation():
     )
     assert costs.marginal_cost(0.1, 1.2, 0.5, 0.3) == pytest.approx(0.1 * 1.2 * 0.5 * 0.7)
     assert np.isnan(costs.share_or_missing(1.0, 0.0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_capacity_starts_in_steady_state(seed):
+    """Orders placed before the start are in the pipeline: through the lead time each provider's
+    capacity grows at one steady rate, that of its expected customers' regions (before:
+    capacity sagged with retirements for six months, then jumped ~60 % at month 7)."""
+    model = TokenMarket("going_global", rng=seed, n_developers=4000)
+    lead = model.spec.market.capacity_lead_months
+    model.run_for(lead)
+    frame = model.provider_frame()
+    capacity = frame.pivot(index="step", columns="provider", values="capacity_mtok")
+    growth = capacity.pct_change().iloc[1:]
+    assert (growth > 0).all().all()
+    assert np.allclose(growth, growth.iloc[0], rtol=1e-9)
+    rates = [r.demand_growth_per_month for r in model.spec.regions]
+    assert growth.iloc[0].between(min(rates) - 1e-9, max(rates) + 1e-9).all()
+
+
+def test_pue_is_applied_once():
+    """`e` is IT energy: a month's facility energy is pue x e x (phi K + (1 - phi) Q), and a
+    provider's marginal power cost is p_kWh x pue x e x (1 - phi), nothing more."""
+    model = run("going_global", steps=3, n_developers=1000)
+    for p in model.provider_list:
+        it_kwh = p.energy_kwh_per_mtok * (
+            p.idle_power_fraction * p.capacity_mtok + (1 - p.idle_power_fraction) * p.served_mtok
+        )
+        assert p.energy_kwh == pytest.approx(p.pue * it_kwh)
+        assert p.marginal_cost_usd_per_mtok == pytest.approx(
+            p.electricity_usd_per_kwh * p.pue * p.energy_kwh_per_mtok * (1 - p.idle_power_fraction)
+        )

@@ -67,6 +67,21 @@ def test_missing_values_are_nan_in_float64_columns():
         assert set(numbers.dtypes) <= {np.dtype("float64"), np.dtype("int64")}  # no pd.NA types
 
 
+def test_segment_frame_adds_up_to_the_providers():
+    """Summed over segments, demand and served tokens are each provider's; within a segment
+    that bought anything, the token shares sum to one."""
+    model = TokenMarket("going_global", rng=2, n_developers=1500)
+    model.run_for(8)
+    segments, providers = model.segment_frame(), model.provider_frame()
+    summed = segments.groupby(["step", "provider"])[["demand_mtok", "served_mtok"]].sum()
+    by_provider = providers.set_index(["step", "provider"]).loc[summed.index]
+    for column in ("demand_mtok", "served_mtok"):
+        assert np.allclose(summed[column], by_provider[column], rtol=1e-9)
+    shares = segments.groupby(["step", "segment"])["token_share"].sum()
+    assert np.allclose(shares, 1.0)
+    assert TokenMarket("going_global", rng=2, n_developers=100).segment_frame().empty
+
+
 def test_frames_of_a_fresh_model_have_columns_and_no_rows():
     fresh = TokenMarket("classroom", rng=1, n_developers=100)
     for empty, full in zip(
@@ -136,23 +151,42 @@ def test_overrides_reach_the_scenario():
     assert load_scenario("going_global", foreign_access=0.0).access_matrix().trace() == 5
     assert load_scenario("going_global", foreign_access=0.0).access_matrix().sum() == 5
     assert spec.regions[0].electricity_usd_per_kwh == 0.01
-    assert all(p.electricity_usd_per_kwh == 0.01 for p in spec.providers if p.home == "CN")
     assert all(p.pue == 1.05 for p in spec.providers if p.home == "EU")
     assert all(s.switching_cost_median == 3.0 for s in spec.segments)
+
+
+def test_grid_price_knob_moves_contracts_in_proportion():
+    """`electricity_<REGION>` is the grid price: no-contract providers pay it, PPAs keep their
+    ratio to it (going_global's CN grid is $0.05/kWh, the green hub's contract $0.04)."""
+    base = load_scenario("going_global")
+    spec = load_scenario("going_global", electricity_CN=0.10)
+    ratio = 0.10 / base.regions[0].electricity_usd_per_kwh
+    paid, before = (
+        {p.name: p.own_electricity_usd_per_kwh for p in TokenMarket(s, rng=0).provider_list}
+        for s in (spec, base)
+    )
+    contract = {p.name: p.electricity_usd_per_kwh for p in base.all_providers}
+    assert paid["cn_cloud_platform"] == 0.10 and contract["cn_cloud_platform"] is None
+    assert paid["cn_green_hub_open"] == pytest.approx(contract["cn_green_hub_open"] * ratio)
+    homes = {p.name: p.home for p in base.all_providers}
+    assert all(paid[name] == before[name] for name in paid if homes[name] != "CN")
 
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
         ({"colour": 1}, "colour"),
+        ({"electricity_CN": -0.1}, "electricity_CN"),
         ({"electricity_MARS": 0.1}, "electricity_MARS"),
         ({"n_providers": 3}, "n_providers"),
-        ({"homogenization": 1.5}, "market.homogenization"),
+        ({"homogenization": 1.5}, "homogenization: must be from 0 to 0.5"),
         ({"n_developers": 0}, "n_developers"),
         ({"strategy_nobody": "low_price"}, "strategy_nobody"),
-        ({"strategy_us_budget_api": "haggle"}, "providers.2.strategy"),
+        ({"strategy_us_budget_api": "haggle"}, "strategy_us_budget_api: must be one of"),
         ({"access_US_MARS": 0.5}, "access_US_MARS"),
-        ({"foreign_access": 2.0}, "access"),
+        ({"foreign_access": 2.0}, "foreign_access"),
+        ({"param_us_budget_api_markup": float("nan")}, "param_us_budget_api_markup: must be fin"),
+        ({"param_us_budget_api_margin": 0.1}, "param_us_budget_api_margin: unknown"),
     ],
 )
 def test_bad_overrides_name_the_field(overrides, field):

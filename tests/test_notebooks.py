@@ -28,6 +28,7 @@ def test_the_exploration_notebooks_exist():
         "02_low_price_vs_differentiation.ipynb",
         "03_going_global.ipynb",
         "04_sweep_analysis.ipynb",
+        "05_calvano.ipynb",
     } <= names
 
 

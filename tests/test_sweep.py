@@ -5,6 +5,7 @@ import contextlib
 import io
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,9 @@ import tomli_w
 from scipy import stats
 
 from tokenmarket.agents import strategies
+from tokenmarket.agents.strategies import registry
 from tokenmarket.model.market import TokenMarket
-from tokenmarket.model.scenario import load_scenario
+from tokenmarket.model.scenario import knobs_of, load_scenario
 from tokenmarket.runs import analysis, cli
 from tokenmarket.runs.executors import ProcessExecutor, SerialExecutor
 from tokenmarket.runs.store import StoreError, SweepStore, atomic_write
@@ -358,12 +360,17 @@ def broken_strategy(monkeypatch: pytest.MonkeyPatch) -> str:
 
     Registered in this process only, so sweeps that use it run with the serial executor.
     """
-    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    monkeypatch.setattr(registry, "_registered", {})
 
     @strategies.register("broken")
-    @dataclass
     class Broken(strategies.Strategy):
-        def target_price(self, me: Any, market: Any) -> float:
+        classifier: ClassVar[strategies.Classifier] = {
+            "uses_rival_prices": False,
+            "uses_demand_estimates": False,
+            "stochastic": False,
+        }
+
+        def decide(self, me: Any, market: Any, rng: Any) -> strategies.Decision:
             raise ZeroDivisionError("broken strategy: no price rule")
 
     return "broken"
@@ -391,7 +398,7 @@ def test_a_run_that_raises_is_recorded_and_the_others_finish(
     for f in failures:
         assert f["seed"] == expected[f["run_id"]].seed
         assert "ZeroDivisionError: broken strategy" in f["error"]
-        assert "target_price" in f["traceback"]
+        assert "in decide" in f["traceback"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {"runs": 4, "done": 2, "failed": 2, "pending": 0}
     assert sorted(manifest["status"].values()) == ["done", "done", "failed", "failed"]
@@ -610,16 +617,20 @@ BAD_SPECS = {
     "sampler without ranges": ({"sampler": "lhs", "samples": 4}, "ranges"),
     "grid range without levels": (ONE_RANGE, "levels"),
     "value the model refuses": ({"parameters": {"switching_cost": [1.0, -1.0]}}, "switching_cost"),
-    "fractional count from a range": (
-        {
-            "fixed": {},
-            "parameters": {},
-            "ranges": {"n_developers": {"low": 100, "high": 200}},
-            "sampler": "random",
-            "samples": 3,
-        },
-        "n_developers",
+    "range over a categorical knob": (
+        {"parameters": {}, "ranges": {"strategy_cn_lowcost": {}}, "levels": 2},
+        "ranges.strategy_cn_lowcost",
     ),
+    "range beyond the knob's bounds": (
+        {"parameters": {}, "ranges": {"electricity_CN": {"high": 5.0}}, "levels": 2},
+        "electricity_CN",
+    ),
+    "infinite range bound": (
+        {"parameters": {}, "ranges": {"switching_cost": {"low": 1.0, "high": math.inf}}},
+        "ranges.switching_cost.high: must be finite",
+    ),
+    "nan in fixed": ({"fixed": {"electricity_CN": math.nan}}, "fixed.electricity_CN: must be fin"),
+    "boolean as a number": ({"parameters": {"electricity_CN": [True]}}, "electricity_CN"),
     "parameter given twice": (
         {"fixed": {"n_developers": 100, "switching_cost": 1.0}},
         "parameters.switching_cost",
@@ -637,6 +648,39 @@ def test_bad_spec_is_refused(case: str, tmp_path: Path) -> None:
     code, stdout, err = run_cli(["sweep", str(spec), "--out", str(out), "--executor", "serial"])
     assert_refused(code, err, field, out)
     assert stdout == ""
+
+
+def test_a_range_left_open_takes_the_knobs_bounds_and_integer_kind(tmp_path: Path) -> None:
+    data = {
+        **SMALL,
+        "fixed": {},
+        "parameters": {},
+        "ranges": {"n_developers": {"low": 100, "high": 201}, "homogenization": {}},
+        "sampler": "random",
+        "samples": 5,
+    }
+    sweep = load_spec(write_spec(tmp_path, data))
+    knob = knobs_of(sweep.scenario)["homogenization"]
+    assert sweep.spec.ranges["homogenization"].low == knob.domain["low"]
+    assert sweep.spec.ranges["homogenization"].high == knob.domain["high"]
+    points = list(sweep.design.points())
+    assert all(type(p["n_developers"]) is int for p in points)
+    assert all(knob.domain["low"] <= p["homogenization"] <= knob.domain["high"] for p in points)
+
+
+def test_a_sweep_may_switch_a_strategy_and_vary_the_new_strategys_parameter(tmp_path: Path):
+    data = {
+        **SMALL,
+        "parameters": {
+            "strategy_cn_lowcost": ["cost_plus"],
+            "param_cn_lowcost_markup": [0.2, 0.6],
+        },
+    }
+    sweep = load_spec(write_spec(tmp_path, data))
+    assert {p["param_cn_lowcost_markup"] for p in sweep.design.points()} == {0.2, 0.6}
+    data["parameters"]["strategy_cn_lowcost"] = ["low_price"]  # low_price has no markup
+    code, _, err = run_cli(["sweep", str(write_spec(tmp_path, data)), "--executor", "serial"])
+    assert code == 2 and "param_cn_lowcost_markup: unknown parameter" in err
 
 
 BAD_OPTIONS = {
@@ -818,8 +862,8 @@ def test_analyze_refuses_a_directory_without_a_sweep(tmp_path: Path) -> None:
 
 
 # An electricity price that cannot matter: no provider of going_global (entrants included)
-# is homed in ROW, and `electricity_<REGION>` sets only the power price of providers homed in
-# that region (and the region's default, which only they read). With common random numbers,
+# is homed in ROW, and `electricity_<REGION>` sets only the grid price of that region and the
+# power prices of providers homed there (contracts in proportion). With common random numbers,
 # the runs of a replication share a seed, so two runs that differ only in electricity_ROW are
 # the same run: f(A_B^i) == f(A) exactly, and both Sobol estimators (S1 and ST) are 0, as is
 # Morris' mu*. switching_cost does matter, which shows the indices are not all 0 by accident.

@@ -1,0 +1,65 @@
+"""A provider's capacity in vintages: memory and time set by the orders, not by the lifetime.
+
+The initial fleet is `life` equal vintages, one retiring each month, so it is held as one
+cohort (a count and the per-vintage figures) instead of one object per month of life; the
+orders placed during the run (at most one a month, plus the pipeline at the start) are kept
+one by one. A lifetime of 10^8 months thus costs what 48 months cost
+(benchmarks/bench_fleet.py measures it). Sums are exact-rounded (`math.fsum`), so they do not
+depend on the order the vintages were placed in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Vintage:
+    """Capacity ordered together: in service from `arrival_step`, retired at `retire_step`."""
+
+    capacity_mtok: float
+    amortization_usd_per_month: float
+    arrival_step: int
+    retire_step: int
+
+
+@dataclass(slots=True)
+class Fleet:
+    """The vintages of one provider: an initial cohort plus the orders placed since.
+
+    The cohort is `life` vintages of `cohort_capacity_mtok` each, in service from
+    `start_step`, the r-th of them (r = 1..life) retired at step start_step + r + 1: an
+    existing fleet whose ages are spread evenly over its life, so that retirements are smooth.
+    """
+
+    life: int = 0
+    start_step: int = 0
+    cohort_capacity_mtok: float = 0.0
+    cohort_amortization_usd_per_month: float = 0.0
+    orders: list[Vintage] = field(default_factory=list)
+
+    def _cohort_count(self, step: int) -> int:
+        """Vintages of the initial cohort still in service at `step`."""
+        return max(0, self.life - max(1, step - self.start_step) + 1)
+
+    def _total(self, step: int, per_cohort_vintage: float, attribute: str) -> float:
+        """Sum of `attribute` over the vintages in service at `step`."""
+        terms = [
+            getattr(v, attribute) for v in self.orders if v.arrival_step <= step < v.retire_step
+        ]
+        return math.fsum([per_cohort_vintage * self._cohort_count(step), *terms])
+
+    def capacity_mtok(self, step: int) -> float:
+        """Capacity in service at `step` (Mtok/month), counting what is already ordered."""
+        return self._total(step, self.cohort_capacity_mtok, "capacity_mtok")
+
+    def amortization_usd_per_month(self, step: int) -> float:
+        """Capex amortization of the vintages in service at `step` (USD/month)."""
+        return self._total(
+            step, self.cohort_amortization_usd_per_month, "amortization_usd_per_month"
+        )
+
+    def retire(self, step: int) -> None:
+        """Forget the orders past their life at `step` (the cohort retires by its count)."""
+        self.orders = [v for v in self.orders if v.retire_step > step]

@@ -1,0 +1,398 @@
+"""The scenario schema: what a run is made of, typed, bounded and checked for consistency.
+
+Every number is finite and of its declared type (a boolean is not a number, "100" is not an
+integer), and bounded so that the model's arithmetic stays finite: each bound below is a
+documented legal range (docs/ODD.md, "Legal ranges"). Loading, errors and overrides are in
+`model/scenario.py`; the knobs that change a scenario in `model/parameters.py`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Annotated, Literal, Self
+
+import numpy as np
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tokenmarket.agents.strategies import registry
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Utils = Annotated[float, Field(ge=-100.0, le=100.0)]
+"""A utility term: beyond +-100 utils exp() of it under- or overflows in the logit."""
+Dispersion = Annotated[float, Field(ge=0.0, le=3.0)]
+"""A lognormal sigma: at 3 the 99.9th percentile is ~10^4 times the median; beyond, a few
+agents hold the whole market and their exp(sigma z) overflows float64 at sigma ~ 100."""
+UsdPerKwh = Annotated[float, Field(gt=0.0, le=10.0)]
+"""A power price: real industrial prices are 0.02-0.5 USD/kWh."""
+UsdPerMtok = Annotated[float, Field(gt=0.0, le=10_000.0)]
+"""A token price: real API prices are 0.01-100 USD per million tokens."""
+Money = Annotated[float, Field(ge=-1e15, le=1e15)]
+"""An amount in USD, within a quadrillion: sums over agents and months stay exact enough."""
+MAX_LIFE_MONTHS = 1200
+"""Longest hardware life (100 years: 'never retires' in a theory scenario); the capacity
+pipeline holds one vintage per month of life."""
+Factor = Annotated[float, Field(gt=0.0, le=100.0)]
+"""A shock's multiplier."""
+
+
+class _Strict(BaseModel):
+    """Strict types (no bool as a number, no numeric string), finite numbers, known keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class Region(_Strict):
+    """A region: where developers live and providers build data centers."""
+
+    name: Annotated[str, Field(min_length=1)]
+    population_share: Probability
+    """Share of the developer population living here."""
+    demand_growth_per_month: Annotated[float, Field(ge=-0.5, le=1.0)]
+    """Growth rate of every local developer's token demand (fraction per month)."""
+    electricity_usd_per_kwh: UsdPerKwh
+    """Default industrial power price for providers homed here."""
+    carbon_usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    """Carbon price added to the power price of providers homed here."""
+
+
+class Segment(_Strict):
+    """A developer segment: sets the tastes and the distributions of demand and inertia."""
+
+    name: Annotated[str, Field(min_length=1)]
+    population_share: Probability
+    demand_median_mtok_per_month: Annotated[float, Field(gt=0.0, le=1e6)]
+    demand_sigma: Dispersion
+    """Lognormal dispersion of monthly demand across developers."""
+    price_weight: Annotated[float, Field(ge=0.0, le=100.0)]
+    """`alpha`: utils per unit of f(price)."""
+    quality_weight: Annotated[float, Field(ge=0.0, le=10.0)]
+    """`beta`: utils per quality point."""
+    latency_weight: Annotated[float, Field(ge=0.0, le=1.0)]
+    """`gamma`: utils per ms of latency."""
+    switching_cost_median: Annotated[float, Field(ge=0.0, le=100.0)]
+    """Median switching cost in utils (lognormal across developers)."""
+    switching_cost_sigma: Dispersion
+    review_probability: Probability
+    """`rho`: probability per month of reviewing the current choice."""
+    outside_utility: Utils = 0.0
+    """`u0`: extra utility of the outside option (no API, or self-hosting)."""
+
+
+class ProviderSpec(_Strict):
+    """A provider's starting state: home, cost stack, quality, strategy."""
+
+    name: Annotated[str, Field(min_length=1)]
+    home: str
+    strategy: str
+    strategy_params: dict[str, int | float] = Field(default_factory=dict)
+    """Parameters of the strategy (`tokenmarket strategies`); left out: its defaults."""
+    price_usd_per_mtok: UsdPerMtok
+    """Posted price at the start (USD per million tokens)."""
+    quality: Annotated[float, Field(ge=0.0, le=100.0)]
+    open_weights: bool = False
+    energy_kwh_per_mtok: Annotated[float, Field(gt=0.0, le=1000.0)]
+    """`e`: IT energy (GPUs and their hosts; cooling and power conversion excluded) in kWh per
+    million blended tokens at full load. Facility energy is `pue` x this, and the model applies
+    PUE once, in `model/costs.py`: a source's per-token figure that includes PUE (Epoch's
+    includes 1.2) is divided by it before it goes here."""
+    idle_power_fraction: Probability
+    """`phi`: share of full-load power drawn by idle servers."""
+    pue: Annotated[float, Field(ge=1.0, le=5.0)]
+    """Facility power / IT power (>= 1)."""
+    electricity_usd_per_kwh: UsdPerKwh | None = None
+    """Own power price (a PPA); defaults to the home region's price."""
+    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
+    """All-in capex per GPU (card plus its share of servers, network, building)."""
+    gpu_kw: Annotated[float, Field(gt=0.0, le=100.0)]
+    """IT power of one GPU at full load, in kW."""
+    amortization_months: Annotated[int, Field(ge=1, le=MAX_LIFE_MONTHS)]
+    """Life of a capacity vintage: it is amortized over, and retired after, this many months."""
+    opex_fixed_usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    opex_usd_per_gpu_month: Annotated[float, Field(ge=0.0, le=1e6)]
+    """Non-power opex per GPU of capacity (staff, colocation, network, maintenance)."""
+    capacity_mtok: Annotated[float, Field(gt=0.0, le=1e15)] | None = None
+    """Initial capacity; None sizes it from the provider's expected logit demand at step 0."""
+    cash_usd: Money = 0.0
+    initial_awareness: Probability | None = None
+    """Share of developers aware of the provider at step 0; None uses the market default."""
+    initial_home_awareness: Probability | None = None
+    """The same among developers of its home region; None: as `initial_awareness`."""
+
+
+class Market(_Strict):
+    """Market-wide behaviour: choice, outside option, diffusion, innovation, finance."""
+
+    mu: Annotated[float, Field(ge=0.01, le=100.0)] = 1.0
+    """Gumbel scale of the taste shocks (a normalization; kept for the theory setting)."""
+    price_utility: Literal["log", "linear"] = "log"
+    """f(p) in utility: `log` keeps price elasticity level-free; `linear` is the theory form."""
+    home_bias_utils: Utils = 0.0
+    """Trust term added when a developer's region is the provider's home."""
+    outside_quality_gap: Annotated[float, Field(ge=0.0, le=100.0)] = 10.0
+    """Points by which the outside option (self-hosted open weights) trails the best model on
+    offer."""
+    outside_price_usd_per_mtok: UsdPerMtok = 2.0
+    """Self-hosting cost per million tokens."""
+    frontier_drift_per_month: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    """Algorithmic progress: the frontier's quality at any fixed compute per token rises this
+    many points a month (`model/frontier.py`)."""
+    quality_per_log_compute: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    """Slope of the cost-capability frontier: quality points per e-fold of compute per token;
+    0 makes quality free of compute (the first version)."""
+    homogenization: Probability = 0.05
+    """`kappa`: share of its gap to the (lagged) frontier a laggard closes each month
+    (diffusion through open weights and distillation)."""
+    diffusion_lag_months: Annotated[int, Field(ge=0, le=120)] = 0
+    """Laggards approach where the frontier was this many months ago (0: where it is)."""
+    rnd_effectiveness: Annotated[float, Field(ge=0.0, le=100.0)] = 0.5
+    """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
+    rnd_scale: Annotated[float, Field(gt=0.0, le=100.0)] = 0.2
+    """R&D spend, as a share of last month's market revenue, that doubles its effect."""
+    awareness_initial: Probability = 0.6
+    awareness_base: Probability = 0.02
+    """Bass innovation term `a`: monthly chance an unaware developer hears of a provider."""
+    awareness_word_of_mouth: Annotated[float, Field(ge=0.0, le=100.0)] = 0.3
+    """Bass imitation term `w`, per unit of the provider's developer share in the region."""
+    open_weights_awareness_multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    """Open weights spread through the ecosystem: their `a` is this many times larger."""
+    congestion_ms_per_unserved: Annotated[float, Field(ge=0.0, le=1e5)] = 200.0
+    """Extra latency next month per unit of a provider's unserved demand fraction."""
+    demand_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    """`eta`: intensive-margin elasticity, d = d0 (p / p_ref) ** -eta; 0 switches it off."""
+    reference_price_usd_per_mtok: UsdPerMtok = 1.0
+    learning_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """`b` of the learning curve, capex ~ cumulative output ** -b; 0 switches it off."""
+    discount_rate_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1
+    capacity_lead_months: Annotated[int, Field(ge=0, le=60)] = 6
+    burn_in_months: Annotated[int, Field(ge=0, le=10_000)] = 12
+    exit_loss_months: Annotated[int, Field(ge=1, le=10_000)] = 18
+    """Consecutive months of negative profit after which a provider exits."""
+    credit_limit_months_of_revenue: Annotated[float, Field(ge=0.0, le=1000.0)] = 6.0
+    """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
+    initial_fleet_depreciated: bool = False
+    """The fleet at step 0 is written off (no amortization): the operating-cost view."""
+
+
+class _Shock(_Strict):
+    step: Annotated[int, Field(ge=1, le=10_000)]
+    """Month at whose start the event applies (1 = the first month of the run)."""
+
+
+class ElectricityShock(_Shock):
+    """A region's power prices change: every provider homed there pays `factor` times more."""
+
+    kind: Literal["electricity"]
+    region: str
+    factor: Factor
+
+
+class CarbonShock(_Shock):
+    """A carbon price (USD/kWh) is set on the power used by providers homed in a region."""
+
+    kind: Literal["carbon"]
+    region: str
+    usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)]
+
+
+class AccessShock(_Shock):
+    """A ban, a lifted ban, or anything between: access[developer_region][home] changes.
+
+    Each developer keeps the uniform draw behind its access, so a ban cuts everyone off and
+    a partial change moves only the developers between the old and the new probability.
+    """
+
+    kind: Literal["access"]
+    developer_region: str
+    home: str
+    probability: Probability
+
+
+class DemandGrowthShock(_Shock):
+    """A region's monthly demand growth rate changes (adoption matures, or takes off)."""
+
+    kind: Literal["demand_growth"]
+    region: str
+    per_month: Annotated[float, Field(ge=-0.5, le=1.0)]
+
+
+class EfficiencyShock(_Shock):
+    """Energy per Mtok of a region's fleets is multiplied by `factor`.
+
+    A hardware generation (< 1), or export-controlled chips (> 1); GPU capex per unit of
+    capacity follows, since a GPU serves 1/factor times the tokens.
+    """
+
+    kind: Literal["efficiency"]
+    region: str
+    factor: Factor
+
+
+class CapacityLimitShock(_Shock):
+    """Export controls: a cap on capacity growth of the providers homed in a region.
+
+    Net of retirements: new orders may bring capacity at their arrival to at most current
+    capacity x (1 + max_growth_per_month) ** lead, so worn-out hardware can still be
+    replaced; 0 freezes the fleet's size; None lifts the limit.
+    """
+
+    kind: Literal["capacity_limit"]
+    region: str
+    max_growth_per_month: Annotated[float, Field(ge=0.0, le=10.0)] | None
+
+
+class EntryShock(_Shock):
+    """A new provider enters, with capacity and awareness of its own."""
+
+    kind: Literal["entry"]
+    provider: ProviderSpec
+
+
+class QualityShock(_Shock):
+    """A model release: a provider's quality jumps by `points`, and news of it spreads.
+
+    `awareness` is the share of the developers unaware of the provider who hear of it.
+    """
+
+    kind: Literal["quality_jump"]
+    provider: str
+    points: Annotated[float, Field(ge=-100.0, le=100.0)]
+    awareness: Probability = 0.0
+
+
+Shock = Annotated[
+    ElectricityShock
+    | CarbonShock
+    | AccessShock
+    | DemandGrowthShock
+    | EfficiencyShock
+    | CapacityLimitShock
+    | EntryShock
+    | QualityShock,
+    Field(discriminator="kind"),
+]
+
+
+class Scenario(_Strict):
+    """Everything that defines a run except the seed."""
+
+    name: str = "custom"
+    description: str = ""
+    steps: Annotated[int, Field(ge=1, le=10_000)] = 120
+    """Default run length in months."""
+    start: Annotated[datetime.date, Field(strict=False)] = datetime.date(2024, 1, 1)
+    """Calendar month of step 1 (the month holding this date): the frames' `date` column.
+    A TOML date, or its ISO text as stored in a sweep's manifest."""
+    n_developers: Annotated[int, Field(ge=1, le=5_000_000)] = 10_000
+    represented_developers: Annotated[int, Field(ge=1, le=10**12)] | None = None
+    """Developers the market stands for: each agent's demand is scaled by
+    represented / n_developers, so `n_developers` sets resolution, not market size (against
+    fixed costs in USD). None: one agent is one developer."""
+    regions: Annotated[list[Region], Field(min_length=1)]
+    latency_ms: dict[str, dict[str, Annotated[float, Field(ge=0.0, le=1e5)]]]
+    """`latency_ms[developer_region][site_region]`: network round trip in ms."""
+    access: dict[str, dict[str, Probability]] = Field(default_factory=dict)
+    """`access[developer_region][provider_home]`; entries left out are 1 (open)."""
+    segments: Annotated[list[Segment], Field(min_length=1)]
+    providers: Annotated[list[ProviderSpec], Field(min_length=1)]
+    market: Market = Field(default_factory=Market)
+    shocks: list[Shock] = Field(default_factory=list)
+    """Scheduled events: power and carbon prices, access, demand growth, efficiency,
+    export controls, entry, model releases."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = self.region_names
+        problems = []
+        for field, items in (
+            ("regions", self.regions),
+            ("segments", self.segments),
+            ("providers (entrants included)", self.all_providers),
+        ):
+            seen = [item.name for item in items]
+            if len(set(seen)) != len(seen):
+                problems.append(f"{field}: names must be unique (got {seen})")
+        for field, items in (("regions", self.regions), ("segments", self.segments)):
+            total = sum(item.population_share for item in items)
+            if abs(total - 1.0) > 1e-6:
+                problems.append(f"{field}.population_share: must sum to 1 (got {total:.6g})")
+        for field, matrix, complete in (
+            ("latency_ms", self.latency_ms, True),
+            ("access", self.access, False),
+        ):
+            problems += _matrix_problems(field, matrix, names, complete)
+        entrants = {s.provider.name: s.step for s in self.shocks if isinstance(s, EntryShock)}
+        located = [(f"providers.{i}", p) for i, p in enumerate(self.providers)] + [
+            (f"shocks.{i}.provider", s.provider)
+            for i, s in enumerate(self.shocks)
+            if isinstance(s, EntryShock)
+        ]
+        for where, p in located:
+            if p.home not in names:
+                problems.append(f"{where}.home: {p.home!r} is not a region; one of {names}")
+            try:
+                registry.parse_params(p.strategy, p.strategy_params)
+            except ValueError as err:
+                problems.append(f"{where}.{err}")
+        providers = [p.name for p in self.all_providers]
+        for i, shock in enumerate(self.shocks):
+            for field in ("region", "developer_region", "home"):
+                value = getattr(shock, field, None)
+                if value is not None and value not in names:
+                    problems.append(
+                        f"shocks.{i}.{field}: {value!r} is not a region; one of {names}"
+                    )
+            if isinstance(shock, QualityShock):
+                if shock.provider not in providers:
+                    problems.append(
+                        f"shocks.{i}.provider: {shock.provider!r} is not a provider; "
+                        f"one of {providers}"
+                    )
+                elif entrants.get(shock.provider, 0) > shock.step:
+                    problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def all_providers(self) -> list[ProviderSpec]:
+        """Incumbents, then scheduled entrants: the order of every provider axis in the model."""
+        return self.providers + [s.provider for s in self.shocks if isinstance(s, EntryShock)]
+
+    @property
+    def region_names(self) -> list[str]:
+        """Region names in scenario order (the order of every region axis in the model)."""
+        return [r.name for r in self.regions]
+
+    def latency_matrix(self) -> np.ndarray:
+        """Latency in ms as an array indexed [developer_region, site_region]."""
+        names = self.region_names
+        return np.array([[self.latency_ms[a][b] for b in names] for a in names])
+
+    def access_matrix(self) -> np.ndarray:
+        """Access probabilities as an array indexed [developer_region, provider_home]."""
+        names = self.region_names
+        return np.array([[self.access.get(a, {}).get(b, 1.0) for b in names] for a in names])
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML, loadable again with `load_scenario`."""
+        return tomli_w.dumps(self.model_dump(exclude_none=True))
+
+
+def _matrix_problems(
+    field: str, matrix: Mapping[str, Mapping[str, float]], names: list[str], complete: bool
+) -> list[str]:
+    problems = []
+    for row, cols in matrix.items():
+        if row not in names:
+            problems.append(f"{field}.{row}: not a region; rows must be among {names}")
+            continue
+        for col in cols:
+            if col not in names:
+                problems.append(f"{field}.{row}.{col}: not a region; columns must be among {names}")
+        if complete and set(cols) != set(names):
+            problems.append(f"{field}.{row}: needs one entry for each of {names}")
+    if complete and set(matrix) != set(names):
+        problems.append(f"{field}: needs one row for each of {names}")
+    return problems

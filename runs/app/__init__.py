@@ -1,0 +1,101 @@
+"""The classroom app: a Mesa SolaraViz page a teacher drives live in front of a class.
+
+Serve it with `tokenmarket app` (or `serve()`, or `solara run tokenmarket.runs.app`). The
+page assets come from the installed `solara-assets` package, so it runs without internet.
+
+`controls` holds the presets, the controls (read from the knob registry) and the model they
+build; `figures` the charts and the provider table; `page` the Solara page.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tokenmarket.runs.app.controls import (
+    AS_IN_SCENARIO,
+    CROSS_BORDER,
+    PRESETS,
+    ClassroomMarket,
+    model_params,
+    shown_values,
+)
+from tokenmarket.runs.app.figures import (
+    cash_figure,
+    flows_figure,
+    looks,
+    price_figure,
+    provider_table,
+    share_figure,
+    starting_providers,
+    table_html,
+    utilization_figure,
+)
+from tokenmarket.runs.app.page import Page, page, preset_title
+
+__all__ = [
+    "AS_IN_SCENARIO",
+    "CROSS_BORDER",
+    "PRESETS",
+    "ClassroomMarket",
+    "Page",
+    "cash_figure",
+    "flows_figure",
+    "looks",
+    "model_params",
+    "page",
+    "preset_title",
+    "price_figure",
+    "provider_table",
+    "serve",
+    "server_command",
+    "server_env",
+    "share_figure",
+    "shown_values",
+    "starting_providers",
+    "table_html",
+    "utilization_figure",
+]
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """The `solara run` command line that serves this page (production mode: no reloader)."""
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "tokenmarket.runs.app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-open",
+        "--production",
+    ]
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: no telemetry calls out of a classroom, no banner, no noise."""
+    return {
+        **os.environ,
+        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+        "SOLARA_THEME_SHOW_BANNER": "False",
+        # Solara warns, at length, that plain-http 127.0.0.1 falls back to samesite=lax cookies
+        "PYTHONWARNINGS": ",".join(
+            filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:Cookies with samesite=none"])
+        ),
+    }
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765) -> int:
+    """Serve the app in the foreground until Ctrl-C; the server's exit status (130 on Ctrl-C)."""
+    print(f"TokenMarket classroom app on http://{host}:{port}  (Ctrl-C stops it)", flush=True)
+    with subprocess.Popen(server_command(host, port), env=server_env()) as server:
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            server.terminate()
+            server.wait()
+            return 130
