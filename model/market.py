@@ -79,6 +79,9 @@ MARKET_COLUMNS = (
 )
 """Per month, in `market_frame()`; every name is a TokenMarket attribute."""
 
+FRAME_KEYS = ("run_id", "seed", "step", "date")
+"""First columns of every frame: the run's label and seed, the month and its calendar date."""
+
 ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
 """Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
 
@@ -91,7 +94,8 @@ MISSING_WHEN_UNDEFINED = (
     "mean_price_usd_per_mtok",
 )
 """Ratios whose denominator can be zero, and the price of a provider out of the market (not
-yet entered, or gone): reported as missing (pd.NA), never inf or a stale number."""
+yet entered, or gone): reported as missing (NaN in a float64 column, as every float of the
+frames), never inf or a stale number."""
 
 
 @dataclass(slots=True)
@@ -607,6 +611,23 @@ class TokenMarket(mesa.Model):
         return float(frontier.quality(self.frontier_capability, compute, slope))
 
     # ----------------------------------------------------------------- outputs
+    run_id: str | None = None
+    """A label for this run on every frame (a sweep sets its run's id); None: name and seed."""
+
+    def _tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with the run's label and seed first, and the calendar `date` after `step`.
+
+        The seed is the run's integer seed, the root of its random streams. `date` is the
+        first day of the month, step 1 being the scenario's `start` month.
+        """
+        start = pd.Period(self.spec.start, freq="M")
+        months = pd.PeriodIndex.from_ordinals(start.ordinal + frame["step"] - 1, freq="M")
+        label = self.run_id or f"{self.spec.name}-seed{self.streams.seed}"
+        frame = frame.assign(date=months.to_timestamp())
+        frame.insert(0, "seed", self.streams.seed)
+        frame.insert(0, "run_id", label)
+        return frame[[*FRAME_KEYS, *(c for c in frame.columns if c not in FRAME_KEYS)]]
+
     def provider_frame(self) -> pd.DataFrame:
         """One row per month and provider: prices, shares, flows, each cost line, cash, quality."""
         if self.datacollector.model_vars["step"]:
@@ -633,18 +654,18 @@ class TokenMarket(mesa.Model):
         )
         out_of_market = ~frame["active"] & (frame["capacity_mtok"] == 0)
         frame["price_usd_per_mtok"] = frame["price_usd_per_mtok"].mask(out_of_market)
-        return _with_missing(frame)
+        return self._tagged(_with_missing(frame))
 
     def market_frame(self) -> pd.DataFrame:
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
         frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
-        return _with_missing(frame.astype({"step": int, "active_providers": int}))
+        return self._tagged(_with_missing(frame.astype({"step": int, "active_providers": int})))
 
     def strategy_frame(self) -> pd.DataFrame:
         """One row per month and strategy: its providers' summed shares and profit."""
         return (
             self.provider_frame()
-            .groupby(["step", "strategy"], as_index=False)
+            .groupby([*FRAME_KEYS, "strategy"], as_index=False)
             .agg(
                 token_share=("token_share", "sum"),
                 developer_share=("developer_share", "sum"),
@@ -668,7 +689,7 @@ class TokenMarket(mesa.Model):
         segment_total = served_mtok.sum(axis=2, keepdims=True)
         share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
         t, seg, j = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "step": steps[t.ravel()],
                 "segment": np.asarray([s.name for s in self.spec.segments])[seg.ravel()],
@@ -678,6 +699,7 @@ class TokenMarket(mesa.Model):
                 "token_share": share.ravel(),
             }
         )
+        return self._tagged(frame)
 
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""
@@ -687,7 +709,7 @@ class TokenMarket(mesa.Model):
         t, dev, home = np.meshgrid(
             np.arange(len(steps)), np.arange(len(names)), np.arange(len(names)), indexing="ij"
         )
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "step": steps[t.ravel()],
                 "developer_region": np.asarray(names)[dev.ravel()],
@@ -696,8 +718,10 @@ class TokenMarket(mesa.Model):
                 "cross_border": (dev != home).ravel(),
             }
         )
+        return self._tagged(frame)
 
 
 def _with_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns that may be undefined as float64, a missing value as NaN (never pd.NA)."""
     columns = [c for c in MISSING_WHEN_UNDEFINED if c in frame]
-    return frame.astype(dict.fromkeys(columns, "Float64"))
+    return frame.astype(dict.fromkeys(columns, "float64"))

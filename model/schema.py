@@ -8,6 +8,7 @@ documented legal range (docs/ODD.md, "Legal ranges"). Loading, errors and overri
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
@@ -280,6 +281,9 @@ class Scenario(_Strict):
     description: str = ""
     steps: Annotated[int, Field(ge=1, le=10_000)] = 120
     """Default run length in months."""
+    start: Annotated[datetime.date, Field(strict=False)] = datetime.date(2024, 1, 1)
+    """Calendar month of step 1 (the month holding this date): the frames' `date` column.
+    A TOML date, or its ISO text as stored in a sweep's manifest."""
     n_developers: Annotated[int, Field(ge=1, le=5_000_000)] = 10_000
     represented_developers: Annotated[int, Field(ge=1, le=10**12)] | None = None
     """Developers the market stands for: each agent's demand is scaled by

@@ -6,7 +6,9 @@
     heatmap_figure(table, "electricity_CN", "switching_cost", "token_share")
 
 Confidence intervals are Student-t intervals over replications (runs of one design point
-differ only by seed, so they are independent draws of the same outcome). Sensitivity
+differ only by seed, so they are independent draws of the same outcome); for fractions, the
+t-interval on the logit scale, which stays in [0, 1] (`bounded_interval`). With a focal
+provider, its strategies are compared pairwise on the same seeds (`paired_differences`). Sensitivity
 indices (Sobol, Morris) are computed on the mean over replications of each point.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,14 @@ def market_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFram
     return table.sort_values("run_id").reset_index(drop=True)
 
 
+def custom_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
+    """One row per run: the spec's custom outcomes by name (`outcome_<name>` columns)."""
+    custom = [c for c in summary.columns if c.startswith("outcome_")]
+    table = summary.drop_duplicates("run_id")[[*ID_COLUMNS, *parameters, *custom]]
+    table = table.rename(columns={c: c.removeprefix("outcome_") for c in custom})
+    return table.sort_values("run_id").reset_index(drop=True)
+
+
 def t_half_width(sd: Any, n: Any) -> Any:
     """Half-width of the two-sided Student-t interval of a mean (NaN when n < 2)."""
     from scipy import stats
@@ -174,16 +184,80 @@ def t_interval(values: Sequence[float] | np.ndarray | pd.Series) -> tuple[float,
 
 
 def point_table(runs: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """n, mean, sd and 95% t-interval over runs, per group of `keys` and metric.
+    """n, mean, sd and 95% interval over runs, per group of `keys` and metric.
 
-    Tidy, one row per group and metric: ready for seaborn and for a pivot.
+    Tidy, one row per group and metric: ready for seaborn and for a pivot. The interval is
+    Student-t, or `bounded_interval` for the metrics of `BOUNDS` (shares stay in [0, 1]).
     """
     long = runs.melt(id_vars=list(keys), value_vars=list(metrics), var_name="metric")
     long["value"] = long["value"].astype(float)
     grouped = long.groupby([*keys, "metric"], sort=False, dropna=False)["value"]
     table = grouped.agg(n="count", mean="mean", sd="std").reset_index()
+    return with_intervals(table, table["metric"].map(BOUNDS))
+
+
+BOUNDS: dict[str, tuple[float, float]] = {
+    name: (0.0, 1.0)
+    for name in (
+        "token_share",
+        "developer_share",
+        "hhi",
+        "outside_share",
+        "cross_border_share",
+    )
+}
+"""Outcomes that are fractions, whose intervals must stay inside their bounds."""
+
+
+def bounded_interval(
+    mean: Any, sd: Any, n: Any, low: float = 0.0, high: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% interval of a mean known to lie in [low, high]: the t-interval on the logit scale.
+
+    Why logit and not the bootstrap: sweeps have 3-10 replications, where a percentile
+    bootstrap has few distinct resamples and under-covers; the logit transform keeps the
+    t-interval's coverage away from the bounds and cannot cross them near one (the
+    "logit" method for proportions, Korn & Graubard 1998; R survey's `svyciprop`). With
+    the delta method, the standard error s/sqrt(n) of the mean m (scaled to z in (0, 1))
+    becomes s_z / (z (1 - z)) on the logit scale; the ends are mapped back. A mean on a
+    bound with no spread has the interval [mean, mean]; fewer than 2 runs give NaN.
+    """
+    from scipy.special import expit, logit
+
+    width = high - low
+    z = (np.asarray(mean, dtype=float) - low) / width
+    half = t_half_width(sd, n) / width
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = logit(z)
+        spread = half / (z * (1.0 - z))
+        ends = [low + width * expit(center + sign * spread) for sign in (-1.0, 1.0)]
+    degenerate = (np.asarray(sd, dtype=float) == 0.0) & ~np.isnan(half)
+    at_mean = z * width + low
+    return np.where(degenerate, at_mean, ends[0]), np.where(degenerate, at_mean, ends[1])
+
+
+def with_intervals(table: pd.DataFrame, bounds: pd.Series) -> pd.DataFrame:
+    """`table` (mean, sd, n) with ci_low and ci_high: bounded where `bounds` has (low, high)."""
     half = t_half_width(table["sd"], table["n"])
-    return table.assign(ci_low=table["mean"] - half, ci_high=table["mean"] + half)
+    low, high = table["mean"] - half, table["mean"] + half
+    for pair in set(bounds.dropna()):
+        rows = bounds.map(lambda b, pair=pair: b == pair).to_numpy(dtype=bool)
+        part = table[rows]
+        low[rows], high[rows] = bounded_interval(part["mean"], part["sd"], part["n"], *pair)
+    return table.assign(ci_low=low, ci_high=high)
+
+
+def interval_of(low: float, high: float) -> Callable[[Sequence[float]], tuple[float, float]]:
+    """A seaborn `errorbar` callable: the bounded interval of the mean of a sample."""
+
+    def errorbar(values: Sequence[float]) -> tuple[float, float]:
+        x = np.asarray(values, dtype=float)
+        x = x[~np.isnan(x)]
+        sd = x.std(ddof=1) if x.size > 1 else math.nan
+        ends = bounded_interval(x.mean() if x.size else math.nan, sd, x.size, low, high)
+        return float(ends[0]), float(ends[1])
+
+    return errorbar
 
 
 def replications_needed(sd: Any, halfwidth: float) -> np.ndarray:
@@ -271,7 +345,55 @@ def sensitivity(data: SweepData) -> tuple[pd.DataFrame | None, list[str]]:
                 continue
             for index in _indices(spec, problem, design.unit_sample, y):
                 rows.append({**fixed, "outcome": outcome, **index})
-    return pd.DataFrame(rows), notes
+    return flag_wide(pd.DataFrame(rows)), notes
+
+
+CONFIDENCE_OF = {"S1": "S1_conf", "ST": "ST_conf", "mu_star": "mu_star_conf"}
+"""Each index with a confidence half-width (SALib's bootstrap), by column name."""
+
+
+def flag_wide(indices: pd.DataFrame) -> pd.DataFrame:
+    """Add `<index>_wide`: True where the 95% half-width exceeds the estimate's size.
+
+    Such an index cannot be told from 0 (nor a ranking built on it) at this sample size.
+    """
+    flags = {
+        f"{index}_wide": indices[conf] > indices[index].abs()
+        for index, conf in CONFIDENCE_OF.items()
+        if index in indices
+    }
+    return indices.assign(**flags)
+
+
+def indices_lines(indices: pd.DataFrame, sampler: str) -> str:
+    """Sobol or Morris indices per outcome and parameter, 'estimate ±half-width', for a console.
+
+    A `?` marks an interval wider than its estimate.
+    """
+    names = ("S1", "ST") if sampler == "sobol" else ("mu_star", "sigma")
+    keys = [c for c in indices.columns if c not in ("parameter", *_index_columns(indices))]
+    lines = [
+        f"{sampler.capitalize()} indices, mean over replications, 95% bootstrap half-width "
+        "(? = interval wider than the estimate):"
+    ]
+    for group, rows in indices.groupby(keys, sort=False):
+        lines.append("  " + ", ".join(f"{k} = {v}" for k, v in zip(keys, group, strict=True)))
+        for row in rows.to_dict("records"):
+            cells = []
+            for name in names:
+                conf = CONFIDENCE_OF.get(name)
+                cell = f"{name} {row[name]:8.3f}"
+                if conf is not None:
+                    cell += f" ±{row[conf]:.3f}{'?' if row[f'{name}_wide'] else ' '}"
+                cells.append(cell)
+            lines.append(f"    {row['parameter']:<24} " + "   ".join(cells))
+    return "\n".join(lines)
+
+
+def _index_columns(indices: pd.DataFrame) -> list[str]:
+    """The columns an index row holds besides its keys (outcome, fixed values)."""
+    named = ("S1", "S1_conf", "ST", "ST_conf", "mu", "mu_star", "sigma", "mu_star_conf")
+    return [c for c in indices.columns if c in named or c.endswith("_wide")]
 
 
 def _indices(
@@ -339,7 +461,7 @@ def timeseries_figure(
             markers=True,
             dashes=True,
             markevery=max(1, part["step"].nunique() // 10),
-            errorbar=t_interval,
+            errorbar=interval_of(*BOUNDS[metric]) if metric in BOUNDS else t_interval,
             ax=ax,
             legend=ax is axes[0][-1],
         )
@@ -377,36 +499,62 @@ def heatmap_figure(
     for ax, strategy in zip(axes.ravel(), strategies, strict=False):
         part = rows if strategy is None else rows[rows[strategy_col] == strategy]
         grid = part.pivot_table(index=y, columns=x, values="mean", aggfunc="mean")
-        grid = grid.sort_index(ascending=False)
-        sns.heatmap(
-            grid,
-            annot=True,
-            fmt=".2f",
-            cmap="viridis",
-            vmin=low,
-            vmax=high,
-            cbar_kws={"label": label},
-            ax=ax,
-            xticklabels=[_tick(v) for v in grid.columns],
-            yticklabels=[_tick(v) for v in grid.index],
-        )
-        ax.set(
-            title=strategy or "",
-            xlabel=parameters.label(x, scenario),
-            ylabel=parameters.label(y, scenario),
-        )
+        annotated_heatmap(ax, grid, label, cmap="viridis", vmin=low, vmax=high, scenario=scenario)
+        title = strategy if strategy_col == "strategy" else f"{strategy_col} = {strategy}"
+        ax.set(title=title or "")
     for ax in axes.ravel()[len(strategies) :]:
         ax.set_visible(False)
-    others = [p for p in _varied(table) if p not in (x, y)]
+    others = [p for p in _varied(table) if p not in (x, y, strategy_col)]
     note = f"\naveraged over {', '.join(others)}" if others else ""
     fig.suptitle(f"{label}, final month, mean over replications{note}")
     return fig
 
 
+def annotated_heatmap(
+    ax: Any,
+    grid: pd.DataFrame,
+    label: str,
+    *,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    cells: pd.DataFrame | None = None,
+    scenario: Scenario | None = None,
+) -> None:
+    """`grid` (index: y values, columns: x values, named) as a heatmap with every cell printed.
+
+    The printed numbers (`grid`'s, to 2 decimals, or the text of `cells`) keep it readable
+    in greyscale; the y axis grows upwards; axes are labelled with the parameters' units (a
+    strategy parameter's from `scenario`).
+    """
+    grid = grid.sort_index(ascending=False)
+    text = None if cells is None else cells.reindex_like(grid).to_numpy()
+    sns.heatmap(
+        grid,
+        annot=True if text is None else text,
+        fmt=".2f" if text is None else "",
+        annot_kws=None if text is None else {"fontsize": 8},
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        cbar_kws={"label": label},
+        ax=ax,
+        xticklabels=[_tick(v) for v in grid.columns],
+        yticklabels=[_tick(v) for v in grid.index],
+    )
+    ax.set(
+        xlabel=parameters.label(str(grid.columns.name), scenario),
+        ylabel=parameters.label(str(grid.index.name), scenario),
+    )
+
+
 def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
     """Bars of each parameter's indices per outcome: Sobol S1 and ST, or Morris mu* and sigma.
 
-    The two indices are told apart by hatching as well as colour.
+    The two indices are told apart by hatching as well as colour. Error bars are the 95%
+    bootstrap intervals (SALib); a `?` after one marks an interval wider than its estimate.
+    Over several combinations of listed parameters, a bar is their mean and its error bar
+    the widest of their intervals.
     """
     names = ("S1", "ST") if sampler == "sobol" else ("mu_star", "sigma")
     long = indices.melt(id_vars=["outcome", "parameter"], value_vars=list(names), var_name="index")
@@ -425,10 +573,19 @@ def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
             ax=ax,
             legend=ax is axes.ravel()[0],
         )
-        for container, hatch in zip(ax.containers, ("", "//"), strict=False):
+        rows = indices[indices["outcome"] == outcome].groupby("parameter", sort=False)
+        rows = rows.agg(
+            {
+                **{n: "mean" for n in names},
+                **{CONFIDENCE_OF[n]: "max" for n in names if n in CONFIDENCE_OF},
+            }
+        ).reset_index()
+        for container, hatch, name in zip(ax.containers, ("", "//"), names, strict=False):
             for bar in container:
                 bar.set_hatch(hatch)
                 bar.set_edgecolor("black")
+            if name in CONFIDENCE_OF:
+                _error_bars(ax, container, rows, name)
         ax.set(
             title=outcome,
             xlabel="index (share of variance)"
@@ -438,8 +595,28 @@ def sensitivity_figure(indices: pd.DataFrame, sampler: str) -> Figure:
         )
     for ax in axes.ravel()[len(outcomes) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{sampler.capitalize()} sensitivity indices, mean over replications")
+    fig.suptitle(
+        f"{sampler.capitalize()} sensitivity indices, mean over replications\n"
+        "bars: 95% bootstrap intervals; ? = interval wider than the estimate"
+    )
     return fig
+
+
+def _error_bars(ax: Any, container: Any, rows: pd.DataFrame, name: str) -> None:
+    """The 95% half-widths of one index on its bars, and a `?` where wider than the bar."""
+    for bar, row in zip(container, rows.itertuples(index=False), strict=True):
+        value, conf = getattr(row, name), getattr(row, CONFIDENCE_OF[name])
+        y = bar.get_y() + bar.get_height() / 2
+        ax.errorbar(value, y, xerr=conf, color="black", capsize=2, linewidth=0.8)
+        if conf > abs(value):
+            ax.annotate(
+                "?",
+                (value + conf, y),
+                xytext=(2, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
 
 
 def _tick(value: Any) -> str:
@@ -454,6 +631,166 @@ def _varied(table: pd.DataFrame) -> list[str]:
     return keys[keys.index("point") + 1 : end]
 
 
+# --------------------------------------------------------------------------- paired comparisons
+FOCAL_OUTCOMES = {
+    "token_share": "token share (fraction of tokens served)",
+    "developer_share": "developer share (fraction of developers)",
+    "price_usd_per_mtok": "price (USD per million tokens)",
+    "profit_usd": "profit (USD per month)",
+    "npv_usd": "discounted cumulative profit, NPV (USD)",
+    "cash_usd": "cash (USD)",
+}
+"""One provider's own outcomes in the final month (the provider rows of the summary)."""
+
+
+class AnalysisError(ValueError):
+    """An analysis the stored sweep cannot support, with a message for a person."""
+
+
+def strategy_knob(provider: str) -> str:
+    """The override that sets a provider's strategy (`scenario.OVERRIDES`)."""
+    return f"strategy_{provider}"
+
+
+def default_focal(spec: SweepSpec) -> str | None:
+    """The provider whose strategy the spec varies, when it varies exactly one's."""
+    varied = [
+        name.removeprefix("strategy_")
+        for name, values in spec.parameters.items()
+        if name.startswith("strategy_") and len(values) > 1
+    ]
+    return varied[0] if len(varied) == 1 else None
+
+
+def check_focal(data: SweepData, focal: str) -> str:
+    """The strategy knob of `focal`, after checking the sweep can compare its arms."""
+    providers = sorted(data.summary["provider"].unique())
+    if focal not in providers:
+        raise AnalysisError(f"--focal: no provider {focal!r} in this sweep; one of {providers}")
+    knob = strategy_knob(focal)
+    if len(data.spec.parameters.get(knob, [])) < 2:
+        raise AnalysisError(
+            f"--focal: this sweep does not vary {focal}'s strategy; list two or more values "
+            f"of `{knob}` under [parameters] to compare them"
+        )
+    if data.spec.replications < 2:
+        runs = data.design.n_points * 2
+        raise AnalysisError(
+            f"--focal: a paired interval needs at least 2 replications per arm (the spec has "
+            f"1): set `replications = 2` or more ({runs} runs at 2)"
+        )
+    return knob
+
+
+def focal_runs(summary: pd.DataFrame, parameters: Sequence[str], focal: str) -> pd.DataFrame:
+    """One row per run: the focal provider's outcomes and the market's, final month."""
+    own = summary[summary["provider"] == focal]
+    market = market_runs(summary, parameters)[["run_id", *MARKET_OUTCOMES]]
+    keys = [*ID_COLUMNS, *parameters]
+    table = own[[*keys, *FOCAL_OUTCOMES]].merge(market, on="run_id", validate="one_to_one")
+    return table.sort_values("run_id").reset_index(drop=True)
+
+
+def paired_differences(
+    runs: pd.DataFrame, parameters: Sequence[str], knob: str, arms: Sequence[Any]
+) -> pd.DataFrame:
+    """Each arm minus the first, run by run: same replication, same other parameters.
+
+    With common random numbers the two runs of a pair share their seed, so the difference
+    is the effect of the strategy alone (seed noise cancels); without, the pairs are
+    independent and the interval is wider but still valid. Tidy: one row per pair and
+    metric, with the other parameters, `replication`, `arm` and `baseline`.
+    """
+    others = [p for p in parameters if p != knob]
+    metrics = [*FOCAL_OUTCOMES, *MARKET_OUTCOMES]
+    wide = runs.set_index([*others, "replication", knob])[metrics].astype(float).unstack(knob)
+    frames = []
+    for arm in arms[1:]:
+        diff = wide.xs(arm, axis=1, level=knob) - wide.xs(arms[0], axis=1, level=knob)
+        long = diff.reset_index().melt(
+            id_vars=[*others, "replication"], var_name="metric", value_name="difference"
+        )
+        frames.append(long.assign(arm=arm, baseline=arms[0]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def paired_table(differences: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """n, mean, sd and 95% interval of the paired differences per group of `keys`.
+
+    Differences of fractions lie in [-1, 1] and get `bounded_interval` over that range;
+    the others the t-interval.
+    """
+    grouped = differences.groupby([*keys, "arm", "baseline", "metric"], sort=False)
+    table = grouped["difference"].agg(n="count", mean="mean", sd="std").reset_index()
+    bounds = table["metric"].map(lambda m: (-1.0, 1.0) if m in BOUNDS else None)
+    return with_intervals(table, bounds)
+
+
+def paired_heatmap_figure(
+    differences: pd.DataFrame,
+    x: str,
+    y: str,
+    focal: str,
+    metric: str = "token_share",
+    scenario: Scenario | None = None,
+) -> Figure:
+    """Mean paired difference of a focal outcome over two parameters, one panel per arm.
+
+    Every cell prints its mean and 95% interval (readable in greyscale); other varied
+    parameters (never the strategy knob) are pooled into the cell's pairs, as the title says.
+    """
+    rows = differences[differences["metric"] == metric]
+    table = paired_table(rows, [x, y])
+    arms = list(dict.fromkeys(table["arm"]))
+    fig, axes = _figure(len(arms), width=5.0, height=4.2)
+    limit = float(np.nanmax(np.abs(table["mean"]))) or 1.0
+    label = FOCAL_OUTCOMES.get(metric) or MARKET_OUTCOMES.get(metric, metric)
+    for ax, arm in zip(axes.ravel(), arms, strict=True):
+        part = table[table["arm"] == arm]
+        text = part.assign(
+            cell=[
+                f"{m:+.3f}\n[{lo:+.3f}, {hi:+.3f}]"
+                for m, lo, hi in part[["mean", "ci_low", "ci_high"]].itertuples(index=False)
+            ]
+        )
+        grid = part.pivot(index=y, columns=x, values="mean")
+        cells = text.pivot(index=y, columns=x, values="cell")
+        annotated_heatmap(
+            ax,
+            grid,
+            f"difference in {label}",
+            cmap="vlag",
+            vmin=-limit,
+            vmax=limit,
+            cells=cells,
+            scenario=scenario,
+        )
+        ax.set(title=f"{arm} minus {part['baseline'].iloc[0]}")
+    others = differences.columns[: differences.columns.get_loc("replication")]
+    pooled = [p for p in others if p not in (x, y)]
+    note = f"\npooled over {', '.join(pooled)}" if pooled else ""
+    n = int(table["n"].min())
+    fig.suptitle(
+        f"{focal}: paired difference, final month\n"
+        f"mean [95% interval] over >= {n} pairs on shared seeds{note}"
+    )
+    return fig
+
+
+def paired_lines(table: pd.DataFrame, focal: str) -> str:
+    """The pooled paired differences as console lines, one per arm and metric."""
+    lines = [
+        f"Paired differences for {focal}, final month: arm minus baseline on the same seed and "
+        "parameters, mean [95% interval] over every pair of the design:"
+    ]
+    for row in table.itertuples(index=False):
+        lines.append(
+            f"  {row.metric:<26} {row.arm} - {row.baseline}: {row.mean:+.4g} "
+            f"[{row.ci_low:+.4g}, {row.ci_high:+.4g}] over {row.n} pairs"
+        )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- the report
 @dataclass
 class AnalysisReport:
@@ -464,19 +801,35 @@ class AnalysisReport:
     strategies: pd.DataFrame | None = None
     market: pd.DataFrame | None = None
     indices: pd.DataFrame | None = None
+    sampler: str = "grid"
+    focal: str | None = None
+    paired: pd.DataFrame | None = None
+    """Paired differences of the focal provider's arms, pooled over the design points."""
 
 
-def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
+def analyze(
+    root: str | Path, halfwidth: float | None = None, focal: str | None = None
+) -> AnalysisReport:
     """Write the tables, sensitivity indices and figures of a sweep into ROOT/analysis/.
 
     With `halfwidth`, the tables also give each row's CI half-width and the replications
-    that half-width needs (`with_plan`), in the outcome's own units.
+    that half-width needs (`with_plan`), in the outcome's own units. `focal` (default: the
+    provider whose strategy the spec varies, if only one's) adds the paired comparison of its
+    strategies, and its heatmaps are drawn per arm, never averaged over the strategy being
+    compared.
     """
     data = load_sweep(root)
-    report = AnalysisReport()
+    report = AnalysisReport(sampler=data.spec.sampler)
     if data.summary.empty:
         report.notes.append("no finished runs yet: nothing to analyze")
         return report
+    knob = None
+    if focal is not None:
+        knob = check_focal(data, focal)
+    elif (focal := default_focal(data.spec)) and data.spec.replications < 2:
+        report.notes.append(f"paired comparison of {focal} skipped: it needs 2+ replications")
+    elif focal:
+        knob = check_focal(data, focal)
     out = data.root / ANALYSIS_DIR
     out.mkdir(exist_ok=True)
     params = data.parameters
@@ -491,6 +844,11 @@ def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
         report.market = with_plan(report.market, halfwidth)
     _write_csv(report, out / "strategy_points.csv", report.strategies)
     _write_csv(report, out / "market_points.csv", report.market)
+    custom = custom_runs(data.summary, params)
+    if custom.shape[1] > len(ID_COLUMNS) + len(params):
+        outcomes = list(custom.columns[len(ID_COLUMNS) + len(params) :])
+        table = point_table(custom, ["point", *params], outcomes)
+        _write_csv(report, out / "outcome_points.csv", table)
 
     report.indices, notes = sensitivity(data)
     report.notes += notes
@@ -502,8 +860,8 @@ def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
             sensitivity_figure(report.indices, data.spec.sampler),
         )
 
-    facet = next((p for p in params if data.summary[p].nunique() <= 6), None)
-    wanted = ["run_id", "step", "strategy", "token_share", *([facet] if facet else [])]
+    facet = next((p for p in params if p != knob and data.summary[p].nunique() <= 6), None)
+    wanted = ["run_id", "step", "strategy", "provider", "token_share", *([facet] if facet else [])]
     timeseries = data.timeseries(wanted)
     if timeseries is None:
         report.notes.append(
@@ -511,14 +869,18 @@ def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
             "(set `timeseries = true` under [outputs])"
         )
     else:
-        pooled = len(params) > (1 if facet else 0)
-        _write_figure(
-            report,
-            out / "timeseries_token_share.png",
-            timeseries_figure(timeseries, "token_share", facet, pooled),
-        )
+        if knob is not None:  # the focal provider's own share, one line per arm
+            timeseries = timeseries[timeseries["provider"] == focal]
+        pooled = len(params) > (1 if facet else 0) + (knob is not None)
+        fig = timeseries_figure(timeseries, "token_share", facet, pooled)
+        if knob is not None:
+            fig.suptitle(f"{focal}: {fig.get_suptitle()}")
+        _write_figure(report, out / "timeseries_token_share.png", fig)
 
     gridded = [p for p in params if p in data.design.list_names or data.spec.sampler == "grid"]
+    if knob is not None:
+        _paired_outputs(data, report, out, focal, knob, [p for p in gridded if p != knob])
+        return report
     if len(gridded) >= 2:
         x, y = gridded[0], gridded[1]
         _write_figure(
@@ -534,6 +896,40 @@ def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
     else:
         report.notes.append("heatmaps skipped: they need at least two gridded parameters")
     return report
+
+
+def _paired_outputs(
+    data: SweepData,
+    report: AnalysisReport,
+    out: Path,
+    focal: str,
+    knob: str,
+    gridded: list[str],
+) -> None:
+    """The paired comparison of `focal`'s arms: tables, difference heatmap, per-arm heatmaps."""
+    report.focal = focal
+    params = data.parameters
+    runs = focal_runs(data.summary, params, focal)
+    differences = paired_differences(runs, params, knob, data.spec.parameters[knob])
+    others = [p for p in params if p != knob]
+    report.paired = paired_table(differences, [])
+    _write_csv(report, out / f"paired_{focal}.csv", report.paired)
+    _write_csv(report, out / f"paired_{focal}_points.csv", paired_table(differences, others))
+    if len(gridded) < 2:
+        report.notes.append("heatmaps skipped: they need two gridded parameters besides " + knob)
+        return
+    x, y = gridded[0], gridded[1]
+    _write_figure(
+        report,
+        out / f"paired_{focal}_token_share.png",
+        paired_heatmap_figure(differences, x, y, focal, "token_share", data.scenario),
+    )
+    own = point_table(runs, ["point", *params], list(FOCAL_OUTCOMES))
+    fig = heatmap_figure(own, x, y, "token_share", strategy_col=knob, scenario=data.scenario)
+    fig.suptitle(f"{focal}: {fig.get_suptitle()}")
+    _write_figure(report, out / f"heatmap_{focal}_token_share.png", fig)
+    hhi = heatmap_figure(report.market, x, y, "hhi", knob, scenario=data.scenario)
+    _write_figure(report, out / "heatmap_hhi.png", hhi)
 
 
 def _write_csv(report: AnalysisReport, path: Path, table: pd.DataFrame) -> None:

@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_strategies(sub)
     _add_sweep(sub)
     _add_analyze(sub)
+    _add_discover(sub)
     _add_validate(sub)
     _add_app(sub)
     _add_calvano(sub)
@@ -251,7 +252,44 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
         help="also give, per point, the replications a 95%% CI of +-X needs (outcome's units)",
     )
     _add_outcome(analyze)
+    analyze.add_argument(
+        "--focal",
+        metavar="PROVIDER",
+        help="compare this provider's strategies run by run (paired on seeds); default: the "
+        "provider whose strategy the spec varies, if only one's",
+    )
     analyze.set_defaults(handler=_analyze)
+
+
+def _add_discover(sub: argparse._SubParsersAction) -> None:
+    discover = sub.add_parser(
+        "discover",
+        help="scenario discovery: where in parameter space an outcome condition holds",
+        description="PRIM boxes (EMA workbench) and a shallow decision tree over the runs of a "
+        "sweep: which parameter values make OUTCOME CONDITION hold, with each box's coverage "
+        "and density; a table and a figure into DIR/analysis/. Needs the `discover` extra.",
+    )
+    discover.add_argument("dir", type=Path, metavar="SWEEP_DIR", help="a directory of `sweep`")
+    discover.add_argument(
+        "--outcome",
+        required=True,
+        metavar="NAME",
+        help="a market outcome (hhi), a strategy's (token_share[low_price]), a provider's "
+        "(token_share@cn_lowcost) or a custom outcome of the spec",
+    )
+    discover.add_argument(
+        "--condition",
+        required=True,
+        metavar="EXPR",
+        help="which runs are cases of interest: an operator and a number, e.g. '< 0.3'",
+    )
+    discover.add_argument(
+        "--min-density",
+        type=float,
+        metavar="D",
+        help="the density a PRIM box must reach, between 0 and 1 (default: 0.8)",
+    )
+    discover.set_defaults(handler=_discover)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -591,13 +629,20 @@ def _analyze(args: argparse.Namespace) -> int:
     """Write the analysis of a sweep and print its main table."""
     if not args.dir.is_dir():
         raise UsageError(f"DIR: {str(args.dir)!r} is not a directory written by `sweep`")
-    from tokenmarket.runs.analysis import analyze
+    from tokenmarket.runs.analysis import AnalysisError, analyze, indices_lines, paired_lines
 
     if args.halfwidth is not None:
         _check_halfwidth("--halfwidth", args.halfwidth)
         _check_outcome(args.outcome)
-    report = analyze(args.dir, halfwidth=args.halfwidth)
-    if report.strategies is not None:
+    try:
+        report = analyze(args.dir, halfwidth=args.halfwidth, focal=args.focal)
+    except AnalysisError as err:
+        raise UsageError(str(err)) from None
+    if report.indices is not None and not report.indices.empty:
+        print(indices_lines(report.indices, report.sampler))
+    elif report.paired is not None and report.focal is not None:
+        print(paired_lines(report.paired, report.focal))
+    elif report.strategies is not None:
         print(share_table(report.strategies))
     if args.halfwidth is not None and report.strategies is not None:
         print(plan_table(report, args.outcome, args.halfwidth))
@@ -606,6 +651,33 @@ def _analyze(args: argparse.Namespace) -> int:
     if report.written:
         folder = report.written[0].parent
         print(f"\nwrote {folder}/: " + " ".join(p.name for p in report.written))
+    return 0
+
+
+def _discover(args: argparse.Namespace) -> int:
+    """Print the PRIM and tree boxes of a condition on an outcome; write table and figure."""
+    if not args.dir.is_dir():
+        raise UsageError(f"SWEEP_DIR: {str(args.dir)!r} is not a directory written by `sweep`")
+    if args.min_density is not None and not 0 < args.min_density <= 1:
+        raise UsageError(f"--min-density: must be in (0, 1] (got {args.min_density})")
+    try:
+        from tokenmarket.runs.discover import boxes_lines, discover
+    except ModuleNotFoundError as err:
+        raise UsageError(
+            f"discover: needs {err.name}; install it with pip install 'tokenmarket[discover]'"
+        ) from None
+    from tokenmarket.runs.analysis import AnalysisError
+
+    try:
+        density = {} if args.min_density is None else {"min_density": args.min_density}
+        boxes, report = discover(args.dir, args.outcome, args.condition, **density)
+    except AnalysisError as err:
+        raise UsageError(str(err)) from None
+    for note in report.notes:
+        print(f"note: {note}")
+    print(boxes_lines(boxes))
+    if report.written:
+        print(f"\nwrote {report.written[0].parent}/: " + " ".join(p.name for p in report.written))
     return 0
 
 
@@ -652,16 +724,20 @@ def _app(args: argparse.Namespace) -> int:
 
 
 def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
-    """Final token share by strategy per design point, 'mean ±half-width of the 95% CI'."""
+    """Final token share by strategy per design point, 'mean [95% interval]'.
+
+    The interval of a share is not symmetric near 0 or 1 (`analysis.bounded_interval`).
+    """
     rows = strategies[strategies["metric"] == "token_share"]
     keys = list(rows.columns[: list(rows.columns).index("strategy")])
-    cell = rows["mean"].map("{:.3f}".format) + rows.eval("(ci_high - ci_low) / 2").map(
-        lambda h: "" if h != h else f" ±{h:.3f}"
-    )
+    cell = rows["mean"].map("{:.3f}".format) + [
+        "" if lo != lo else f" [{lo:.3f}, {hi:.3f}]"
+        for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
+    ]
     table = rows.assign(cell=cell).pivot(index=keys, columns="strategy", values="cell")
     more = f"\n... {len(table) - limit} more points in the CSV" if len(table) > limit else ""
     n = int(rows["n"].max())
-    title = f"Final token share by strategy, mean ±95% CI over {n} replications:"
+    title = f"Final token share by strategy, mean [95% interval] over {n} replications:"
     return f"{title}\n{table.head(limit).to_string()}{more}"
 
 

@@ -76,6 +76,16 @@ LARGE_SWEEP_RUNS = 10_000
 SAMPLER_STREAM = 0x5EED_5A3B
 """Mixed into the sweep seed for the sampler's own generator, apart from the run seeds."""
 
+MIN_SOBOL_SAMPLES = 8
+"""Smallest Sobol base sample N. The indices' intervals come from a bootstrap over the N
+rows (SALib draws 100 resamples); N rows have C(2N-1, N) distinct resamples: 35 at N = 4,
+fewer than the draws, so the "interval" repeats itself; 6435 at N = 8."""
+
+MIN_MORRIS_TRAJECTORIES = 4
+"""Smallest number of Morris trajectories: r = 4 to 10 is the range Morris (1991) and
+Saltelli et al., Global Sensitivity Analysis: The Primer (2008), ch. 3, found enough to
+rank factors; sigma and mu*'s bootstrap interval need several elementary effects each."""
+
 
 class SpecError(ValueError):
     """A sweep spec that cannot be used, with a message for a person."""
@@ -165,10 +175,12 @@ class SweepSpec(_Strict):
     ranges: dict[str, Range] = Field(default_factory=dict)
     """Continuous ranges per parameter, for the sampler."""
     outputs: Outputs = Field(default_factory=Outputs)
+    outcomes: dict[str, str] = Field(default_factory=dict)
+    """Custom outcomes, name -> expression or reporter function (`runs/outcomes.py`)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems = []
+        problems = self._outcome_problems()
         for name, values in self.parameters.items():
             if not values:
                 problems.append(f"parameters.{name}: needs at least one value")
@@ -188,7 +200,7 @@ class SweepSpec(_Strict):
                     f"{place}.steps: set the run length with the top-level `steps` (or vary "
                     "it in `parameters` and leave the top-level `steps` out)"
                 )
-        problems += self._sampler_problems()
+        problems += self._sampler_problems() or self._size_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -212,13 +224,36 @@ class SweepSpec(_Strict):
                 return ["levels: the sobol sampler takes no levels"]
         if self.sampler == "morris" and self.levels is not None and self.levels % 2:
             return [f"levels: morris needs an even number of levels (got {self.levels})"]
-        if self.sampler == "morris" and self.samples is not None and self.samples < 2:
-            return [f"samples: morris needs at least 2 trajectories (got {self.samples})"]
         return []
+
+    def _outcome_problems(self) -> list[str]:
+        """The first custom outcome that cannot be computed, if any."""
+        from tokenmarket.runs.outcomes import parse_outcomes
+
+        try:
+            parse_outcomes(self.outcomes, reserved=[*self.fixed, *self.parameters, *self.ranges])
+        except ValueError as err:
+            return [str(err)]
+        return []
+
+    def _size_problems(self) -> list[str]:
+        """A Sobol or Morris design too small for its indices, with the runs it would need."""
+        minimum = {"sobol": MIN_SOBOL_SAMPLES, "morris": MIN_MORRIS_TRAJECTORIES}.get(self.sampler)
+        if minimum is None or self.samples is None or self.samples >= minimum:
+            return []
+        rows = minimum * (len(self.ranges) + (2 if self.sampler == "sobol" else 1))
+        groups = math.prod(len(values) for values in self.parameters.values())
+        runs = rows * groups * self.replications
+        what = "base sample N" if self.sampler == "sobol" else "trajectories"
+        return [
+            f"samples: {self.sampler} needs {what} >= {minimum} for intervals on its indices "
+            f"(got {self.samples}); at {minimum} this design is {runs} runs"
+        ]
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the runs (name and description excluded), JSON-ready."""
-        return self.model_dump(mode="json", exclude={"name", "description"})
+        unused = {"outcomes"} if not self.outcomes else set()  # sweeps from before outcomes
+        return self.model_dump(mode="json", exclude={"name", "description", *unused})
 
 
 def _kind(value: Scalar) -> str:
@@ -347,6 +382,8 @@ class RunTask:
     overrides: dict[str, Scalar]
     """The spec's `fixed` overrides and its `steps`."""
     timeseries: bool
+    outcomes: tuple[tuple[str, str], ...] = ()
+    """The spec's custom outcomes, (name, text): evaluated after the run."""
 
 
 @dataclass(frozen=True)
@@ -389,6 +426,7 @@ class Sweep:
             scenario=self.scenario,
             overrides=overrides,
             timeseries=self.spec.outputs.timeseries,
+            outcomes=tuple(self.spec.outcomes.items()),
         )
 
     def tasks(self, skip: set[str] | frozenset[str] = frozenset()) -> Iterator[RunTask]:
@@ -588,16 +626,27 @@ def run_one(task: RunTask) -> RunFrames:
     from tokenmarket.model.market import TokenMarket
 
     model = TokenMarket(task.scenario, rng=task.seed, **task.overrides, **task.parameters)
+    model.run_id = task.run_id
     model.run_for(model.spec.steps)
-    market = model.market_frame()
+    tags = ["run_id", "seed"]  # the model's, the same as the task's below
+    market = model.market_frame().drop(columns=[*tags, "date"])
     market = market.rename(columns={c: f"market_{c}" for c in market.columns if c != "step"})
-    frame = model.provider_frame().merge(market, on="step", how="left", validate="many_to_one")
+    frame = model.provider_frame().drop(columns=tags)
+    frame = frame.merge(market, on="step", how="left", validate="many_to_one")
     ids = (task.run_id, task.run, task.point, task.replication, task.seed)
     tags = {**dict(zip(ID_COLUMNS, ids, strict=True)), **task.parameters}
     frame = pd.concat([pd.DataFrame(tags, index=frame.index), frame], axis=1)  # tags first
+    frame = frame.assign(**custom_outcomes(task, model))
     last = frame["step"] == frame["step"].max()
     summary = frame[last].reset_index(drop=True)
     return RunFrames(summary=summary, timeseries=frame if task.timeseries else None)
+
+
+def custom_outcomes(task: RunTask, model: Any) -> dict[str, float]:
+    """The spec's custom outcomes of a finished run, by summary column (`outcome_<name>`)."""
+    from tokenmarket.runs.outcomes import evaluate_all
+
+    return evaluate_all(dict(task.outcomes), model)
 
 
 def run_to_parquet(task: RunTask) -> tuple[bytes, bytes | None]:

@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 from matplotlib.figure import Figure
 
-from tokenmarket.model.market import PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.market import FRAME_KEYS, PROVIDER_COLUMNS, TokenMarket
 from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.model.scenario import load_scenario
 from tokenmarket.runs import cli
@@ -31,7 +31,7 @@ OUTPUTS = {
     "segment_share.png",
     "scenario.toml",
 }
-PROVIDER_KEYS = ["step", "provider", "region", "strategy", *PROVIDER_COLUMNS]
+PROVIDER_KEYS = [*FRAME_KEYS, "provider", "region", "strategy", *PROVIDER_COLUMNS]
 MARKET_KEYS = [
     "step",
     "hhi",
@@ -43,8 +43,8 @@ MARKET_KEYS = [
     "active_providers",
     "energy_kwh",
 ]
-SEGMENT_KEYS = ["step", "segment", "provider", "demand_mtok", "served_mtok", "token_share"]
-FLOW_KEYS = ["step", "developer_region", "home_region", "served_mtok", "cross_border"]
+SEGMENT_KEYS = [*FRAME_KEYS, "segment", "provider", "demand_mtok", "served_mtok", "token_share"]
+FLOW_KEYS = [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
 

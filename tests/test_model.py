@@ -8,7 +8,7 @@ import pytest
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.model.demand import OUTSIDE
-from tokenmarket.model.market import MARKET_COLUMNS, PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.market import FRAME_KEYS, MARKET_COLUMNS, PROVIDER_COLUMNS, TokenMarket
 from tokenmarket.model.scenario import ScenarioError, builtin_names, load_scenario
 
 
@@ -30,18 +30,41 @@ def test_different_seeds_differ():
 
 def test_frames_are_tidy_with_documented_columns():
     providers, market, flows = frames(3)
-    assert list(providers.columns) == ["step", "provider", "region", "strategy", *PROVIDER_COLUMNS]
-    assert list(market.columns) == ["step", *MARKET_COLUMNS]
+    assert list(providers.columns) == [
+        *FRAME_KEYS,
+        "provider",
+        "region",
+        "strategy",
+        *PROVIDER_COLUMNS,
+    ]
+    assert list(market.columns) == [*FRAME_KEYS, *MARKET_COLUMNS]
     assert providers.groupby("step").size().eq(4).all()
     assert market["step"].tolist() == list(range(1, 13))
     assert set(flows.columns) == {
-        "step",
+        *FRAME_KEYS,
         "developer_region",
         "home_region",
         "served_mtok",
         "cross_border",
     }
     assert providers["customers"].dtype == np.int64
+    for frame in (providers, market, flows):
+        assert (frame["seed"] == 3).all() and (frame["run_id"] == "classroom-seed3").all()
+        # step 1 is the scenario's start month; one calendar month per step
+        start = pd.Period(load_scenario("classroom").start, freq="M")
+        months = frame["date"].dt.to_period("M")
+        assert ((months - start).map(lambda offset: offset.n) == frame["step"] - 1).all()
+        assert (frame["date"].dt.day == 1).all()
+
+
+def test_missing_values_are_nan_in_float64_columns():
+    model = TokenMarket("going_global", rng=4, n_developers=300)
+    model.run_for(30)  # exits and late entrants: some prices are undefined
+    providers, market = model.provider_frame(), model.market_frame()
+    assert providers["price_usd_per_mtok"].isna().any()  # the premise
+    for frame in (providers, market):
+        numbers = frame.select_dtypes("number")
+        assert set(numbers.dtypes) <= {np.dtype("float64"), np.dtype("int64")}  # no pd.NA types
 
 
 def test_segment_frame_adds_up_to_the_providers():
