@@ -173,6 +173,18 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
     ]
 
 
+def by_group(factors: Sequence[Factor]) -> list[Factor]:
+    """One factor per group, all its knobs together: the group Shapley values in 2^groups runs.
+
+    The groups' contributions equal those of the full decomposition (the Owen value sums to
+    the Shapley value of the game of groups); only the split within groups is lost.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for f in factors:
+        merged.setdefault(f.group, {}).update(f.counterfactual)
+    return [Factor(group, group, knobs) for group, knobs in merged.items()]
+
+
 def _target_utilization(provider: Any) -> float:
     from tokenmarket.agents.strategies import registry
 
