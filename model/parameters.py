@@ -377,6 +377,19 @@ PARAMETERS: tuple[Parameter, ...] = (
         read=lambda s, b: _weighted(s.regions, "demand_growth_per_month"),
         write=_set_all("regions", "demand_growth_per_month"),
     ),
+    RealParameter(
+        pattern="demand_growth_{region}",
+        label="{region} demand growth",
+        unit="share / month",
+        doc="monthly demand growth rate of {region}'s developers (until a demand_growth shock)",
+        low=-0.1,
+        high=0.3,
+        step=0.005,
+        read=lambda s, b: s.regions[s.region_names.index(b["region"])].demand_growth_per_month,
+        write=lambda data, b, value: data["regions"][_region_index(data, b["region"])].update(
+            demand_growth_per_month=value
+        ),
+    ),
     CategoricalParameter(
         pattern="price_utility",
         label="Price term of utility",

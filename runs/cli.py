@@ -694,7 +694,8 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
         "--outcome",
         default="share_abroad",
         metavar="NAME",
-        help="; ".join(f"{k}: {v[0]}" for k, v in OUTCOMES.items()) + " (default: share_abroad)",
+        help="; ".join(f"{k}: {v.meaning}" for k, v in OUTCOMES.items())
+        + " (default: share_abroad)",
     )
     add("--months", default="13-36", metavar="A-B", help="window of months (default: 13-36)")
     add("--seeds", type=int, default=5, metavar="N", help="seeds, the same for every run (5)")

@@ -138,7 +138,8 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
     target utilization to their mean. Industrial: access of every foreign region to `home`
     to that region's mean access to the other foreign homes; no open-weights reach
     advantage; no home bias. Globalization: slow homogenization (MODEL.md's start value)
-    and mature demand growth (the scenario's own post-boom rate).
+    and mature demand growth (the scenario's own post-boom rate), abroad and at home apart:
+    a boom abroad draws tokens out, a boom at home keeps them in.
     """
     names = scenario.region_names
     if home not in names:
@@ -169,7 +170,16 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
         Factor("open-weights reach", "industrial", {"open_weights_awareness": 1.0}),
         Factor("home bias", "industrial", {"home_bias": 0.0}),
         Factor("homogenization", "globalization", {"homogenization": REFERENCE_HOMOGENIZATION}),
-        Factor("demand growth", "globalization", {"demand_growth": MATURE_DEMAND_GROWTH}),
+        Factor(
+            "demand growth abroad",
+            "globalization",
+            {f"demand_growth_{r}": MATURE_DEMAND_GROWTH for r in names if r != home},
+        ),
+        Factor(
+            f"demand growth in {home}",
+            "globalization",
+            {f"demand_growth_{home}": MATURE_DEMAND_GROWTH},
+        ),
     ]
 
 
@@ -196,26 +206,40 @@ def _home_flows(flows: pd.DataFrame, home: str) -> pd.DataFrame:
     return flows[flows["home_region"] == home]
 
 
-OUTCOMES: dict[str, tuple[str, Callable[[pd.DataFrame, str], float]]] = {
-    "share_abroad": (
+@dataclass(frozen=True)
+class Outcome:
+    """A measured outcome: what it means, its axis label, and its value over the window."""
+
+    meaning: str
+    axis: str
+    """Axis label, with the unit (the value is a share; plots show it in %)."""
+    value: Callable[[pd.DataFrame, str], float]
+    """Value of a flow_frame restricted to the window's months, for a home region."""
+
+
+OUTCOMES: dict[str, Outcome] = {
+    "share_abroad": Outcome(
         "share of the home region's providers' tokens served abroad",
+        "home providers' tokens served abroad (%)",
         lambda flows, home: float(cross_border_by_home(flows).get(home, np.nan)),
     ),
-    "world_share": (
+    "world_share": Outcome(
         "home region's providers' share of all tokens served",
+        "home providers' share of tokens served (%)",
         lambda flows, home: float(
             _home_flows(flows, home)["served_mtok"].sum() / flows["served_mtok"].sum()
         ),
     ),
-    "cross_border": (
+    "cross_border": Outcome(
         "share of all tokens served across a border",
+        "tokens served across a border (%)",
         lambda flows, home: float(
             flows.loc[flows["cross_border"], "served_mtok"].sum() / flows["served_mtok"].sum()
         ),
     ),
 }
-"""Outcome name -> (meaning, value of a flow_frame over the window's months). Shares are
-token-weighted over the window: the window's tokens, not a mean of monthly ratios."""
+"""The outcomes by name. Shares are token-weighted over the window (the window's tokens, not a
+mean of monthly ratios)."""
 
 
 # ------------------------------------------------------------------ runs
@@ -245,7 +269,7 @@ def run_task(task: Task) -> float:
     for _ in range(task.months[1]):
         model.step()
     flows = model.flow_frame()
-    return OUTCOMES[task.outcome][1](flows[flows["step"].between(*task.months)], task.home)
+    return OUTCOMES[task.outcome].value(flows[flows["step"].between(*task.months)], task.home)
 
 
 def tasks(
@@ -446,7 +470,7 @@ def explain(
 
 def report(result: Explanation) -> str:
     """The decomposition as a table: each group, its factors indented, 95% intervals."""
-    meaning = OUTCOMES[result.outcome][0]
+    meaning = OUTCOMES[result.outcome].meaning
     lines = [
         f"{result.outcome} ({meaning}), mean over {result.per_seed['seed'].nunique()} seeds:",
         f"  scenario {result.scenario_value:.4f}, counterfactual "

@@ -182,7 +182,7 @@ def waterfall_figure(result: Explanation) -> Figure:
     )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(
-        ylabel=f"{OUTCOMES[result.outcome][0]} (%)",
+        ylabel=OUTCOMES[result.outcome].axis,
         title=f"{result.outcome}: {result.total_change * 100:+.1f} percentage points from the "
         "counterfactual to the scenario",
     )
