@@ -373,13 +373,15 @@ def decompose(
         for key, part in frame.groupby(keys, sort=False):
             low, high = t_interval(part["contribution"])
             labels = dict(zip(keys, key, strict=True))
-            out.append(labels | {"contribution": part["contribution"].mean()} | _ci(low, high))
+            mean = part["contribution"].mean()
+            out.append(labels | {"contribution": mean, "ci_low": low, "ci_high": high})
         return pd.DataFrame(out)
 
-    by_group = per_seed.groupby(["seed", "group"], sort=False, as_index=False)["contribution"]
-    group_table = summarize(by_group.agg(math.fsum), ["group"])
+    seed_groups = per_seed.groupby(["seed", "group"], sort=False, as_index=False)["contribution"]
+    group_table = summarize(seed_groups.agg(math.fsum), ["group"])
     factor_table = summarize(per_seed, ["group", "factor"])
-    factor_table["counterfactual"] = [dict(f.counterfactual) for f in factors]
+    knobs = {f.name: dict(f.counterfactual) for f in factors}
+    factor_table["counterfactual"] = factor_table["factor"].map(knobs)
     scenario_value, counterfactual_value = (float(np.mean(v)) for v in zip(*ends, strict=True))
     return Explanation(
         outcome,
@@ -390,10 +392,6 @@ def decompose(
         factor_table,
         per_seed,
     )
-
-
-def _ci(low: float, high: float) -> dict[str, float]:
-    return {"ci_low": low, "ci_high": high}
 
 
 @dataclass(frozen=True)
@@ -430,6 +428,9 @@ def plan(
     base = dict(knobs) | ({} if developers is None else {"n_developers": developers})
     spec = load_scenario(scenario, **base)
     chosen = list(factors) if factors is not None else default_factors(spec)
+    names = [f.name for f in chosen]
+    if not chosen or len(set(names)) < len(names):
+        raise ScenarioError(f"factors: need one or more, each named once (got {names})")
     for f in chosen:
         load_scenario(spec, **f.counterfactual)  # a bad factor fails here, before any run
     seed_list = list(range(seeds))
