@@ -224,3 +224,21 @@ def test_bad_input_is_one_error_line(argv, field, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error:") and field in err[0]
+
+
+def test_the_waterfall_closes_on_the_scenario():
+    """The factor bars climb from the counterfactual bar to the scenario bar (efficiency)."""
+    from tokenmarket.runs.explain import decompose
+    from tokenmarket.runs.plots import waterfall_figure
+
+    factors = [Factor(p, GROUP_OF[p], {}) for p in PLAYERS]
+    v = _value(_dividend_game(0))
+    results = {(c, s): v(c) + 0.1 * s * len(c) for c in owen_coalitions(GROUPS) for s in (0, 1, 2)}
+    result = decompose(results, factors, [0, 1, 2], "share_abroad")
+    bars = waterfall_figure(result).axes[0].patches
+    assert len(bars) == len(PLAYERS) + 2
+    first, steps, last = bars[0], bars[1:-1], bars[-1]
+    assert first.get_height() == pytest.approx(result.counterfactual_value * 100)
+    assert last.get_height() == pytest.approx(result.scenario_value * 100)
+    top = steps[-1].get_y() + steps[-1].get_height()
+    assert top == pytest.approx(last.get_height(), abs=1e-9)
