@@ -377,6 +377,19 @@ PARAMETERS: tuple[Parameter, ...] = (
         read=lambda s, b: _weighted(s.regions, "demand_growth_per_month"),
         write=_set_all("regions", "demand_growth_per_month"),
     ),
+    RealParameter(
+        pattern="demand_growth_{region}",
+        label="{region} demand growth",
+        unit="share / month",
+        doc="monthly demand growth rate of {region}'s developers (until a demand_growth shock)",
+        low=-0.1,
+        high=0.3,
+        step=0.005,
+        read=lambda s, b: s.regions[s.region_names.index(b["region"])].demand_growth_per_month,
+        write=lambda data, b, value: data["regions"][_region_index(data, b["region"])].update(
+            demand_growth_per_month=value
+        ),
+    ),
     CategoricalParameter(
         pattern="price_utility",
         label="Price term of utility",
@@ -429,6 +442,28 @@ PARAMETERS: tuple[Parameter, ...] = (
         step=0.05,
         read=_read_foreign_access,
         write=_write_foreign_access,
+    ),
+    RealParameter(
+        pattern="home_bias",
+        label="Home bias",
+        unit="utils",
+        doc="trust a developer adds to providers homed in its own region (every region)",
+        low=0.0,
+        high=5.0,
+        step=0.05,
+        read=lambda s, b: s.market.home_bias_utils,
+        write=_set_top("market", "home_bias_utils"),
+    ),
+    RealParameter(
+        pattern="open_weights_awareness",
+        label="Open-weights awareness multiplier",
+        unit="multiplier",
+        doc="how many times faster developers hear of an open-weights provider (Bass a)",
+        low=1.0,
+        high=10.0,
+        step=0.1,
+        read=lambda s, b: s.market.open_weights_awareness_multiplier,
+        write=_set_top("market", "open_weights_awareness_multiplier"),
     ),
     CategoricalParameter(
         pattern="cost_view",

@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(sub)
     _add_app(sub)
     _add_calvano(sub)
+    _add_explain(sub)
     return parser
 
 
@@ -859,6 +860,119 @@ def _calvano_game(args: argparse.Namespace) -> Game:
             f"the goods' quality a = {game.quality:g} (got {args.costs!r})"
         )
     return Game(args.firms, costs, delta=args.delta, grid_points=args.grid, xi=args.xi)
+
+
+# --------------------------------------------------------------------------- explain
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    from tokenmarket.runs.explain import OUTCOMES
+
+    explain = sub.add_parser(
+        "explain",
+        help="split an outcome into the three rationales (energy, industrial, globalization)",
+        description="Decompose an outcome between the scenario and a counterfactual in which "
+        "China's factors sit at the other regions' levels, by Owen/Shapley values over the "
+        "three rationales and their factors, on common seeds, with 95%% t-intervals.",
+    )
+    add = explain.add_argument
+    add(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        metavar="NAME|PATH",
+        help=f"a built-in name or a TOML file (default: {DEFAULT_SCENARIO})",
+    )
+    add(
+        "--outcome",
+        default="share_abroad",
+        metavar="NAME",
+        help="; ".join(f"{k}: {v.meaning}" for k, v in OUTCOMES.items())
+        + " (default: share_abroad)",
+    )
+    add("--months", default="13-36", metavar="A-B", help="window of months (default: 13-36)")
+    add("--seeds", type=int, default=5, metavar="N", help="seeds, the same for every run (5)")
+    add(
+        "--developers",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="developer agents per run (default: 5000)",
+    )
+    add(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="set a knob of the scenario first (repeatable), e.g. cost_view=operating",
+    )
+    add(
+        "--executor",
+        choices=EXECUTORS,
+        metavar="{serial,processes,dask}",
+        help="where runs execute (default: processes; dask with --scheduler)",
+    )
+    add("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    add("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (implies dask)")
+    add("--figure", type=Path, metavar="PNG", help="also write the waterfall figure here")
+    add("--json", action="store_true", help="also print the result as one JSON line, last")
+    explain.set_defaults(handler=_explain)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    """Check the options, run every coalition on every seed, print the decomposition."""
+    from tqdm import tqdm
+
+    from tokenmarket.runs import explain
+    from tokenmarket.runs.executors import make_executor
+
+    months = _months_option(args.months)
+    if args.outcome not in explain.OUTCOMES:
+        raise UsageError(
+            f"--outcome: must be one of {', '.join(explain.OUTCOMES)} (got {args.outcome!r})"
+        )
+    if args.seeds < 2:
+        raise UsageError(f"--seeds: must be an integer >= 2 for an interval (got {args.seeds})")
+    if args.developers < 1:
+        raise UsageError(f"--developers: must be an integer >= 1 (got {args.developers})")
+    if args.figure is not None and args.figure.suffix.lower() != ".png":
+        raise UsageError(f"--figure: must be a .png file (got {str(args.figure)!r})")
+    if args.figure is not None:
+        _check_out(args.figure.parent)
+    kind = _check_sweep_options(args)
+    settings: dict[str, object] = {}
+    if args.set:
+        from tokenmarket.model.scenario import knobs_of
+
+        settings = _settings(args.set, knobs_of(args.scenario))
+    plan = explain.plan(
+        args.scenario, args.outcome, months, args.seeds, args.developers, **settings
+    )
+    executor = make_executor(kind, args.workers, args.scheduler, "explain")
+    print(
+        f"explain {args.outcome} on {args.scenario}, months {months[0]}-{months[1]}: "
+        f"{len(plan.tasks)} runs ({len(plan.tasks) // args.seeds} coalitions x {args.seeds} "
+        f"seeds, {args.developers:,} developers) on {executor.description}",
+        file=sys.stderr,
+    )
+    with tqdm(total=len(plan.tasks), unit="run", disable=None) as bar:
+        result = explain.execute(plan, executor, on_done=bar.update)
+    print(explain.report(result))
+    if args.figure is not None:
+        from tokenmarket.runs.plots import waterfall_figure
+
+        buffer = io.BytesIO()
+        waterfall_figure(result).savefig(buffer, format="png", dpi=120)
+        _write_outputs(args.figure.parent, {args.figure.name: _bytes_writer(buffer.getvalue())})
+        print(f"wrote {args.figure}")
+    if args.json:
+        print(json.dumps(result.to_json()))
+    return 0
+
+
+def _months_option(text: str) -> tuple[int, int]:
+    """`A-B` with 1 <= A <= B, as a pair of months."""
+    found = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if not found or not 1 <= int(found[1]) <= int(found[2]):
+        raise UsageError(f"--months: expected A-B with 1 <= A <= B, e.g. 13-36 (got {text!r})")
+    return int(found[1]), int(found[2])
 
 
 # --------------------------------------------------------------------------- writing

@@ -7,12 +7,18 @@ saves to a file, shows inline in a notebook and embeds in the Solara app.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
+
+if TYPE_CHECKING:
+    from tokenmarket.runs.explain import Explanation
 
 
 def provider_labels(providers: pd.DataFrame) -> pd.Series:
@@ -118,4 +124,67 @@ def segment_share_figure(segments: pd.DataFrame, providers: pd.DataFrame) -> Fig
     fig.legend(
         handles, legend_labels, title="provider (region, strategy)", loc="outside right upper"
     )
+    return fig
+
+
+GROUP_HATCHES = ("//", "..", "xx", "\\\\", "oo")
+"""Hatch of each factor group, in order: groups read apart in greyscale as in colour."""
+
+
+def waterfall_figure(result: Explanation) -> Figure:
+    """From the counterfactual to the scenario, one step per factor (percentage points).
+
+    Each floating bar is a factor's Owen contribution, hatched by its group, with the 95%
+    interval over seeds at its end; the end bars are the two outcomes (mean over seeds). The
+    legend gives each group's Shapley contribution: the sum of its bars.
+    """
+    from tokenmarket.runs.explain import OUTCOMES
+
+    factors = result.factors.reset_index(drop=True)
+    groups = list(dict.fromkeys(factors["group"]))
+    palette = sns.color_palette("colorblind", len(groups))
+    start = result.counterfactual_value * 100.0
+    steps = factors["contribution"].to_numpy() * 100.0
+    bottoms = start + np.concatenate([[0.0], np.cumsum(steps)[:-1]])
+    fig, axes = agg_figure((10, 4.8))
+    ax = axes[0, 0]
+    ax.bar(0, start, color="0.75", edgecolor="black")
+    for i, row in factors.iterrows():
+        g = groups.index(row["group"])
+        x = i + 1
+        ax.bar(
+            x,
+            steps[i],
+            bottom=bottoms[i],
+            color=palette[g],
+            hatch=GROUP_HATCHES[g % len(GROUP_HATCHES)],
+            edgecolor="black",
+        )
+        end = bottoms[i] + steps[i]
+        half = (row["ci_high"] - row["ci_low"]) * 50.0
+        ax.errorbar(x, end, yerr=half, color="black", capsize=3, linewidth=1)
+    last = len(factors) + 1
+    ax.bar(last, result.scenario_value * 100.0, color="0.35", edgecolor="black")
+    handles = []
+    for group_index, name in enumerate(groups):
+        row = result.groups[result.groups["group"] == name].iloc[0]
+        handles.append(
+            Patch(
+                facecolor=palette[group_index],
+                hatch=GROUP_HATCHES[group_index % len(GROUP_HATCHES)],
+                edgecolor="black",
+                label=f"{name}: {row['contribution'] * 100:+.1f} pp "
+                f"[{row['ci_low'] * 100:+.1f}, {row['ci_high'] * 100:+.1f}]",
+            )
+        )
+    ax.set_xticks(
+        range(last + 1), ["counterfactual", *factors["factor"], "scenario"], rotation=30, ha="right"
+    )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(
+        ylabel=OUTCOMES[result.outcome].axis,
+        title=f"{result.outcome}: {result.total_change * 100:+.1f} percentage points from the "
+        "counterfactual to the scenario",
+    )
+    ax.legend(handles=handles, title="rationale (Shapley, 95% CI)", loc="best")
     return fig

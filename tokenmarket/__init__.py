@@ -4,6 +4,7 @@ The names a notebook needs, one import away:
 
     from tokenmarket import TokenMarket, Scenario, load_scenario, knobs_of, market_share_figure
     from tokenmarket import load_spec, run_sweep, make_executor, load_sweep, analyze
+    from tokenmarket import explain, waterfall_figure
 
 The code lives in the subpackages `tokenmarket.model`, `tokenmarket.agents` and
 `tokenmarket.runs` (the repository's model/, agents/ and runs/ folders). Names are imported
@@ -29,6 +30,8 @@ _HOMES = {
     "point_table": "tokenmarket.runs.analysis",
     "sensitivity": "tokenmarket.runs.analysis",
     "market_share_figure": "tokenmarket.runs.plots",
+    "explain": "tokenmarket.runs.explain",
+    "waterfall_figure": "tokenmarket.runs.plots",
 }
 """Public name -> the module that defines it."""
 
@@ -39,6 +42,7 @@ __all__ = [
     "analyze",
     "build_sweep",
     "builtin_specs",
+    "explain",
     "knobs_of",
     "load_scenario",
     "load_spec",
@@ -48,6 +52,7 @@ __all__ = [
     "point_table",
     "run_sweep",
     "sensitivity",
+    "waterfall_figure",
 ]
 
 if TYPE_CHECKING:
@@ -55,7 +60,8 @@ if TYPE_CHECKING:
     from tokenmarket.model.scenario import Scenario, ScenarioError, knobs_of, load_scenario
     from tokenmarket.runs.analysis import analyze, load_sweep, point_table, sensitivity
     from tokenmarket.runs.executors import make_executor
-    from tokenmarket.runs.plots import market_share_figure
+    from tokenmarket.runs.explain import explain
+    from tokenmarket.runs.plots import market_share_figure, waterfall_figure
     from tokenmarket.runs.sweep import build_sweep, builtin_specs, load_spec, run_sweep
 
 
