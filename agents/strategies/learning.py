@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import ValidationInfo, field_validator
 
 from tokenmarket.agents.strategies.base import (
     Classifier,
@@ -55,6 +56,14 @@ class LearnerParams(StrategyParams):
     )
     capacity_headroom: float = redefault(PostingParams, "capacity_headroom", 1.0)
     rnd_share: float = redefault(PostingParams, "rnd_share", 0.0)
+
+    @field_validator("high_multiplier")
+    @classmethod
+    def _above_low(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low_multiplier", 0.0)
+        if high <= low:
+            raise ValueError(f"must exceed low_multiplier ({high} <= {low})")
+        return high
 
 
 def active_rivals(me: Firm, market: MarketView) -> np.ndarray:
@@ -103,11 +112,6 @@ class _GridLearner(Strategy):
     params: LearnerParams
 
     def __init__(self, params: LearnerParams) -> None:
-        if params.high_multiplier <= params.low_multiplier:
-            raise ValueError(
-                "strategy_params.high_multiplier: must exceed low_multiplier "
-                f"({params.high_multiplier} <= {params.low_multiplier})"
-            )
         super().__init__(params)
         self.multipliers = np.linspace(
             params.low_multiplier, params.high_multiplier, params.grid_points
