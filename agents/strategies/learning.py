@@ -183,6 +183,8 @@ class QLearning(_GridLearner):
         self.q: np.ndarray | None = None
         """(1, m^2, m) Q table of `model.qlearning`'s layout; None before the first month."""
         self.greedy: np.ndarray | None = None
+        self.visits = np.zeros((params.grid_points**2, params.grid_points), dtype=np.int64)
+        """Updates of each Q cell so far: how much of the table rests on experience."""
         self.state = 0
         self.action = 0
         self.months = 0
@@ -251,6 +253,7 @@ class QLearning(_GridLearner):
                     reward + p.delta * future,
                     p.alpha,
                 )
+                self.visits[self.state, self.action] += 1
             self.state = new_state
         explore = rng.random() < math.exp(-p.beta * self.months)
         self.action = int(rng.integers(p.grid_points) if explore else self.greedy[0, self.state])
