@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import tomli_w
 
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import theory
@@ -17,6 +19,7 @@ from tokenmarket.model.market import TokenMarket
 A, C, MU = 2.0, 1.0, 0.25
 """Logit demand of the scripted monopoly and of the duopoly: a, marginal cost c, mu."""
 MARKET_MTOK = 1000.0
+TOKENMARKET = str(Path(sys.executable).parent / "tokenmarket")
 GRID = {"low_multiplier": 1.0, "high_multiplier": 2.5, "grid_points": 7}
 
 
@@ -178,7 +181,7 @@ def test_two_q_learners_price_above_the_static_nash_price():
 
 def test_learners_are_listed_and_usable_by_name_in_any_scenario():
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "tokenmarket"), "strategies", "--json"],
+        [TOKENMARKET, "strategies", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -206,3 +209,36 @@ def test_learners_are_listed_and_usable_by_name_in_any_scenario():
 def test_an_empty_grid_is_refused_naming_the_fields():
     with pytest.raises(ValueError, match="high_multiplier"):
         registry.make("exp3", {"low_multiplier": 2.0, "high_multiplier": 1.0})
+
+
+def test_a_sweep_of_learners_is_identical_in_serial_and_process_pool(tmp_path):
+    """The learners' state lives in each run's strategy objects, their draws in its streams."""
+    spec = tmp_path / "learners.toml"
+    spec.write_text(
+        tomli_w.dumps(
+            {
+                "scenario": "classroom",
+                "steps": 12,
+                "replications": 2,
+                "seed": 3,
+                "fixed": {
+                    "n_developers": 150,
+                    "strategy_cn_lowcost": "q_learning",
+                    "strategy_us_budget": "exp3",
+                },
+                "parameters": {"param_cn_lowcost_beta": [0.0, 0.1]},
+            }
+        )
+    )
+    summaries = []
+    for executor in (["--executor", "serial"], ["--executor", "processes", "--workers", "2"]):
+        out = tmp_path / executor[1]
+        done = subprocess.run(
+            [TOKENMARKET, "sweep", str(spec), "--out", str(out), *executor],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        summaries.append(pd.read_parquet(out / "summary.parquet"))
+    pd.testing.assert_frame_equal(*summaries)

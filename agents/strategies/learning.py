@@ -213,14 +213,10 @@ class QLearning(_GridLearner):
         others = float(market.demand_share[rivals].sum()) / s0
         prices = self.multipliers * self.full_cost(me)
         f = price_term(prices, market.price_utility)
-        mine = (
-            own_share
-            / s0
-            * np.exp(-a * (f - price_term(np.asarray(me.price_usd_per_mtok), market.price_utility)))
-        )
-        theirs = others * np.exp(
-            -a * (f - price_term(np.asarray(rivals_price(me, market)), market.price_utility))
-        )
+        last = np.array([me.price_usd_per_mtok, rivals_price(me, market)])
+        f_mine, f_theirs = price_term(last, market.price_utility)
+        mine = own_share / s0 * np.exp(-a * (f - f_mine))
+        theirs = others * np.exp(-a * (f - f_theirs))
         share = mine[:, None] / (1.0 + mine[:, None] + theirs[None, :])
         mc = me.marginal_cost_usd_per_mtok
         u = self.params.target_utilization
@@ -234,29 +230,23 @@ class QLearning(_GridLearner):
         """Learn from last month's profit, then play epsilon-greedy from the new state."""
         p = self.params
         reward = self.reward(me, market)
-        if self.q is None:
-            self.q = qlearning.initial_q(
-                self.estimated_rewards(me, market), p.grid_points, p.delta
-            )[:1]
-            self.greedy = qlearning.greedy_actions(self.q)
+        q, greedy = self.q, self.greedy
+        if q is None or greedy is None:
+            estimate = self.estimated_rewards(me, market)
+            q = qlearning.initial_q(estimate, p.grid_points, p.delta)[:1]
+            greedy = qlearning.greedy_actions(q)
+            self.q, self.greedy = q, greedy
             self.state = self.state_now(self.position(me.price_usd_per_mtok, me), me, market)
         else:
             new_state = self.state_now(self.action, me, market)
             if reward is not None:
-                future = self.q[0, new_state, self.greedy[0, new_state]]
-                qlearning.update_q(
-                    self.q,
-                    self.greedy,
-                    0,
-                    self.state,
-                    self.action,
-                    reward + p.delta * future,
-                    p.alpha,
-                )
+                future = float(q[0, new_state, int(greedy[0, new_state])])
+                target = reward + p.delta * future
+                qlearning.update_q(q, greedy, 0, self.state, self.action, target, p.alpha)
                 self.visits[self.state, self.action] += 1
             self.state = new_state
         explore = rng.random() < math.exp(-p.beta * self.months)
-        self.action = int(rng.integers(p.grid_points) if explore else self.greedy[0, self.state])
+        self.action = int(rng.integers(p.grid_points) if explore else greedy[0, self.state])
         self.months += 1
         return self.post(me, self.action)
 
