@@ -156,7 +156,9 @@ def test_two_q_learners_price_above_the_static_nash_price():
     A grid centred on p^N (1.0 to 1.95, p^N its middle point; the joint-monopoly price
     1.925 near its top), so uniform random play would average p^N; a faster exploration
     decay and learning rate than the paper's so that 1,200 months suffice (at beta = 4e-3
-    the kernel alone, on 20 seeds, ends at a mean price of 1.54, every seed >= p^N).
+    the kernel alone, on 20 seeds, ends at a mean price of 1.54, every seed >= p^N; in
+    the market, with 2,000 sampled developers adding noise to profits, these three seeds
+    average 1.50 over their last 200 months).
     """
     nash = theory.logit_nash_prices(A, [C, C], MU)[0]
     months = 1200
@@ -175,7 +177,8 @@ def test_two_q_learners_price_above_the_static_nash_price():
         model.run_for(months)
         late = model.provider_frame().query(f"step > {months - 200}")
         settled.append(late["price_usd_per_mtok"].mean())
-    assert np.mean(settled) > 1.01 * nash
+    # above p^N by more than two standard errors of the mean over seeds; none clearly below
+    assert np.mean(settled) - nash > 2 * np.std(settled, ddof=1) / np.sqrt(len(settled))
     assert min(settled) > 0.99 * nash
 
 
