@@ -46,10 +46,10 @@ class LearnerParams(StrategyParams):
     """The price grid, and capacity and R&D by the shared rules."""
 
     low_multiplier: float = param(
-        0.9, unit=MULTIPLIER, doc="lowest price of the grid", ge=0.0, le=50.0
+        0.9, unit=MULTIPLIER, doc="lowest price of the grid", ge=0.01, le=50.0
     )
     high_multiplier: float = param(
-        3.0, unit=MULTIPLIER, doc="highest price of the grid", ge=0.0, le=100.0
+        3.0, unit=MULTIPLIER, doc="highest price of the grid", ge=0.01, le=100.0
     )
     grid_points: int = param(
         8, unit="prices", doc="number of equally spaced prices on the grid", ge=2, le=50
