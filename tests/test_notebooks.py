@@ -29,6 +29,7 @@ def test_the_exploration_notebooks_exist():
         "03_going_global.ipynb",
         "04_sweep_analysis.ipynb",
         "05_calvano.ipynb",
+        "06_learning_firms.ipynb",
         "07_three_rationales.ipynb",
     } <= names
 

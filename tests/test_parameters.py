@@ -129,6 +129,7 @@ def test_strategies_command_lists_params_and_classifier(capsys):
         "uses_rival_prices": False,
         "uses_demand_estimates": False,
         "stochastic": False,
+        "learns": False,
     }
     margin = next(p for p in listed["low_price"]["params"] if p["name"] == "margin")
     assert margin["low"] <= margin["default"] <= margin["high"]

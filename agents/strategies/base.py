@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, TypedDict
+from typing import Any, ClassVar, Literal, NotRequired, Protocol, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +63,11 @@ class Firm(Protocol):
     @property
     def revenue_usd(self) -> float: ...  # noqa: D102
     @property
+    def profit_usd(self) -> float:
+        """Last month's profit (revenue less every cost line and R&D), USD."""
+        ...
+
+    @property
     def marginal_cost_usd_per_mtok(self) -> float: ...  # noqa: D102
     @property
     def lead_months(self) -> int:
@@ -100,6 +105,8 @@ class Classifier(TypedDict):
     """Reads demand shares, the outside share or the market's price sensitivity."""
     stochastic: bool
     """Draws from its random generator: same seed, same draws."""
+    learns: NotRequired[bool]
+    """Changes its rule from the profits it observes (absent: False)."""
 
 
 def param(default: Any, *, unit: str, doc: str, ge: float, le: float) -> Any:

@@ -103,7 +103,7 @@ def describe(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-        "classifier": dict(cls.classifier),
+        "classifier": {"learns": False, **cls.classifier},
         "params": [
             {"name": field, **declared(cls.Params, field)} for field in cls.Params.model_fields
         ],
