@@ -184,7 +184,7 @@ class DifferentiationParams(BoundedParams):
 class Differentiation(_Posting):
     """Invest in quality and charge the markup its own estimated logit demand supports.
 
-    The firm does not observe rivals' prices in its rule: it reads its own demand share s and
+    The markup reads no rival's price (only its cap does): it reads its own demand share s and
     the market's price slope a, which under logit demand sum up its quality edge (a better
     model wins share at a given price), and sets the profit-maximising markup of a logit
     firm, p - c = 1 / (a (1 - s)) (or the log-price analogue, `theory.logit_markup_price`), with c
@@ -196,7 +196,7 @@ class Differentiation(_Posting):
 
     Params = DifferentiationParams
     params: DifferentiationParams
-    classifier = Classifier(uses_rival_prices=False, uses_demand_estimates=True, stochastic=False)
+    classifier = Classifier(uses_rival_prices=True, uses_demand_estimates=True, stochastic=False)
 
     def target_price(self, me: Firm, market: MarketView) -> float:  # noqa: D102
         p = self.params
