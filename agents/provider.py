@@ -339,8 +339,9 @@ class Provider(mesa.Agent):
         """Its strategy leaves; or, after burn-in, out of credit or worth more closed.
 
         The credit line is the hard constraint; the value rule is the firm's own: it leaves
-        when continuing, by its damped-trend forecast of the avoidable cash flows over
-        `exit_forecast_months`, is worth less than leaving (`finance.continuation_value`).
+        when it lost cash last month and continuing, by its damped-trend forecast of the
+        avoidable cash flows over `exit_forecast_months`, is worth less than leaving
+        (`finance.worth_leaving`).
         """
         market = self.model.spec.market
         if self.leaving:
@@ -349,14 +350,11 @@ class Provider(mesa.Agent):
             return False
         if self.cash_usd < -self.credit_line_usd:
             return True
-        return (
-            finance.continuation_value(
-                self.operating_cash_history,
-                market.discount_rate_per_year,
-                market.exit_forecast_months,
-                market.exit_trend_damping,
-            )
-            < 0.0
+        return finance.worth_leaving(
+            self.operating_cash_history,
+            market.discount_rate_per_year,
+            market.exit_forecast_months,
+            market.exit_trend_damping,
         )
 
     def exit(self) -> None:

@@ -70,3 +70,24 @@ def continuation_value(
     trend = np.cumsum(trend_damping**ahead)
     forecast = level + slope * trend
     return float(np.sum(forecast * (1.0 + monthly_rate(discount_per_year)) ** -ahead))
+
+
+def worth_leaving(
+    monthly_cash_flow_usd: Sequence[float],
+    discount_per_year: float,
+    horizon_months: int,
+    trend_damping: float,
+) -> bool:
+    """Leave now: the latest month lost cash *and* the forecast says continuing is worth < 0.
+
+    A firm decides again every month and capacity is sunk, so while the latest month's
+    avoidable cash flow is positive leaving gives up cash it could still take and can wait a
+    month at no cost (the exit threshold of Dixit & Pindyck 1994, ch. 7, lies at or below a
+    zero flow); a firm losing cash now stays only if its forecast sees the losses end.
+    """
+    if len(monthly_cash_flow_usd) == 0 or monthly_cash_flow_usd[-1] >= 0.0:
+        return False
+    value = continuation_value(
+        monthly_cash_flow_usd, discount_per_year, horizon_months, trend_damping
+    )
+    return value < 0.0

@@ -35,6 +35,14 @@ def test_continuation_value_is_negative_for_falling_losses_and_positive_for_a_re
     assert finance.continuation_value([40.0, 35.0, 30.0], 0.1, 12, 0.8) > 0.0  # fall damped
 
 
+def test_a_firm_still_taking_cash_never_leaves_and_a_losing_one_leaves_unless_it_recovers():
+    falling = [40.0, 30.0, 20.0, 10.0, 5.0]  # forecast below zero, but cash still comes in
+    assert finance.continuation_value(falling, 0.1, 24, 0.8) < 0.0
+    assert not finance.worth_leaving(falling, 0.1, 24, 0.8)
+    assert finance.worth_leaving([5.0, 0.0, -5.0], 0.1, 24, 0.8)
+    assert not finance.worth_leaving([-9.0, -5.0, -1.0], 0.1, 24, 0.8)
+
+
 def test_dcf_counts_capex_when_paid_and_firm_value_adds_the_terminal_value():
     model = TokenMarket("classroom", rng=3, n_developers=300)
     model.run_for(30)
