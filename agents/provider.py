@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 
 from tokenmarket.agents.fleet import Fleet, Vintage
-from tokenmarket.model import costs, frontier
+from tokenmarket.model import costs, finance, frontier
 from tokenmarket.model.random import Purpose
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from tokenmarket.model.schema import ProviderSpec
 
 TRAILING_MONTHS = 12
-"""Window of the revenue history behind the credit limit."""
+"""Window of the histories behind the credit limit, the terminal value and the exit forecast."""
 GROWTH_BOUNDS = (-0.1, 0.15)
 """Monthly demand growth a firm will plan capacity for: a one-month spike (a viral release)
 compounded over the lead time would otherwise order many times the market."""
@@ -76,17 +76,24 @@ class Provider(mesa.Agent):
         self.growth_estimate = 0.0
         self.cumulative_served_mtok = 0.0
         self.reference_output_mtok = 1.0
-        self.loss_streak = 0
+        self.leaving = False
+        """The strategy signalled an exit this month (`Decision.exit`)."""
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
+        self.operating_cash_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
+        """Revenue less power, opex and R&D: the flows an exit avoids (USD/month)."""
+        self.profit_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
         self.fleet = Fleet()
         self.npv_usd = 0.0
+        """Discounted accounting profit (capex as amortization), summed over the run."""
+        self.dcf_usd = 0.0
+        """Discounted free cash flow (capex when paid), summed over the run."""
         self._clear_month()
 
     def _clear_month(self) -> None:
         """Zero the month's flows: at creation, and every month after an exit."""
         self.demand_mtok = self.served_mtok = self.capacity_mtok = self.energy_kwh = 0.0
         self.revenue_usd = self.electricity_usd = self.capex_usd = self.capex_paid_usd = 0.0
-        self.opex_usd = self.rnd_usd = self.profit_usd = 0.0
+        self.opex_usd = self.rnd_usd = self.profit_usd = self.free_cash_flow_usd = 0.0
         self.token_share = self.developer_share = self.demand_share = 0.0
         self.customers = 0
 
@@ -240,6 +247,7 @@ class Provider(mesa.Agent):
         decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.rnd_usd = decision.rnd_usd
+        self.leaving = decision.exit
         self.capex_paid_usd = 0.0
         order = self._affordable(decision.capacity_order_mtok)
         if self.capacity_growth_limit is not None:
@@ -297,18 +305,57 @@ class Provider(mesa.Agent):
         self.profit_usd = (
             self.revenue_usd - self.electricity_usd - self.capex_usd - self.opex_usd - self.rnd_usd
         )
-        self.cash_usd += self.revenue_usd - self.electricity_usd - self.opex_usd - self.rnd_usd
+        operating = self.revenue_usd - self.electricity_usd - self.opex_usd - self.rnd_usd
+        self.cash_usd += operating
+        self.free_cash_flow_usd = operating - self.capex_paid_usd
         self.npv_usd += self.profit_usd * self.model.discount_factor
+        self.dcf_usd += self.free_cash_flow_usd * self.model.discount_factor
         self.cumulative_served_mtok += served_mtok
         self.revenue_history.append(self.revenue_usd)
-        self.loss_streak = self.loss_streak + 1 if self.profit_usd < 0 else 0
+        self.operating_cash_history.append(operating)
+        self.profit_history.append(self.profit_usd)
+
+    @property
+    def terminal_value_usd(self) -> float:
+        """Present value (at the start of the run) of the firm beyond this month, if active.
+
+        The growing perpetuity of its last 12 months' mean profit (`finance.terminal_value`),
+        discounted from this month; nil once it has left.
+        """
+        if not self.active:
+            return 0.0
+        market = self.model.spec.market
+        value = finance.terminal_value(
+            self.profit_history, market.discount_rate_per_year, market.terminal_growth_per_year
+        )
+        return value * self.model.discount_factor
+
+    @property
+    def firm_value_usd(self) -> float:
+        """DCF so far plus the terminal value: the firm's value if the run ended this month."""
+        return self.dcf_usd + self.terminal_value_usd
 
     def should_exit(self) -> bool:
-        """Out of credit, or too many loss-making months in a row (never during burn-in)."""
+        """Its strategy leaves; or, after burn-in, out of credit or worth more closed.
+
+        The credit line is the hard constraint; the value rule is the firm's own: it leaves
+        when it lost cash last month and continuing, by its damped-trend forecast of the
+        avoidable cash flows over `exit_forecast_months`, is worth less than leaving
+        (`finance.worth_leaving`).
+        """
         market = self.model.spec.market
+        if self.leaving:
+            return True
         if self.model.steps - self.entry_step <= market.burn_in_months:
             return False
-        return self.cash_usd < -self.credit_line_usd or self.loss_streak >= market.exit_loss_months
+        if self.cash_usd < -self.credit_line_usd:
+            return True
+        return finance.worth_leaving(
+            self.operating_cash_history,
+            market.discount_rate_per_year,
+            market.exit_forecast_months,
+            market.exit_trend_damping,
+        )
 
     def exit(self) -> None:
         """Leave the market: capacity is written off; the customers must choose again."""

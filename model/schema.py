@@ -167,8 +167,16 @@ class Market(_Strict):
     discount_rate_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1
     capacity_lead_months: Annotated[int, Field(ge=0, le=60)] = 6
     burn_in_months: Annotated[int, Field(ge=0, le=10_000)] = 12
-    exit_loss_months: Annotated[int, Field(ge=1, le=10_000)] = 18
-    """Consecutive months of negative profit after which a provider exits."""
+    exit_forecast_months: Annotated[int, Field(ge=1, le=10_000)] = 24
+    """Horizon of the forecast a provider weighs exit by: it leaves when the present value
+    of its damped-trend forecast of avoidable cash flow over these months is negative
+    (`model/finance.py`, `continuation_value`)."""
+    exit_trend_damping: Probability = 0.8
+    """`phi` of the damped-trend forecast behind the exit rule: the trend's weight k months
+    ahead is phi + ... + phi^k, so it adds at most phi / (1 - phi) months of the trend."""
+    terminal_growth_per_year: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.02
+    """Growth of the perpetuity behind a provider's terminal value at the end of the run;
+    below `discount_rate_per_year` (`model/finance.py`, `terminal_value`)."""
     credit_limit_months_of_revenue: Annotated[float, Field(ge=0.0, le=1000.0)] = 6.0
     """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
     initial_fleet_depreciated: bool = False
@@ -335,6 +343,12 @@ class Scenario(_Strict):
                 registry.parse_params(p.strategy, p.strategy_params)
             except ValueError as err:
                 problems.append(f"{where}.{err}")
+        if not self.market.terminal_growth_per_year < self.market.discount_rate_per_year:
+            problems.append(
+                "market.terminal_growth_per_year: must be below market.discount_rate_per_year "
+                f"(got {self.market.terminal_growth_per_year} >= "
+                f"{self.market.discount_rate_per_year})"
+            )
         providers = [p.name for p in self.all_providers]
         for i, shock in enumerate(self.shocks):
             for field in ("region", "developer_region", "home"):

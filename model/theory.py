@@ -160,6 +160,23 @@ def logit_best_response(
     return best if p_max is None else min(best, float(p_max))
 
 
+def logit_markup_price(
+    c: float, share: float, a_price: float, *, price_utility: PriceUtility = "linear"
+) -> float:
+    """Price at which a logit firm of share ``share`` meets its first-order condition.
+
+    The FOC of (p - c) s(p) with s the firm's logit share (the outside option included):
+    linear price utility, p - c = 1 / (a_price (1 - s)); log price utility, the price
+    elasticity of demand is e = a_price (1 - s) and p = c e / (e - 1), inf when e <= 1
+    (profit rises without bound). At the share the price itself produces this is the
+    ``logit_best_response``; at an observed share it is the inverse-elasticity (Lerner) rule.
+    """
+    slope = a_price * (1.0 - share)
+    if price_utility == "linear":
+        return c + 1.0 / slope
+    return c * slope / (slope - 1.0) if slope > 1.0 else float("inf")
+
+
 def logit_nash_prices(
     a: npt.ArrayLike,
     c: npt.ArrayLike,

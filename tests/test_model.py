@@ -222,7 +222,6 @@ def test_synthetic_scenario_is_sized_by_overrides_and_reloadable(tmp_path):
 def test_exited_provider_goes_dark_and_its_customers_move(make_variant):
     def doomed(data):
         data["market"]["burn_in_months"] = 0
-        data["market"]["exit_loss_months"] = 1
         data["providers"][3]["opex_fixed_usd_per_month"] = 1e9
 
     model = TokenMarket(make_variant("classroom", doomed), rng=1, n_developers=500)

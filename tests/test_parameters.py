@@ -42,7 +42,7 @@ def test_knobs_json_lists_units_bounds_and_strategy_params(capsys):
     assert all(set(row) >= REQUIRED for row in rows)
     by_name = {row["name"]: row for row in rows}
     assert by_name["electricity_CN"]["unit"] == "USD/kWh"
-    assert by_name["param_cn_green_hub_open_margin"]["unit"] == "share of AC"
+    assert by_name["param_cn_green_hub_open_margin"]["unit"] == "share of full cost"
     assert by_name["strategy_cn_green_hub_open"]["default"] == "low_price"
     for row in rows:
         assert ("choices" in row) == (row["kind"] == "categorical")
@@ -88,7 +88,7 @@ def test_labels_carry_units():
     assert parameters.label("electricity_EU") == "EU electricity price (USD/kWh)"
     assert parameters.label("pue_CN") == "CN PUE (facility / IT power)"
     spec = load_scenario("going_global")
-    assert parameters.label("param_us_budget_api_markup", spec).endswith("(share of AC)")
+    assert parameters.label("param_us_budget_api_markup", spec).endswith("(share of full cost)")
     with pytest.raises(ValueError, match="unknown parameter"):
         parameters.label("param_us_budget_api_markup")
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from tokenmarket.agents.strategies import base, registry
+from tokenmarket.agents.strategies import base, builtin, registry
 from tokenmarket.model import theory
 
 BIN = Path(sys.executable).parent
@@ -91,11 +91,19 @@ def test_smoothing_caps_the_monthly_change_both_ways():
     assert base.smoothed(2.1, 2.0, 0.1) == 2.1
 
 
+# ------------------------------------------------------------------ full cost
+def test_full_cost_covers_ac_at_target_utilization_and_the_rnd_share_of_revenue():
+    params = registry.parse_params("cost_plus", {"rnd_share": 0.2, "target_utilization": 0.6})
+    cost = builtin.full_cost(ScriptedFirm(), params)
+    ac = ScriptedFirm().average_cost(0.6)
+    assert cost - 0.2 * cost == pytest.approx(ac)  # revenue net of R&D pays AC exactly
+
+
 # ------------------------------------------------------------------ cost_plus
-def test_cost_plus_posts_its_markup_over_ac_at_target_utilization():
+def test_cost_plus_posts_its_markup_over_full_cost():
     firm = ScriptedFirm(price_usd_per_mtok=2.0)  # AC(0.8) = 0.1 + 1.5 = 1.6
     decision = posted("cost_plus", firm, ScriptedMarket(), markup=0.3, rnd_share=0.05)
-    assert decision.price_usd_per_mtok == pytest.approx(1.6 * 1.3)
+    assert decision.price_usd_per_mtok == pytest.approx(1.6 / 0.95 * 1.3)
     assert decision.rnd_usd == pytest.approx(50.0)
 
 
@@ -113,14 +121,16 @@ def test_cost_plus_under_scarcity_rises_but_by_at_most_max_price_change():
 
 
 # ------------------------------------------------------------------ low_price
+LOW_COST = 1.7 / 0.98  # AC(0.75) = 1.7, R&D 2 % of revenue
+
+
 def test_low_price_undercuts_the_cheapest_relevant_rival():
-    firm = ScriptedFirm(price_usd_per_mtok=1.9)  # AC(0.75) = 1.7; margin price 1.87
+    firm = ScriptedFirm(price_usd_per_mtok=1.9)
     market = ScriptedMarket(price_usd_per_mtok=np.array([3.0, 1.9, 2.5]))
     decision = posted("low_price", firm, market)
-    assert decision.price_usd_per_mtok == pytest.approx(1.87)  # undercut 2.375 > margin price
+    assert decision.price_usd_per_mtok == pytest.approx(LOW_COST * 1.1)  # below 0.95 x 2.5
     market.price_usd_per_mtok[2] = 1.85
-    decision = posted("low_price", firm, market)
-    assert decision.price_usd_per_mtok == pytest.approx(1.85 * 0.95)
+    assert posted("low_price", firm, market).price_usd_per_mtok == pytest.approx(1.85 * 0.95)
 
 
 def test_low_price_ignores_a_rival_most_of_its_customers_cannot_reach():
@@ -128,34 +138,70 @@ def test_low_price_ignores_a_rival_most_of_its_customers_cannot_reach():
     market = ScriptedMarket(
         price_usd_per_mtok=np.array([3.0, 1.9, 1.0]), reach_of=np.array([1.0, 1.0, 0.4])
     )
-    assert posted("low_price", firm, market).price_usd_per_mtok == pytest.approx(1.87)
+    assert posted("low_price", firm, market).price_usd_per_mtok == pytest.approx(LOW_COST * 1.1)
 
 
-def test_low_price_stops_at_its_floor():
-    firm = ScriptedFirm(price_usd_per_mtok=1.6)  # floor max(0.1 x 1.2, 0.9 x 1.7) = 1.53
-    market = ScriptedMarket(price_usd_per_mtok=np.array([3.0, 1.6, 1.2]))
-    assert posted("low_price", firm, market).price_usd_per_mtok == pytest.approx(1.53)
+def test_low_price_never_posts_below_full_cost_at_its_target_utilization():
+    """Whatever rivals charge, from a price that paid its way, revenue still pays AC and R&D."""
+    draws = np.random.default_rng(1)
+    for _ in range(200):
+        utilization = float(draws.uniform(0.3, 1.0))
+        last = ScriptedFirm().average_cost(utilization) / 0.98 * draws.uniform(1.0, 3.0)
+        firm = ScriptedFirm(price_usd_per_mtok=float(last))
+        market = ScriptedMarket(price_usd_per_mtok=draws.uniform(0.01, 3.0, 3))
+        price = posted("low_price", firm, market, target_utilization=utilization).price_usd_per_mtok
+        assert price * (1.0 - 0.02) >= firm.average_cost(utilization) * (1.0 - 1e-12)
 
 
 # ------------------------------------------------------------------ differentiation
-def test_differentiation_charges_for_its_lead_over_active_rivals_only():
-    firm = ScriptedFirm(quality=80.0, price_usd_per_mtok=3.2)  # AC(0.8) = 1.6
-    market = ScriptedMarket(
-        quality=np.array([70.0, 80.0, 100.0]), active=np.array([True, True, False])
+FLAT = {"max_price_change": 1.0, "scarcity_gain": 0.0}
+
+
+def test_differentiation_price_meets_the_logit_foc_at_its_observed_share():
+    firm = ScriptedFirm(price_usd_per_mtok=2.5)
+    market = ScriptedMarket()  # linear, a = 1.5, own share 0.1
+    p = posted("differentiation", firm, market, **FLAT).price_usd_per_mtok
+    cost = 1.6 / (1.0 - 0.15)
+    assert (p - cost) * 1.5 * (1.0 - 0.1) == pytest.approx(1.0)
+    logit = ScriptedMarket(price_utility="log", price_sensitivity=4.0)
+    p = posted("differentiation", firm, logit, **FLAT).price_usd_per_mtok
+    assert (p - cost) * 4.0 * (1.0 - 0.1) == pytest.approx(p)  # elasticity rule, log price
+
+
+def test_differentiation_charges_more_the_larger_the_share_its_quality_wins():
+    firm = ScriptedFirm(price_usd_per_mtok=2.5)
+    small = ScriptedMarket(demand_share=np.array([0.3, 0.05, 0.2]))
+    large = ScriptedMarket(demand_share=np.array([0.1, 0.45, 0.05]))
+    assert (
+        posted("differentiation", firm, large, **FLAT).price_usd_per_mtok
+        > posted("differentiation", firm, small, **FLAT).price_usd_per_mtok
     )
-    decision = posted("differentiation", firm, market, base_markup=0.5, premium_per_point=0.05)
-    assert decision.price_usd_per_mtok == pytest.approx(1.6 * (1.0 + 0.5 + 0.05 * 10))
-    assert decision.rnd_usd == pytest.approx(0.15 * 1000.0)
 
 
-def test_differentiation_never_marks_up_below_base_when_behind():
-    firm = ScriptedFirm(quality=50.0, price_usd_per_mtok=2.4)
-    decision = posted("differentiation", firm, ScriptedMarket(), base_markup=0.5)
-    assert decision.price_usd_per_mtok == pytest.approx(1.6 * 1.5)
+def test_differentiation_repeated_on_its_own_demand_converges_to_the_logit_best_response():
+    """Month after month at the share its price produces, the markup rule finds the optimum."""
+    a, xi, others, cost = 1.5, 3.0, 2.0, 1.6
+    strategy = registry.make("differentiation", {"rnd_share": 0.0, **FLAT})
+    firm = ScriptedFirm(price_usd_per_mtok=cost)
+    for _ in range(200):
+        weight = np.exp(xi - a * firm.price_usd_per_mtok)
+        market = ScriptedMarket(
+            demand_share=np.array([0.0, weight / (others + weight), 0.0]), price_sensitivity=a
+        )
+        firm.price_usd_per_mtok = strategy.decide(firm, market, RNG).price_usd_per_mtok
+    best = theory.logit_best_response(xi, cost, a, others, price_utility="linear")
+    assert firm.price_usd_per_mtok == pytest.approx(best, rel=1e-9)
+
+
+def test_differentiation_is_capped_where_log_demand_has_no_interior_optimum():
+    firm = ScriptedFirm(price_usd_per_mtok=3.0)  # within one month's change of the cap
+    inelastic = ScriptedMarket(price_utility="log", price_sensitivity=0.8)
+    p = posted("differentiation", firm, inelastic, **FLAT).price_usd_per_mtok
+    assert p == pytest.approx(2.0 * np.median([3.0, 2.5]))
 
 
 # ------------------------------------------------------------------ penetration_then_raise
-def test_penetration_prices_thin_then_raises_while_share_holds_then_stops():
+def test_penetration_prices_thin_then_raises_while_share_holds_and_cuts_when_it_falls():
     strategy = registry.make("penetration_then_raise")
     firm = ScriptedFirm(price_usd_per_mtok=1.65)
     small = ScriptedMarket(demand_share=np.array([0.3, 0.05, 0.2]), step=5)
@@ -163,7 +209,9 @@ def test_penetration_prices_thin_then_raises_while_share_holds_then_stops():
     big = ScriptedMarket(demand_share=np.array([0.3, 0.2, 0.2]), step=6)
     assert strategy.decide(firm, big, RNG).price_usd_per_mtok == pytest.approx(1.65 * 1.03)
     lost = ScriptedMarket(demand_share=np.array([0.3, 0.17, 0.2]), step=7)  # < 0.9 x 0.2
-    assert strategy.decide(firm, lost, RNG).price_usd_per_mtok == pytest.approx(1.65)
+    assert strategy.decide(firm, lost, RNG).price_usd_per_mtok == pytest.approx(1.65 * 0.97)
+    firm.price_usd_per_mtok = 1.61
+    assert strategy.decide(firm, lost, RNG).price_usd_per_mtok == pytest.approx(1.6)  # cost
 
 
 def test_penetration_harvests_after_its_month_even_with_a_small_share():
@@ -173,10 +221,21 @@ def test_penetration_harvests_after_its_month_even_with_a_small_share():
     assert decision.price_usd_per_mtok == pytest.approx(2.0 * 1.03)
 
 
-def test_penetration_harvest_stops_at_its_markup_ceiling():
-    firm = ScriptedFirm(price_usd_per_mtok=6.5)  # ceiling AC(0.8) x 4 = 6.4
+def test_penetration_raises_stop_at_its_premium_over_the_market():
+    firm = ScriptedFirm(price_usd_per_mtok=4.1)  # ceiling 1.5 x median(3.0, 2.5) = 4.125
     late = ScriptedMarket(step=40)
-    assert posted("penetration_then_raise", firm, late).price_usd_per_mtok == pytest.approx(6.5)
+    assert posted("penetration_then_raise", firm, late).price_usd_per_mtok == pytest.approx(4.125)
+
+
+def test_penetration_exits_after_give_up_months_below_its_niche_share():
+    strategy = registry.make("penetration_then_raise", {"give_up_months": 12})
+    firm = ScriptedFirm(price_usd_per_mtok=2.0)
+    gone = ScriptedMarket(demand_share=np.array([0.5, 0.005, 0.3]), step=40)
+    exits = [strategy.decide(firm, gone, RNG).exit for _ in range(12)]
+    assert exits == [False] * 11 + [True]
+    back = registry.make("penetration_then_raise", {"give_up_months": 12})
+    held = ScriptedMarket(demand_share=np.array([0.5, 0.02, 0.3]), step=40)
+    assert not any(back.decide(firm, held, RNG).exit for _ in range(24))
 
 
 # ------------------------------------------------------------------ follower
@@ -192,7 +251,7 @@ def test_follower_posts_the_median_of_active_rivals_with_its_offset():
     assert decision.price_usd_per_mtok == pytest.approx(2.5 * 1.04)
 
 
-def test_follower_never_prices_below_its_floor_and_holds_alone():
+def test_follower_never_prices_below_full_cost_and_holds_alone():
     firm = ScriptedFirm(price_usd_per_mtok=1.7)
     cheap = ScriptedMarket(price_usd_per_mtok=np.array([1.0, 1.7, 1.0]))
     assert posted("follower", firm, cheap).price_usd_per_mtok == pytest.approx(1.6)
@@ -201,23 +260,25 @@ def test_follower_never_prices_below_its_floor_and_holds_alone():
 
 
 # ------------------------------------------------------------------ best_response
-def test_best_response_maximises_its_logit_profit_given_rivals():
-    """Berry inversion of the observed shares, then (p - mc) s(p) is at its maximum."""
+def test_best_response_maximises_its_logit_profit_on_full_cost():
+    """Berry inversion of the observed shares, then (p - full cost) s(p) is at its maximum."""
     firm = ScriptedFirm(price_usd_per_mtok=2.0, marginal_cost_usd_per_mtok=0.5)
     market = ScriptedMarket()
-    decision = posted("best_response", firm, market, max_price_change=1.0, scarcity_gain=0.0)
+    decision = posted("best_response", firm, market, **FLAT)
+    cost = firm.average_cost(0.8)  # 2.0: the power bill is a quarter of it
     a, s0, own = market.price_sensitivity, market.outside_share, market.demand_share[1]
     xi = np.log(own / s0) + a * firm.price_usd_per_mtok
     others = 1.0 + (market.demand_share.sum() - own) / s0
 
     def profit(p):
         e = np.exp(xi - a * p)
-        return (p - 0.5) * e / (others + e)
+        return (p - cost) * e / (others + e)
 
     p = decision.price_usd_per_mtok
+    assert p > cost
     assert profit(p) >= max(profit(p * 0.99), profit(p * 1.01))
     assert p == pytest.approx(
-        theory.logit_best_response(xi, 0.5, a, others, price_utility="linear"), rel=1e-6
+        theory.logit_best_response(xi, cost, a, others, price_utility="linear"), rel=1e-6
     )
 
 
@@ -225,6 +286,34 @@ def test_best_response_holds_its_price_without_a_share_to_invert():
     firm = ScriptedFirm(price_usd_per_mtok=2.0)
     market = ScriptedMarket(demand_share=np.array([0.3, 0.0, 0.2]))
     assert posted("best_response", firm, market).price_usd_per_mtok == pytest.approx(2.0)
+
+
+# ------------------------------------------------------------------ every built-in
+BUILTINS = ["cost_plus", "low_price", "differentiation", "penetration_then_raise", "follower",
+            "best_response"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize(("utility", "slope"), [("linear", 1.5), ("log", 4.0), ("log", 0.8)])
+def test_no_customers_and_no_quality_edge_never_buy_a_price_many_times_the_market(
+    name, utility, slope
+):
+    """Five years with no customers and rivals of equal quality at 2.5: at most 2x theirs."""
+    strategy = registry.make(name)
+    firm = ScriptedFirm(price_usd_per_mtok=2.5, demand_mtok=0.0, revenue_usd=0.0)
+    posted_prices = []
+    for month in range(60):
+        market = ScriptedMarket(
+            price_usd_per_mtok=np.array([2.5, firm.price_usd_per_mtok, 2.5]),
+            quality=np.full(3, 70.0),
+            demand_share=np.array([0.3, 0.0, 0.3]),
+            price_utility=utility,
+            price_sensitivity=slope,
+            step=month,
+        )
+        firm.price_usd_per_mtok = strategy.decide(firm, market, RNG).price_usd_per_mtok
+        posted_prices.append(firm.price_usd_per_mtok)
+    assert max(posted_prices) <= 2.0 * 2.5 * (1.0 + 1e-12)
 
 
 # ------------------------------------------------------------------ registry

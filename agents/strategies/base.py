@@ -90,11 +90,15 @@ class Firm(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A month's decisions: posted price, R&D spend, capacity ordered (arrives after the lead)."""
+    """A month's decisions: posted price, R&D spend, capacity ordered (arrives after the lead).
+
+    `exit` = True: the firm serves this month and leaves the market at its end.
+    """
 
     price_usd_per_mtok: float
     rnd_usd: float
     capacity_order_mtok: float
+    exit: bool = False
 
 
 class Classifier(TypedDict):
@@ -203,9 +207,9 @@ class PostingParams(StrategyParams):
     rnd_share: float = param(
         0.0,
         unit="share of revenue",
-        doc="share of last month's revenue spent on R&D",
+        doc="share of last month's revenue spent on R&D (below 1, so a price can cover it)",
         ge=0.0,
-        le=1.0,
+        le=0.9,
     )
 
 
