@@ -2,7 +2,7 @@
 
 Each is registered in pyproject.toml's `tokenmarket.strategies` entry-point group, as a
 third-party strategy would be. Each sets a target price and posts it through the shared,
-declared rules of `base.post`: scarcity premium above its target utilization, a limit on
+declared rules of `base.post`: a scarcity premium with memory (tatonnement), a limit on
 the monthly price change, R&D as a share of revenue, and the capacity rule.
 """
 
