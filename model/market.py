@@ -511,6 +511,10 @@ class TokenMarket(mesa.Model):
         asked, spill_served = self._spill(rationed, d, fill, np.maximum(capacity - direct, 0.0))
         n_segments, n_providers = len(self.spec.segments), len(self.provider_list)
         to = np.tile(np.arange(n_providers), rationed.size)
+        spilled_segment = np.repeat(pop.segment[rationed], n_providers)
+        first_demand = metrics.cross_sum(
+            pop.segment[customers], pop.choice[customers], d[customers], (n_segments, n_providers)
+        )
         self.flows_mtok = metrics.flows_by_region(
             pop.region[customers],
             self.home[pop.choice[customers]],
@@ -522,15 +526,13 @@ class TokenMarket(mesa.Model):
             spill_served.ravel(),
             self.n_regions,
         )
-        self.segment_demand_mtok = metrics.cross_sum(
-            pop.segment[customers], pop.choice[customers], d[customers], (n_segments, n_providers)
+        self.segment_demand_mtok = first_demand + metrics.cross_sum(
+            spilled_segment, to, asked.ravel(), (n_segments, n_providers)
         )
-        self.segment_served_mtok = self.segment_demand_mtok * fill + metrics.cross_sum(
-            np.repeat(pop.segment[rationed], n_providers),
-            to,
-            spill_served.ravel(),
-            (n_segments, n_providers),
+        self.segment_served_mtok = first_demand * fill + metrics.cross_sum(
+            spilled_segment, to, spill_served.ravel(), (n_segments, n_providers)
         )
+        asked_of = asked.sum(axis=0)
         served = direct + spill_served.sum(axis=0)
         outside = float(d[~inside].sum())
         counts = np.bincount(pop.choice[customers], minlength=n_providers)
@@ -544,7 +546,7 @@ class TokenMarket(mesa.Model):
             p.demand_share = requested[j] / (requested.sum() + outside)
             p.extra_latency_ms = congestion * (1.0 - fill[j])
             if p.active:
-                p.settle(requested[j] + asked[j], served[j])
+                p.settle(requested[j] + asked_of[j], served[j])
         self.hhi = metrics.hhi(served)
         self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
         self.requested_mtok = float(requested.sum())
@@ -562,20 +564,20 @@ class TokenMarket(mesa.Model):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Unserved demand of `rationed` customers, sent to their next choice this month.
 
-        Returns Mtok asked of each provider by spilled demand, and (rationed x providers) Mtok
-        served. A rationed customer's unserved share goes to its second choice: under logit
-        the ranking of options is Plackett-Luce (Luce 1959; Train 2009, ch. 7.3), so given
-        that its provider j was best, the next best is k with probability w_k / (W - w_j),
-        the outside option included; the expected split is sent, without a draw. This is how
-        API buyers overflow (routers such as OpenRouter fall back to the next provider when
-        one is rate-limited), at the fallback's price, for the quantity first requested. A
+        Returns (rationed x providers) Mtok asked of each provider, and Mtok it served.
+        A rationed customer's unserved share goes to its second choice: under logit the
+        ranking of options is Plackett-Luce (Luce 1959; Train 2009, ch. 7.3), so given that
+        its provider j was best, the next best is k with probability w_k / (W - w_j), the
+        outside option included; the expected split is sent, without a draw. This is how API
+        buyers overflow (routers such as OpenRouter fall back to the next provider when one
+        is rate-limited), at the fallback's price, for the quantity first requested. A
         provider serves spilled demand up to its spare capacity, every asker the same
         fraction; what finds no spare capacity, or goes to the outside option, is lost for the
         month (one round: no third choice). The customer itself reviews next month (`_clear`).
         """
         n_providers = len(self.provider_list)
         if rationed.size == 0:
-            return np.zeros(n_providers), np.zeros((0, n_providers))
+            return np.zeros((0, n_providers)), np.zeros((0, n_providers))
         first = self.population.choice[rationed]
         w = np.take(self._weights.weights, rationed, axis=0)
         w[np.arange(rationed.size), first] = 0.0
@@ -588,7 +590,7 @@ class TokenMarket(mesa.Model):
         taken = np.divide(
             np.minimum(asked, spare_mtok), asked, out=np.zeros_like(asked), where=asked > 0
         )
-        return asked, to * taken
+        return to, to * taken
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""
