@@ -51,6 +51,7 @@ from per_agent import PerAgentMarket
 
 from tokenmarket.model import demand
 from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.random import Streams
 
 SEED = 1
 GOAL_POINT = (100_000, 20)
@@ -167,7 +168,7 @@ def measure_point(plan: Plan, n: int, j: int, per_agent: bool = True) -> tuple[R
 
     def kernel() -> np.ndarray:
         weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
-        return demand.choose(pop, everyone, weights, model.rng)
+        return demand.choose(pop, everyone, weights, model.streams, model.steps)
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)
     row.how["floor"] = f"median of {plan.floor_repeats} after 1 warm-up"
@@ -208,7 +209,7 @@ def check_agreement(model: TokenMarket) -> list[str]:
     weights = demand.ChoiceWeights.of(
         pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
-    array_choice = demand.choose(pop, np.arange(pop.size), weights, np.random.default_rng(SEED + 1))
+    array_choice = demand.choose(pop, np.arange(pop.size), weights, Streams(SEED + 1), 0)
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size
     share_array = np.bincount(array_choice + 1, minlength=k) / pop.size

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
+
+from tokenmarket.model.random import Purpose, Streams
 
 OUTSIDE = -1
 """Choice code of the outside option (no API, or self-hosting)."""
@@ -47,6 +50,52 @@ class Population:
     def size(self) -> int:
         """Number of developers."""
         return self.region.size
+
+
+def apportion(n: int, shares: np.ndarray) -> np.ndarray:
+    """Integer counts summing to n closest to n * shares (largest remainders, Hamilton).
+
+    Each count is within one of its expectation, so a small region's weight in the
+    population is exact up to one agent at any resolution, not a binomial draw.
+    """
+    quota = n * np.asarray(shares, dtype=float) / np.sum(shares)
+    counts = np.floor(quota).astype(int)
+    counts[np.argsort(counts - quota, kind="stable")[: n - counts.sum()]] += 1
+    return counts
+
+
+def stratified_uniforms(group: np.ndarray, rng: np.random.Generator, columns: int) -> np.ndarray:
+    """(n, columns) uniforms, a Latin hypercube within each group.
+
+    In a group of m agents each column has exactly one value in each [k/m, (k+1)/m), at a
+    random place and in a random order (McKay, Beckman and Conover 1979): every quantile of
+    the group's distribution is met within 1/m, so a group's total is not at the mercy of
+    a few draws from a heavy tail, and the columns stay independent of each other.
+    """
+    n = group.size
+    sizes = np.bincount(group)
+    start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    u = np.empty((n, columns))
+    for c in range(columns):
+        order = np.lexsort((rng.random(n), group))
+        rank = np.arange(n) - start
+        u[order, c] = (rank + rng.random(n)) / np.repeat(sizes, sizes)
+    return u
+
+
+def lognormal_slice_means(u: np.ndarray, group: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Mean of exp(sigma Z) over the quantile slice [k/m, (k+1)/m) that holds u, k = floor(u m).
+
+    An agent of a group of m stands for the 1/m slice of the group's distribution that its
+    stratified uniform falls in, so it carries that slice's mean, E[e^(sigma Z) | a < Z < b]
+    = m e^(sigma^2 / 2) (Phi(b - sigma) - Phi(a - sigma)) with a, b the slice's normal
+    quantiles (the lognormal's partial expectation). The group's total is then exact, m
+    e^(sigma^2 / 2), and no single agent carries a draw from far out in the tail.
+    """
+    m = np.bincount(group)[group]
+    k = np.floor(u * m)
+    low, high = ndtri(k / m) - sigma, ndtri((k + 1) / m) - sigma
+    return m * np.exp(sigma**2 / 2) * (ndtr(high) - ndtr(low))
 
 
 def price_term(price_usd_per_mtok: np.ndarray, kind: str) -> np.ndarray:
@@ -143,7 +192,8 @@ def choose(
     pop: Population,
     reviewers: np.ndarray,
     weights: ChoiceWeights,
-    rng: np.random.Generator,
+    streams: Streams,
+    month: int,
     switching_cost: np.ndarray | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
@@ -158,6 +208,10 @@ def choose(
     the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
     exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
     So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
+
+    The three draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2:
+    the current option's Gumbel), full-population arrays read at the reviewer's own row: a
+    developer's shocks do not depend on who else reviews, so paired runs stay paired.
     """
     n, mu = reviewers.size, weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
@@ -169,9 +223,11 @@ def choose(
     w[rows, column] = 0.0
     cumulative = np.cumsum(w, axis=1, out=w)
     alternatives = cumulative[:, -1]
-    target = rng.random(n) * alternatives
+    target = streams.uniform(Purpose.TASTE, month, pop.size, 0, rows=reviewers) * alternatives
     best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
-    shocks = -np.log(rng.standard_exponential((2, n)))
+    shocks = -np.log(
+        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in (1, 2)]
+    )
     with np.errstate(divide="ignore"):
         best_utility = mu * (np.log(alternatives) + shocks[0])
         current_utility = mu * (np.log(current_weight) + shocks[1])
@@ -186,17 +242,19 @@ def diffuse_awareness(
     base: np.ndarray,
     word_of_mouth: float,
     developer_share_by_region: np.ndarray,
-    rng: np.random.Generator,
+    streams: Streams,
+    month: int,
 ) -> None:
     """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
 
-    One draw per developer and provider, aware or not: a dense draw costs less than
-    finding the unaware pairs first.
+    One AWARENESS draw per developer and provider a month, aware or not: a dense draw costs
+    less than finding the unaware pairs first, and keeps every pair's draw fixed.
     """
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    pop.aware |= rng.random(pop.aware.shape) < np.take(learn_probability, pop.region, axis=0)
+    draws = streams.uniform(Purpose.AWARENESS, month, pop.aware.shape)
+    pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 
 def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:

@@ -14,13 +14,14 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.random import Streams, seed_of
+from tokenmarket.model.random import Purpose, Streams, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
     AccessShock,
@@ -125,7 +126,8 @@ class TokenMarket(mesa.Model):
     Args:
         scenario: a built-in name (see `tokenmarket scenarios`), a path to a TOML file, or a
             `Scenario`.
-        rng: seed or generator; every random draw of the run comes from it.
+        rng: seed or generator. The run's named streams (`self.streams`) are keyed by the
+            seed it gives (`random.seed_of`); Mesa's own `self.rng` is left to Mesa.
         **overrides: knobs (`model/parameters.py`; `tokenmarket knobs` lists a scenario's):
             `n_developers`, `switching_cost`, `electricity_{region}`, `strategy_{provider}`,
             `param_{provider}_{field}`, ... so that `mesa.batch_run` and SolaraViz sliders
@@ -135,13 +137,17 @@ class TokenMarket(mesa.Model):
 
     """
 
+    streams_class: type[Streams] = Streams
+    """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
+    by every purpose (the draw order before named streams) to measure what streams buy."""
+
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
     ) -> None:
         spec = load_scenario(scenario, **overrides)
         if isinstance(rng, int | np.integer) and rng < 0:
             raise ScenarioError(f"rng: a seed must be a non-negative integer (got {rng})")
-        self.streams = Streams(seed_of(rng))
+        self.streams = self.streams_class(seed_of(rng))
         """Named random streams of the run (`model/random.py`)."""
         super().__init__(rng=rng)
         self.spec = spec
@@ -208,29 +214,43 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        spec, rng, n = self.spec, self.rng, self.spec.n_developers
-        region = rng.choice(self.n_regions, size=n, p=[r.population_share for r in spec.regions])
-        segment = rng.choice(
-            len(spec.segments), size=n, p=[s.population_share for s in spec.segments]
-        )
+        """Developers as a stratified sample of the scenario's population.
+
+        Region x segment cells get their counts by largest remainders (exact to one agent),
+        and within each cell demand, switching cost, access and initial awareness are Latin
+        hypercube draws (`demand.stratified_uniforms`). A small cell (CN enterprises are
+        0.6 % of developers) then carries its share of demand at any resolution instead of
+        a binomial count times a few lognormal draws: `n_developers` changes resolution,
+        not the market.
+        """
+        spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
+        shares = np.outer(
+            [s.population_share for s in seg], [r.population_share for r in spec.regions]
+        )
+        cell = np.repeat(np.arange(shares.size), demand.apportion(n, shares.ravel()))
+        segment, region = np.divmod(cell, n_regions)
+        n_providers = len(self.provider_list)
+        u = demand.stratified_uniforms(
+            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions + n_providers
+        )
+        access_draw = u[:, 2 : 2 + n_regions]
         demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        access_draw = rng.random((n, self.n_regions))
         aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
         return Population(
             region=region,
             segment=segment,
-            cell=segment * self.n_regions + region,
+            cell=cell,
             base_demand_mtok=demand_median
-            * np.exp(demand_sigma * rng.standard_normal(n))
+            * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
             * (spec.represented_developers or n)
             / n,
-            switching_cost=cost_median * np.exp(cost_sigma * rng.standard_normal(n)),
+            switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=rng.random((n, len(self.provider_list))) < aware_p[region],
+            aware=u[:, 2 + n_regions :] < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
@@ -249,7 +269,7 @@ class TokenMarket(mesa.Model):
                 )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop, everyone, self._weights, self.rng, switching_cost=np.zeros(pop.size)
+            pop, everyone, self._weights, self.streams, 0, switching_cost=np.zeros(pop.size)
         )
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
@@ -418,7 +438,7 @@ class TokenMarket(mesa.Model):
                 releaser = next(p for p in self.provider_list if p.name == name)
                 releaser.quality += points
                 if news > 0:
-                    heard = self.rng.random(self.population.size) < news
+                    heard = self._news(releaser, 0) < news
                     self.population.aware[:, releaser.index] |= heard
             case AccessShock():
                 self._change_access(
@@ -442,12 +462,21 @@ class TokenMarket(mesa.Model):
         pop = self.population
         entrant.active = True
         awareness = self._initial_awareness(entrant)[pop.region]
-        pop.aware[:, entrant.index] = self.rng.random(pop.size) < awareness
+        pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
         probabilities = self._choice_weights().probabilities()[:, :-1]
         expected, growth = self._expected_demand(probabilities)
         j = entrant.index
         entrant.install_initial_capacity(
             self._initial_capacity(entrant, float(expected[j])), growth[j]
+        )
+
+    def _news(self, provider: Provider, event: int) -> np.ndarray:
+        """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
+
+        Keyed by provider and event, so who hears does not depend on other events' draws.
+        """
+        return self.streams.uniform(
+            Purpose.NEWS, self.steps, self.population.size, provider.index, event
         )
 
     def _observe(self) -> _Observed:
@@ -478,15 +507,22 @@ class TokenMarket(mesa.Model):
             self.population, self.n_regions, len(self.provider_list)
         )
         demand.diffuse_awareness(
-            self.population, base, market.awareness_word_of_mouth, shares, self.rng
+            self.population,
+            base,
+            market.awareness_word_of_mouth,
+            shares,
+            self.streams,
+            self.steps,
         )
 
     def _choose(self) -> None:
         pop = self.population
         self._weights = self._choice_weights()
-        reviewing = (self.rng.random(pop.size) < pop.review_probability) | pop.must_review
-        reviewers = np.flatnonzero(reviewing)
-        pop.choice[reviewers] = demand.choose(pop, reviewers, self._weights, self.rng)
+        review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
+        reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
+        pop.choice[reviewers] = demand.choose(
+            pop, reviewers, self._weights, self.streams, self.steps
+        )
         pop.must_review[:] = False
 
     def _clear(self) -> None:
@@ -506,7 +542,8 @@ class TokenMarket(mesa.Model):
         fill = np.divide(direct, requested, out=np.ones_like(direct), where=requested > 0)
         customers = np.flatnonzero(inside)
         short = (1.0 - fill)[pop.choice[customers]]
-        pop.must_review[customers] = self.rng.random(customers.size) < short
+        rationing = self.streams.uniform(Purpose.RATIONING, self.steps, pop.size, rows=customers)
+        pop.must_review[customers] = rationing < short
         rationed = customers[short > 0.0]
         asked, spill_served = self._spill(rationed, d, fill, np.maximum(capacity - direct, 0.0))
         n_segments, n_providers = len(self.spec.segments), len(self.provider_list)

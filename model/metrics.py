@@ -53,3 +53,15 @@ def cross_border_by_home(flows: pd.DataFrame) -> pd.Series:
     return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
         "cross_border_share"
     )
+
+
+def home_share(flows_mtok: np.ndarray, home: int) -> float:
+    """Share of all served tokens that providers homed in region `home` serve."""
+    total = flows_mtok.sum()
+    return float(flows_mtok[:, home].sum() / total) if total > 0 else 0.0
+
+
+def served_abroad_share(flows_mtok: np.ndarray, home: int) -> float:
+    """Share of the tokens of providers homed in `home` that developers abroad use."""
+    served = flows_mtok[:, home].sum()
+    return float(1.0 - flows_mtok[home, home] / served) if served > 0 else 0.0

@@ -54,13 +54,44 @@ class Streams:
         sequence = np.random.SeedSequence(self.seed, spawn_key=(int(purpose), *map(int, keys)))
         return np.random.Generator(np.random.Philox(sequence))
 
-    def uniform(self, purpose: Purpose, month: int, size: int | tuple[int, ...]) -> np.ndarray:
-        """Uniform [0, 1) draws for every agent this month; agent i always reads element i."""
-        return self.generator(purpose, month).random(size)
+    def uniform(
+        self,
+        purpose: Purpose,
+        month: int,
+        size: int | tuple[int, ...],
+        *keys: int,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Uniform [0, 1) draws for every agent this month; agent i always reads element i.
 
-    def exponential(self, purpose: Purpose, month: int, size: int | tuple[int, ...]) -> np.ndarray:
+        `keys` name a further substream (one of several draws a month, say); `rows` returns
+        only those agents' elements (first axis), drawn as part of the full array.
+        """
+        return self._draw("random", purpose, month, size, keys, rows)
+
+    def exponential(
+        self,
+        purpose: Purpose,
+        month: int,
+        size: int | tuple[int, ...],
+        *keys: int,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Standard exponential draws for every agent this month, indexed like `uniform`."""
-        return self.generator(purpose, month).standard_exponential(size)
+        return self._draw("standard_exponential", purpose, month, size, keys, rows)
+
+    def _draw(
+        self,
+        law: str,
+        purpose: Purpose,
+        month: int,
+        size: int | tuple[int, ...],
+        keys: tuple[int, ...],
+        rows: np.ndarray | None,
+    ) -> np.ndarray:
+        """`law` (a Generator method) for every agent, then the `rows` asked for."""
+        draws = getattr(self.generator(purpose, month, *keys), law)(size)
+        return draws if rows is None else draws[rows]
 
 
 def seed_of(rng: int | np.integer | np.random.Generator | None) -> int:

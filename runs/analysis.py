@@ -186,6 +186,47 @@ def point_table(runs: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str])
     return table.assign(ci_low=table["mean"] - half, ci_high=table["mean"] + half)
 
 
+def replications_needed(sd: Any, halfwidth: float) -> np.ndarray:
+    """Smallest n >= 2 whose t-interval half-width t(n-1) sd / sqrt(n) is <= `halfwidth`.
+
+    The fixed-half-width sample size (Law 2015, "Simulation Modeling and Analysis", sec.
+    9.4.1), found by bisection since t(n-1) / sqrt(n) falls with n; NaN where sd is
+    unknown. It plans with the sd measured so far: an estimate that firms up with runs.
+    """
+    return np.array([_replications_needed(s, halfwidth) for s in np.ravel(sd)], dtype=float)
+
+
+def _replications_needed(sd: float, halfwidth: float) -> float:
+    from scipy import stats
+
+    if not np.isfinite(sd):
+        return math.nan
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)  # the normal-theory n is a first guess from below
+    low, high = 1, max(2, math.ceil((z * sd / halfwidth) ** 2))
+    while t_half_width(sd, high) > halfwidth:  # low is always too few, high enough
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if t_half_width(sd, middle) <= halfwidth else (middle, high)
+    return float(high)
+
+
+def with_plan(table: pd.DataFrame, halfwidth: float) -> pd.DataFrame:
+    """A `point_table` with each row's half-width and the replications a `halfwidth` needs."""
+    return table.assign(
+        half_width=(table["ci_high"] - table["ci_low"]) / 2,
+        replications_needed=replications_needed(table["sd"], halfwidth),
+    )
+
+
+def outcome_points(summary: pd.DataFrame, parameters: Sequence[str], outcome: str) -> pd.DataFrame:
+    """The `point_table` of one outcome: per point, and per strategy for a strategy outcome."""
+    if outcome in MARKET_OUTCOMES:
+        return point_table(market_runs(summary, parameters), ["point", *parameters], [outcome])
+    runs = strategy_runs(summary, parameters)
+    return point_table(runs, ["point", *parameters, "strategy"], [outcome])
+
+
 # --------------------------------------------------------------------------- sensitivity
 def point_outcomes(data: SweepData) -> pd.DataFrame:
     """One row per design point: the mean over replications of every sensitivity outcome.
@@ -425,8 +466,12 @@ class AnalysisReport:
     indices: pd.DataFrame | None = None
 
 
-def analyze(root: str | Path) -> AnalysisReport:
-    """Write the tables, sensitivity indices and figures of a sweep into ROOT/analysis/."""
+def analyze(root: str | Path, halfwidth: float | None = None) -> AnalysisReport:
+    """Write the tables, sensitivity indices and figures of a sweep into ROOT/analysis/.
+
+    With `halfwidth`, the tables also give each row's CI half-width and the replications
+    that half-width needs (`with_plan`), in the outcome's own units.
+    """
     data = load_sweep(root)
     report = AnalysisReport()
     if data.summary.empty:
@@ -441,6 +486,9 @@ def analyze(root: str | Path) -> AnalysisReport:
     report.market = point_table(
         market_runs(data.summary, params), ["point", *params], list(MARKET_OUTCOMES)
     )
+    if halfwidth is not None:
+        report.strategies = with_plan(report.strategies, halfwidth)
+        report.market = with_plan(report.market, halfwidth)
     _write_csv(report, out / "strategy_points.csv", report.strategies)
     _write_csv(report, out / "market_points.csv", report.market)
 

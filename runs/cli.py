@@ -24,14 +24,16 @@ from tokenmarket.model.errors import ScenarioError
 from tokenmarket.model.parameters import unknown_knob
 from tokenmarket.model.scenario import describe_builtins
 from tokenmarket.runs.executors import ExecutorError
-from tokenmarket.runs.store import StoreError
+from tokenmarket.runs.store import StoreError, staging_path, sync_into_place
 from tokenmarket.runs.sweep import LARGE_SWEEP_RUNS, SpecError, builtin_specs
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tokenmarket.model.parameters import Knob
+    from tokenmarket.runs.analysis import AnalysisReport
     from tokenmarket.runs.calvano import Game
+    from tokenmarket.runs.sweep import Sweep
 
 # pandas, mesa (via the model) and seaborn are imported where a run needs them, so that
 # `tokenmarket scenarios`, `--help` and input errors answer in a fraction of a second.
@@ -210,7 +212,28 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"start a sweep of more than {LARGE_SWEEP_RUNS:,} runs (shown with its time first)",
     )
+    sweep.add_argument(
+        "--until-halfwidth",
+        type=float,
+        metavar="X",
+        help="add seeds, only where needed, until each point's 95%% CI of --outcome is <= +-X "
+        "(in the outcome's units; needs --max-reps)",
+    )
+    sweep.add_argument(
+        "--max-reps", type=int, metavar="N", help="with --until-halfwidth: at most N seeds a point"
+    )
+    _add_outcome(sweep)
     sweep.set_defaults(handler=_sweep)
+
+
+def _add_outcome(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--outcome",
+        default="token_share",
+        metavar="NAME",
+        help="the outcome a half-width is about: a strategy outcome (token_share, profit_usd, "
+        "...) or a market one (hhi, mean_price_usd_per_mtok, ...); default token_share",
+    )
 
 
 def _add_analyze(sub: argparse._SubParsersAction) -> None:
@@ -221,6 +244,13 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
         "strategy, Sobol or Morris indices, figures; written into DIR/analysis/.",
     )
     analyze.add_argument("dir", type=Path, metavar="DIR", help="a directory written by `sweep`")
+    analyze.add_argument(
+        "--halfwidth",
+        type=float,
+        metavar="X",
+        help="also give, per point, the replications a 95%% CI of +-X needs (outcome's units)",
+    )
+    _add_outcome(analyze)
     analyze.set_defaults(handler=_analyze)
 
 
@@ -415,6 +445,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
     kind = _check_sweep_options(args)
     sweep = load_spec(args.spec)
+    if args.until_halfwidth is not None:
+        return _sweep_adaptive(args, kind, sweep)
+    if args.max_reps is not None:
+        raise UsageError("--max-reps: only with --until-halfwidth X")
     out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(sweep.name)
     _check_out(out)
     if not args.resume:
@@ -487,6 +521,71 @@ def _check_sweep_options(args: argparse.Namespace) -> str:
     return kind
 
 
+def _check_outcome(name: str) -> None:
+    from tokenmarket.runs.analysis import MARKET_OUTCOMES, STRATEGY_OUTCOMES
+
+    known = [*STRATEGY_OUTCOMES, *MARKET_OUTCOMES]
+    if name not in known:
+        raise UsageError(f"--outcome: unknown outcome {name!r}; one of {', '.join(known)}")
+
+
+def _check_halfwidth(option: str, value: float) -> None:
+    if not value > 0:
+        raise UsageError(f"{option}: must be a number > 0 (got {value})")
+
+
+def _sweep_adaptive(args: argparse.Namespace, kind: str, sweep: Sweep) -> int:
+    """`sweep --until-halfwidth X --max-reps N`: seeds added where the CI is still too wide."""
+    from tokenmarket.runs.executors import make_executor
+    from tokenmarket.runs.sweep import adaptive_sweep, run_adaptive
+
+    _check_halfwidth("--until-halfwidth", args.until_halfwidth)
+    _check_outcome(args.outcome)
+    least = max(2, sweep.spec.replications)
+    if args.max_reps is None or args.max_reps < least:
+        raise UsageError(
+            f"--max-reps: --until-halfwidth needs --max-reps N with N >= {least} (the spec's "
+            f"replications, at least 2; got {args.max_reps})"
+        )
+    out = args.out if args.out is not None else RESULTS_ROOT / _safe_name(sweep.name)
+    _check_out(out)
+    full = adaptive_sweep(sweep, args.max_reps)
+    executor = make_executor(
+        kind, args.workers, args.scheduler, key_prefix=f"{_safe_name(sweep.name)}-adaptive"
+    )
+    print(
+        f"sweep {sweep.name}: {sweep.design.n_points} points, {least} to {args.max_reps} "
+        f"replications each until the 95% CI of {args.outcome} is <= +-{args.until_halfwidth:g}"
+        f" on {executor.description} -> {out}"
+    )
+    try:
+        result = run_adaptive(
+            sweep,
+            out,
+            executor,
+            halfwidth=args.until_halfwidth,
+            max_reps=args.max_reps,
+            outcome=args.outcome,
+            resume=args.resume,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: continue with `tokenmarket sweep {args.spec} --out {out} "
+            f"--until-halfwidth {args.until_halfwidth:g} --max-reps {args.max_reps} --resume`",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    points = result.points
+    print(
+        f"{int(points['replications'].sum())} of {full.n_runs} possible runs in "
+        f"{result.rounds} rounds; {int(points['done'].sum())} of {len(points)} points within "
+        f"+-{args.until_halfwidth:g}"
+        + ("" if points["done"].all() else f" (the others reached --max-reps {args.max_reps})")
+    )
+    print(f"next: tokenmarket analyze {out} --halfwidth {args.until_halfwidth:g}")
+    return EXIT_FAILED_RUNS if result.last.failed else 0
+
+
 # --------------------------------------------------------------------------- analyze
 def _analyze(args: argparse.Namespace) -> int:
     """Write the analysis of a sweep and print its main table."""
@@ -494,9 +593,14 @@ def _analyze(args: argparse.Namespace) -> int:
         raise UsageError(f"DIR: {str(args.dir)!r} is not a directory written by `sweep`")
     from tokenmarket.runs.analysis import analyze
 
-    report = analyze(args.dir)
+    if args.halfwidth is not None:
+        _check_halfwidth("--halfwidth", args.halfwidth)
+        _check_outcome(args.outcome)
+    report = analyze(args.dir, halfwidth=args.halfwidth)
     if report.strategies is not None:
         print(share_table(report.strategies))
+    if args.halfwidth is not None and report.strategies is not None:
+        print(plan_table(report, args.outcome, args.halfwidth))
     for note in report.notes:
         print(f"note: {note}")
     if report.written:
@@ -559,6 +663,16 @@ def share_table(strategies: pd.DataFrame, limit: int = 30) -> str:
     n = int(rows["n"].max())
     title = f"Final token share by strategy, mean ±95% CI over {n} replications:"
     return f"{title}\n{table.head(limit).to_string()}{more}"
+
+
+def plan_table(report: AnalysisReport, outcome: str, halfwidth: float, limit: int = 30) -> str:
+    """Per point (and strategy) of `outcome`: n, mean, CI half-width, replications needed."""
+    table = report.strategies if outcome in set(report.strategies["metric"]) else report.market
+    rows = table[table["metric"] == outcome].drop(columns=["metric", "sd", "ci_low", "ci_high"])
+    more = f"\n... {len(rows) - limit} more rows in the CSV" if len(rows) > limit else ""
+    title = f"{outcome}: 95% CI half-width and replications needed for +-{halfwidth:g}:"
+    body = rows.head(limit).to_string(index=False, float_format="{:.4g}".format)
+    return f"{title}\n{body}{more}"
 
 
 # --------------------------------------------------------------------------- calvano
@@ -706,10 +820,10 @@ def _write_outputs(out: Path, files: dict[str, Writer]) -> None:
     staged: dict[str, Path] = {}
     try:
         for name, write in files.items():
-            staged[name] = out / f".{name}.{os.getpid()}.tmp"  # plain create: umask applies
+            staged[name] = staging_path(out / name)  # plain create: umask applies
             write(staged[name])
         for name, tmp in staged.items():
-            os.replace(tmp, out / name)
+            sync_into_place(tmp, out / name)
     except BaseException:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)

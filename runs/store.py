@@ -80,18 +80,38 @@ def file_problem(path: Path, record: dict[str, Any] | None) -> str | None:
     return None
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: temporary file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def staging_path(path: Path) -> Path:
+    """The hidden temporary name a file is written under before it is moved into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def sync_into_place(tmp: Path, path: Path) -> None:
+    """Sync a finished temporary file to disk, then rename it over `path` (atomic on POSIX)."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path to write `path` through: whole or not at all.
+
+    On success the file is synced and renamed into place; on any failure (Ctrl-C included)
+    it is removed, so a reader never sees half a file.
+    """
+    tmp = staging_path(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        yield tmp
+        sync_into_place(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def versions() -> dict[str, str]:
@@ -352,17 +372,11 @@ class SweepStore:
         if not paths:
             target.unlink(missing_ok=True)
             return None
-        tmp = target.with_name(f".{SUMMARY}.{os.getpid()}.tmp")
-        try:
-            schema = pq.read_schema(paths[0])
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for start in range(0, len(paths), SUMMARY_BATCH):
-                    batch = [str(p) for p in paths[start : start + SUMMARY_BATCH]]
-                    writer.write_table(ds.dataset(batch, schema=schema).to_table())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        schema = pq.read_schema(paths[0])
+        with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+            for start in range(0, len(paths), SUMMARY_BATCH):
+                batch = [str(p) for p in paths[start : start + SUMMARY_BATCH]]
+                writer.write_table(ds.dataset(batch, schema=schema).to_table())
         return target
 
     def summary_is_current(self) -> bool:

@@ -20,7 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
@@ -415,8 +415,9 @@ def builtin_specs() -> list[str]:
 def load_spec(path: str | Path) -> Sweep:
     """Read, validate and resolve a spec file (or a built-in spec by name).
 
-    Every parameter is checked against the model: each alone at each listed value and at
-    both ends of its range, then the first design point whole, by building its scenario.
+    Every parameter is checked against the model: each at each listed value and at both
+    ends of its range, the other parameters at the first design point (so that a strategy
+    switched there names its own parameters), by building its scenario.
     An unknown name or a value the model refuses is reported here, naming the field,
     before anything runs.
     """
@@ -502,14 +503,13 @@ def _resolve_ranges(spec: SweepSpec, scenario: str | Scenario) -> SweepSpec:
 def _check_parameters(sweep: Sweep) -> None:
     spec, base = sweep.spec, sweep.task(0).overrides
     _try(sweep.scenario, base, "fixed")
+    first = {**base, **sweep.design.point(0)}
     for name, values in spec.parameters.items():
         for value in values:
-            _try(sweep.scenario, {**base, name: value}, f"parameters.{name} = {value!r}")
+            _try(sweep.scenario, {**first, name: value}, f"parameters.{name} = {value!r}")
     for name, bounds in spec.ranges.items():
         for value in bounds.values(np.array([0.0, 1.0])):
-            _try(sweep.scenario, {**base, name: value}, f"ranges.{name} at {value!r}")
-    first = sweep.design.point(0)
-    _try(sweep.scenario, {**base, **first}, f"parameters: the first design point {first}")
+            _try(sweep.scenario, {**first, name: value}, f"ranges.{name} at {value!r}")
 
 
 def _try(scenario: str | Scenario, overrides: dict[str, Any], where: str) -> None:
@@ -712,6 +712,103 @@ def run_sweep(
         seconds=time.perf_counter() - started,
         summary=summary,
     )
+
+
+# --------------------------------------------------------------------------- adaptive
+@dataclass(frozen=True)
+class _Wanted(Sweep):
+    """A sweep of which only the runs in `wanted` are run now; the others stay pending."""
+
+    wanted: frozenset[int] = frozenset()
+
+    def tasks(self, skip: set[str] | frozenset[str] = frozenset()) -> Iterator[RunTask]:
+        """The wanted runs in index order, leaving out the ids in `skip`."""
+        return (self.task(i) for i in sorted(self.wanted) if self.run_id(i) not in skip)
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """What `run_adaptive` did: its rounds, and per design point the replications and CI."""
+
+    rounds: int
+    points: pd.DataFrame
+    """point, replications, half_width (the widest over strategies), done (<= halfwidth)."""
+    last: SweepResult
+
+
+def adaptive_sweep(sweep: Sweep, max_reps: int) -> Sweep:
+    """The sweep as stored by `run_adaptive`: `max_reps` replications, of which some run.
+
+    Replication r of a point keeps its seed (and its run id) whatever the round: the store
+    is an ordinary sweep of `max_reps` replications with some runs still pending.
+    """
+    return replace(sweep, spec=sweep.spec.model_copy(update={"replications": max_reps}))
+
+
+def run_adaptive(
+    sweep: Sweep,
+    out: Path,
+    executor: Executor,
+    *,
+    halfwidth: float,
+    max_reps: int,
+    outcome: str,
+    resume: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> AdaptiveResult:
+    """Replicate each design point until the 95 % CI of `outcome` is <= +-`halfwidth`.
+
+    Round 1 runs the spec's replications at every point; each later round adds seeds only
+    where the interval is still wider, up to the replications the measured sd calls for
+    (`analysis.replications_needed`) but at most double the point's count, so a noisy sd
+    from few runs cannot overshoot (a two-stage procedure, Law 2015 sec. 9.4.1), and never
+    beyond `max_reps`. Interrupted, it resumes with the same `max_reps` (`resume=True`).
+    """
+    import pandas as pd
+
+    from tokenmarket.runs.analysis import outcome_points, replications_needed
+
+    notify = notify or _to_stderr
+    full = adaptive_sweep(sweep, max_reps)
+    points = np.arange(full.design.n_points)
+    reps = np.full(points.size, min(max(sweep.spec.replications, 2), max_reps))
+    rounds = 0
+    while True:
+        rounds += 1
+        runs = points[:, None] * max_reps + np.arange(max_reps)
+        wanted = frozenset(runs[np.arange(max_reps) < reps[:, None]].tolist())
+        last = run_sweep(
+            _Wanted(full.spec, full.scenario, full.design, full.source, wanted),
+            out,
+            executor,
+            resume=resume or rounds > 1,
+            progress=False,
+            notify=notify,
+        )
+        table = outcome_points(pd.read_parquet(last.summary), full.design.names, outcome)
+        by_point = (
+            table.assign(
+                width=(table["ci_high"] - table["ci_low"]) / 2,
+                needed=replications_needed(table["sd"], halfwidth),
+            )
+            .groupby("point")[["width", "needed"]]
+            .max()
+        )  # the widest strategy rules a point
+        width = by_point["width"].reindex(points).to_numpy()
+        needed = by_point["needed"].reindex(points).fillna(0).to_numpy()
+        wide = ~(width <= halfwidth) & (reps < max_reps)
+        grown = np.minimum(max_reps, np.maximum(reps + 1, np.minimum(needed, 2 * reps)))
+        target = np.where(wide, grown, reps).astype(int)
+        notify(
+            f"round {rounds}: {int(reps.sum())} runs, {int((width <= halfwidth).sum())} of "
+            f"{points.size} points within +-{halfwidth:g}, {int((target > reps).sum())} get "
+            "more seeds"
+        )
+        if (target == reps).all():
+            break
+        reps = target
+    frame = pd.DataFrame({"point": points, "replications": reps, "half_width": width})
+    return AdaptiveResult(rounds, frame.assign(done=frame["half_width"] <= halfwidth), last)
 
 
 def _failure_record(task: RunTask, completed: Completed[RunTask]) -> dict[str, Any]:

@@ -668,6 +668,21 @@ def test_a_range_left_open_takes_the_knobs_bounds_and_integer_kind(tmp_path: Pat
     assert all(knob.domain["low"] <= p["homogenization"] <= knob.domain["high"] for p in points)
 
 
+def test_a_sweep_may_switch_a_strategy_and_vary_the_new_strategys_parameter(tmp_path: Path):
+    data = {
+        **SMALL,
+        "parameters": {
+            "strategy_cn_lowcost": ["cost_plus"],
+            "param_cn_lowcost_markup": [0.2, 0.6],
+        },
+    }
+    sweep = load_spec(write_spec(tmp_path, data))
+    assert {p["param_cn_lowcost_markup"] for p in sweep.design.points()} == {0.2, 0.6}
+    data["parameters"]["strategy_cn_lowcost"] = ["low_price"]  # low_price has no markup
+    code, _, err = run_cli(["sweep", str(write_spec(tmp_path, data)), "--executor", "serial"])
+    assert code == 2 and "param_cn_lowcost_markup: unknown parameter" in err
+
+
 BAD_OPTIONS = {
     "zero workers": (["--workers", "0"], "--workers"),
     "workers with serial": (["--executor", "serial", "--workers", "2"], "--workers"),

@@ -1,0 +1,109 @@
+"""Named random streams keep runs paired; the population sample does not depend on resolution."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from tokenmarket.model import demand, metrics
+from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.random import Purpose, Streams
+
+
+def test_a_developers_draw_does_not_depend_on_who_else_draws():
+    streams = Streams(5)
+    full = streams.uniform(Purpose.TASTE, 3, 1000, 1)
+    rows = np.array([7, 400, 999])
+    assert np.array_equal(streams.uniform(Purpose.TASTE, 3, 1000, 1, rows=rows), full[rows])
+    others = [
+        streams.uniform(Purpose.TASTE, 4, 1000, 1),  # another month
+        streams.uniform(Purpose.TASTE, 3, 1000, 2),  # another draw of the month
+        streams.uniform(Purpose.REVIEW, 3, 1000),  # another purpose
+        Streams(6).uniform(Purpose.TASTE, 3, 1000, 1),  # another seed
+    ]
+    for other in others:
+        assert abs(np.corrcoef(full, other)[0, 1]) < 0.15
+
+
+def test_an_extra_reviewer_leaves_the_others_choices_alone():
+    model = TokenMarket("going_global", rng=4, n_developers=3000)
+    model.run_for(2)
+    pop, weights = model.population, model._choice_weights()
+    some = np.arange(0, 3000, 3)
+    more = np.union1d(some, [1, 2, 4])
+    a = demand.choose(pop, some, weights, model.streams, 3)
+    b = demand.choose(pop, more, weights, model.streams, 3)
+    assert np.array_equal(a, b[np.isin(more, some)])
+
+
+def test_a_one_percent_power_price_change_keeps_paired_runs_paired(make_variant):
+    """Same seed, China's power 1 % dearer: most developers choose exactly as before."""
+
+    def dearer(data):
+        for p in data["providers"]:
+            if p["home"] == "CN":
+                p["electricity_usd_per_kwh"] = 1.01 * (p["electricity_usd_per_kwh"] or 0.05)
+
+    base = TokenMarket("going_global", rng=2, n_developers=4000)
+    other = TokenMarket(make_variant("going_global", dearer), rng=2, n_developers=4000)
+    base.run_for(24)
+    other.run_for(24)
+    assert (base.population.choice == other.population.choice).mean() > 0.98
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 5000),
+    shares=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30).filter(lambda s: sum(s) > 0),
+)
+def test_apportioned_counts_sum_to_n_and_miss_their_quota_by_less_than_one(n, shares):
+    counts = demand.apportion(n, np.array(shares))
+    quota = n * np.array(shares) / sum(shares)
+    assert counts.sum() == n
+    assert np.all(np.abs(counts - quota) < 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups=st.lists(st.integers(0, 4), min_size=1, max_size=300), seed=st.integers(0, 99))
+def test_stratified_uniforms_put_one_value_in_each_stratum_of_each_group(groups, seed):
+    group = np.sort(np.array(groups))
+    u = demand.stratified_uniforms(group, np.random.default_rng(seed), 3)
+    for g in np.unique(group):
+        m = (group == g).sum()
+        for column in u[group == g].T:
+            assert sorted(np.floor(column * m).astype(int)) == list(range(m))
+
+
+def yearly_outcomes(n: int, seed: int) -> dict[str, float]:
+    """going_global's 2025 (months 13-24): shares, prices and cross-border flows."""
+    model = TokenMarket("going_global", rng=seed, n_developers=n, steps=24)
+    model.run_for(24)
+    flows = np.array(model.datacollector.model_vars["flows_mtok"][12:24]).sum(axis=0)
+    served = np.array(model.datacollector.model_vars["total_served_mtok"][12:24])
+    price = np.array(model.datacollector.model_vars["mean_price_usd_per_mtok"][12:24])
+    cn = model.spec.region_names.index("CN")
+    return {
+        "cn_token_share": metrics.home_share(flows, cn),
+        "cn_served_abroad": metrics.served_abroad_share(flows, cn),
+        "cross_border_share": metrics.cross_border_share(flows),
+        "mean_price_usd_per_mtok": float(np.average(price, weights=served)),
+        "hhi": float(np.mean(model.datacollector.model_vars["hhi"][12:24])),
+    }
+
+
+@pytest.mark.parametrize("coarse, fine, seeds", [(2000, 40_000, (8, 3))])
+def test_coarse_and_fine_resolutions_agree_within_sampling_error(coarse, fine, seeds):
+    """n_developers is resolution only: 2,000 and 40,000 agents give the same 2025 market.
+
+    Welch's t-test on each outcome's runs: agreement is refused at p < 0.002 (0.01 over the
+    five outcomes, Bonferroni), so a market that changed with resolution fails it.
+    """
+    runs = {
+        n: [yearly_outcomes(n, seed) for seed in range(k)]
+        for n, k in zip((coarse, fine), seeds, strict=True)
+    }
+    for outcome in runs[coarse][0]:
+        a = np.array([r[outcome] for r in runs[coarse]])
+        b = np.array([r[outcome] for r in runs[fine]])
+        assert stats.ttest_ind(a, b, equal_var=False).pvalue > 0.002, (outcome, a, b)
