@@ -56,6 +56,8 @@ class Provider(mesa.Agent):
         """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
         self.price_usd_per_mtok = spec.price_usd_per_mtok
+        self.scarcity_premium = 1.0
+        """Posted price over the strategy's target price: the scarcity premium it remembers."""
         self.own_electricity_usd_per_kwh = electricity_usd_per_kwh
         self.energy_kwh_per_mtok = spec.energy_kwh_per_mtok
         self.idle_power_fraction = spec.idle_power_fraction
@@ -246,6 +248,7 @@ class Provider(mesa.Agent):
         rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
         decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
+        self.scarcity_premium = decision.scarcity_premium
         self.rnd_usd = decision.rnd_usd
         self.leaving = decision.exit
         self.capex_paid_usd = 0.0

@@ -38,6 +38,7 @@ from tokenmarket.model.schema import (
 
 PROVIDER_COLUMNS = (
     "price_usd_per_mtok",
+    "scarcity_premium",
     "token_share",
     "developer_share",
     "demand_share",
@@ -74,6 +75,10 @@ MARKET_COLUMNS = (
     "mean_price_usd_per_mtok",
     "total_demand_mtok",
     "total_served_mtok",
+    "requested_mtok",
+    "spilled_mtok",
+    "spill_served_mtok",
+    "lost_mtok",
     "outside_share",
     "consumer_surplus",
     "cross_border_share",
@@ -196,6 +201,9 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self.requested_mtok = self.spilled_mtok = self.spill_served_mtok = self.lost_mtok = 0.0
+        """Unmet demand of the month, Mtok: requested of providers (first choices), spilled
+        by rationing, served after spilling, lost (`_clear` states the conservation law)."""
         self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
             (len(spec.segments), len(self.provider_list))
         )
@@ -526,31 +534,53 @@ class TokenMarket(mesa.Model):
         pop.must_review[:] = False
 
     def _clear(self) -> None:
-        """Serve min(demand, capacity); ration customers of a short provider at random."""
+        """Serve min(demand, capacity); rationed demand spills to the next choice, or is lost.
+
+        A short provider serves each customer the same fraction of its request (random
+        rationing would serve some fully, some not; the expected split is the same) and each
+        of them must review next month with probability equal to the unserved fraction.
+        Unmet demand first spills (`_spill`) to spare capacity elsewhere this month.
+        Conservation, every month and in Mtok: requested = served directly + spilled, spilled
+        = served after spilling + lost, so requested = served + lost.
+        """
         pop = self.population
         requested, d, inside = self._demand_by_provider()
         capacity = np.array([p.capacity_mtok for p in self.provider_list])
-        served = np.minimum(requested, capacity)
-        fill = np.divide(served, requested, out=np.ones_like(served), where=requested > 0)
+        direct = np.minimum(requested, capacity)
+        fill = np.divide(direct, requested, out=np.ones_like(direct), where=requested > 0)
         customers = np.flatnonzero(inside)
         short = (1.0 - fill)[pop.choice[customers]]
         rationing = self.streams.uniform(Purpose.RATIONING, self.steps, pop.size, rows=customers)
         pop.must_review[customers] = rationing < short
+        rationed = customers[short > 0.0]
+        asked, spill_served = self._spill(rationed, d, fill, np.maximum(capacity - direct, 0.0))
+        n_segments, n_providers = len(self.spec.segments), len(self.provider_list)
+        to = np.tile(np.arange(n_providers), rationed.size)
+        spilled_segment = np.repeat(pop.segment[rationed], n_providers)
+        first_demand = metrics.cross_sum(
+            pop.segment[customers], pop.choice[customers], d[customers], (n_segments, n_providers)
+        )
         self.flows_mtok = metrics.flows_by_region(
             pop.region[customers],
             self.home[pop.choice[customers]],
             d[customers] * fill[pop.choice[customers]],
             self.n_regions,
+        ) + metrics.flows_by_region(
+            np.repeat(pop.region[rationed], n_providers),
+            self.home[to],
+            spill_served.ravel(),
+            self.n_regions,
         )
-        self.segment_demand_mtok = metrics.cross_sum(
-            pop.segment[customers],
-            pop.choice[customers],
-            d[customers],
-            (len(self.spec.segments), len(self.provider_list)),
+        self.segment_demand_mtok = first_demand + metrics.cross_sum(
+            spilled_segment, to, asked.ravel(), (n_segments, n_providers)
         )
-        self.segment_served_mtok = self.segment_demand_mtok * fill
+        self.segment_served_mtok = first_demand * fill + metrics.cross_sum(
+            spilled_segment, to, spill_served.ravel(), (n_segments, n_providers)
+        )
+        asked_of = asked.sum(axis=0)
+        served = direct + spill_served.sum(axis=0)
         outside = float(d[~inside].sum())
-        counts = np.bincount(pop.choice[customers], minlength=len(self.provider_list))
+        counts = np.bincount(pop.choice[customers], minlength=n_providers)
         total_served = served.sum()
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
@@ -561,14 +591,51 @@ class TokenMarket(mesa.Model):
             p.demand_share = requested[j] / (requested.sum() + outside)
             p.extra_latency_ms = congestion * (1.0 - fill[j])
             if p.active:
-                p.settle(requested[j], served[j])
+                p.settle(requested[j] + asked_of[j], served[j])
         self.hhi = metrics.hhi(served)
         self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
+        self.requested_mtok = float(requested.sum())
+        self.spilled_mtok = float((requested - direct).sum())
+        self.spill_served_mtok = float(spill_served.sum())
+        self.lost_mtok = max(0.0, self.spilled_mtok - self.spill_served_mtok)
         self.total_demand_mtok = float(requested.sum() + outside)
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
         self.consumer_surplus = float(self._weights.log_sum().mean())
+
+    def _spill(
+        self, rationed: np.ndarray, d: np.ndarray, fill: np.ndarray, spare_mtok: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Unserved demand of `rationed` customers, sent to their next choice this month.
+
+        Returns (rationed x providers) Mtok asked of each provider, and Mtok it served.
+        A rationed customer's unserved share goes to its second choice: under logit the
+        ranking of options is Plackett-Luce (Luce 1959; Train 2009, ch. 7.3), so given that
+        its provider j was best, the next best is k with probability w_k / (W - w_j), the
+        outside option included; the expected split is sent, without a draw. This is how API
+        buyers overflow (routers such as OpenRouter fall back to the next provider when one
+        is rate-limited), at the fallback's price, for the quantity first requested. A
+        provider serves spilled demand up to its spare capacity, every asker the same
+        fraction; what finds no spare capacity, or goes to the outside option, is lost for the
+        month (one round: no third choice). The customer itself reviews next month (`_clear`).
+        """
+        n_providers = len(self.provider_list)
+        if rationed.size == 0:
+            return np.zeros((0, n_providers)), np.zeros((0, n_providers))
+        first = self.population.choice[rationed]
+        w = np.take(self._weights.weights, rationed, axis=0)
+        w[np.arange(rationed.size), first] = 0.0
+        total = w.sum(axis=1, keepdims=True)
+        unserved = d[rationed] * (1.0 - fill[first])
+        to = np.divide(
+            unserved[:, None] * w[:, :-1], total, out=np.zeros_like(w[:, :-1]), where=total > 0
+        )
+        asked = to.sum(axis=0)
+        taken = np.divide(
+            np.minimum(asked, spare_mtok), asked, out=np.zeros_like(asked), where=asked > 0
+        )
+        return to, to * taken
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""

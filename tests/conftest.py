@@ -10,6 +10,6 @@ def variant(name: str, edit) -> Scenario:
     return Scenario.model_validate(data)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_variant():
     return variant

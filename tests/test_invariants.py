@@ -65,6 +65,26 @@ def test_market_invariants(params, seed):
     flows = model.flow_frame().groupby("step")["served_mtok"].sum()
     assert np.allclose(flows.to_numpy(), served.to_numpy())
 
+    # Unmet demand is conserved: requested = served directly + spilled; spilled = served after
+    # spilling + lost; so requested = served + lost. A provider's demand is what its own
+    # customers requested plus what spilled to it; the segment table adds up to both.
+    requested, lost = market["requested_mtok"], market["lost_mtok"]
+    assert np.allclose(requested, market["total_served_mtok"] + lost, rtol=1e-9, atol=1e-6)
+    assert (market["spill_served_mtok"] <= market["spilled_mtok"] * (1 + TOL) + TOL).all()
+    assert (lost >= 0).all() and (market["spill_served_mtok"] >= 0).all()
+    segments = model.segment_frame().groupby("step")[["demand_mtok", "served_mtok"]].sum()
+    asked, first = by_step["demand_mtok"].sum().to_numpy(), requested.to_numpy()
+    assert (asked >= first * (1 - TOL)).all()
+    assert (asked <= (first + market["spilled_mtok"].to_numpy()) * (1 + TOL) + TOL).all()
+    assert np.allclose(segments["demand_mtok"].to_numpy(), asked)
+    assert np.allclose(segments["served_mtok"].to_numpy(), served.to_numpy())
+
+    # Price memory: a provider that rationed last month does not lower its price this month.
+    for _, rows in providers[providers["active"]].groupby("provider"):
+        price = rows["price_usd_per_mtok"].to_numpy(dtype=float)
+        rationed = (rows["demand_mtok"] > rows["capacity_mtok"] * (1 + TOL)).to_numpy()
+        assert (price[1:][rationed[:-1]] >= price[:-1][rationed[:-1]] * (1 - TOL)).all()
+
     # Energy and every cost line are non-negative.
     for column in (
         "energy_kwh",

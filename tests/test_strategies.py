@@ -5,6 +5,7 @@ expected price follows from the rule as its docstring states it, so a change in 
 rule fails here, under its name.
 """
 
+import itertools
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ class ScriptedFirm:
     index: int = 1
     quality: float = 70.0
     price_usd_per_mtok: float = 2.0
+    scarcity_premium: float = 1.0
     demand_mtok: float = 50.0
     capacity_mtok: float = NO_GROWTH_CAPACITY
     revenue_usd: float = 1000.0
@@ -78,11 +80,50 @@ def test_capacity_order_covers_forecast_demand_at_target_utilization_net_of_the_
     assert base.capacity_order(ScriptedFirm(capacity_mtok=1e6), 0.8, 1.0) == 0.0
 
 
-def test_scarcity_premium_only_above_target_utilization():
-    calm = ScriptedFirm(demand_mtok=70.0)
-    assert base.scarcity_premium(2.0, calm, 0.8, 0.5) == 2.0
-    short = ScriptedFirm(demand_mtok=120.0)  # 1.2 of capacity: 0.4 above 0.8
-    assert base.scarcity_premium(2.0, short, 0.8, 0.5) == pytest.approx(2.0 * 1.2)
+def test_scarcity_premium_rises_with_excess_demand_persists_when_binding_decays_when_slack():
+    short = ScriptedFirm(scarcity_premium=1.2, demand_mtok=120.0)  # 20 % over capacity
+    assert base.scarcity_premium(2.0, short, 0.5) == pytest.approx(1.2 * 1.1)
+    cheaper = ScriptedFirm(price_usd_per_mtok=2.4, demand_mtok=120.0)  # its cost fell to 1.6
+    assert base.scarcity_premium(1.6, cheaper, 0.5) == pytest.approx(1.5 * 1.1)  # no cut
+    full = ScriptedFirm(scarcity_premium=1.2, demand_mtok=100.0)
+    assert base.scarcity_premium(2.0, full, 0.5) == pytest.approx(1.2)
+    slack = ScriptedFirm(scarcity_premium=1.2, demand_mtok=80.0)
+    assert base.scarcity_premium(2.0, slack, 0.5) == pytest.approx(1.2 * 0.9)
+    assert (
+        base.scarcity_premium(2.0, ScriptedFirm(demand_mtok=10.0), 0.5) == 1.0
+    )  # never a discount
+    assert base.scarcity_premium(2.0, ScriptedFirm(demand_mtok=500.0), 0.0) == 1.0  # k = 0: none
+
+
+def test_a_rationing_firm_raises_its_price_month_after_month_until_demand_fits():
+    """Tatonnement against a scripted demand curve D(p) = 300 / p, capacity 100: p* = 3.
+
+    The firm starts at its cost-plus target, AC(0.8) x 1.3 = 2.08, where demand is 1.44x
+    its capacity; with k = 0.5 the premium moves by 0.5 (3 / p - 1) before the 10 % limit.
+    """
+    target = 1.6 * 1.3
+    firm = ScriptedFirm(price_usd_per_mtok=target, demand_mtok=300.0 / target)
+    prices = [target]
+
+    def month():
+        decision = posted("cost_plus", firm, ScriptedMarket())
+        firm.price_usd_per_mtok = decision.price_usd_per_mtok
+        firm.scarcity_premium = decision.scarcity_premium
+        firm.demand_mtok = 300.0 / firm.price_usd_per_mtok
+        prices.append(firm.price_usd_per_mtok)
+
+    for _ in range(60):
+        month()
+    assert all(b >= a for a, b in itertools.pairwise(prices))
+    assert prices[1] == pytest.approx(target * 1.1)  # one step at a time: the limit binds
+    assert firm.scarcity_premium == pytest.approx(prices[-1] / target)  # no wind-up
+    assert prices[-1] == pytest.approx(3.0, rel=1e-3)  # demand fits capacity
+    firm.capacity_mtok = 1000.0  # capacity arrives: the premium decays back to none
+    for _ in range(60):
+        month()
+    assert all(b <= a for a, b in itertools.pairwise(prices[61:]))
+    assert firm.price_usd_per_mtok == pytest.approx(target)
+    assert firm.scarcity_premium == 1.0
 
 
 def test_smoothing_caps_the_monthly_change_both_ways():
@@ -115,7 +156,7 @@ def test_cost_plus_ignores_rivals_prices():
 
 
 def test_cost_plus_under_scarcity_rises_but_by_at_most_max_price_change():
-    firm = ScriptedFirm(price_usd_per_mtok=2.08, demand_mtok=100.0)
+    firm = ScriptedFirm(price_usd_per_mtok=2.08, demand_mtok=150.0)
     decision = posted("cost_plus", firm, ScriptedMarket(), markup=0.3)
     assert decision.price_usd_per_mtok == pytest.approx(2.08 * 1.1)
 

@@ -70,6 +70,11 @@ class Firm(Protocol):
     @property
     def marginal_cost_usd_per_mtok(self) -> float: ...  # noqa: D102
     @property
+    def scarcity_premium(self) -> float:
+        """Premium over its target price posted last month (1 is none; `scarcity_premium`)."""
+        ...
+
+    @property
     def lead_months(self) -> int:
         """Months between ordering capacity and its arrival."""
         ...
@@ -99,6 +104,8 @@ class Decision:
     rnd_usd: float
     capacity_order_mtok: float
     exit: bool = False
+    scarcity_premium: float = 1.0
+    """Posted price over the target price, >= 1: the premium the firm remembers next month."""
 
 
 class Classifier(TypedDict):
@@ -192,8 +199,9 @@ class PostingParams(StrategyParams):
     )
     scarcity_gain: float = param(
         0.5,
-        unit="price premium per unit excess utilization",
-        doc="price rise per unit of demand/capacity above the target utilization",
+        unit="relative price change per month per unit excess demand",
+        doc="tatonnement speed k: the price moves by k (demand/capacity - 1) a month above "
+        "the target price",
         ge=0.0,
         le=10.0,
     )
@@ -213,15 +221,36 @@ class PostingParams(StrategyParams):
     )
 
 
-def scarcity_premium(price: float, me: Firm, target_utilization: float, gain: float) -> float:
-    """Raise the price in proportion to demand above the target utilization.
+def scarcity_premium(target_price: float, me: Firm, gain: float) -> float:
+    """The month's premium over the target price: last month's, moved by excess demand.
 
-    Why: capacity takes `lead_months` to arrive, so a firm whose demand runs above its
-    planned utilization can only ration or price; without this rule no demand-driven price
-    rise can emerge (MODEL.md, the demand-driven price cycle).
+    `m_t = max(1, m_{t-1} (1 + k (D_{t-1} / K_{t-1} - 1)))`, a multiplier on the strategy's
+    target price, with `D` the demand the firm was asked to serve at its posted price and
+    `K` its capacity. A firm that rations (D > K) raises its premium month after month until
+    demand fits its capacity, from at least the premium its last price holds over this
+    month's target (`m_{t-1} >= p_{t-1} / target_t`): a firm short of capacity never cuts its
+    price. While capacity binds (D = K) the premium persists; when
+    capacity is slack it decays at the rate `k (1 - D/K)` back to none (m = 1). The memory
+    is the firm's (`Firm.scarcity_premium`, the premium it actually posted: see `post`), so
+    the premium outlives a fall in cost, which a premium rebuilt from cost every month did
+    not (a firm at 1.8x its capacity then cut its price as its cost fell).
+
+    Why: capacity takes `lead_months` to arrive, so a firm short of it can only ration or
+    price. The rule is Walrasian tatonnement on each firm's own market, the price rising with
+    excess demand (Arrow and Hurwicz 1958, "On the stability of the competitive equilibrium,
+    I", Econometrica 26: stable under gross substitutes, which logit demand satisfies; in
+    discrete time for a small enough step, Uzawa 1960). Shared compute is priced this way
+    (Amazon EC2 spot prices rise with utilization: Ben-Yehuda et al. 2013, ACM TEAC 1(3));
+    Chinese providers raised API prices in 2025-26 as agentic workloads multiplied the
+    compute their customers asked for (docs/calibration.md, B.5).
     """
-    excess = me.demand_mtok / me.capacity_mtok - target_utilization if me.capacity_mtok else 0.0
-    return price * (1.0 + gain * max(0.0, excess))
+    if me.capacity_mtok <= 0.0:
+        return me.scarcity_premium
+    excess = me.demand_mtok / me.capacity_mtok - 1.0
+    premium = me.scarcity_premium
+    if excess > 0.0:
+        premium = max(premium, me.price_usd_per_mtok / target_price)
+    return max(1.0, premium * (1.0 + gain * excess))
 
 
 def smoothed(price: float, previous: float, max_change: float) -> float:
@@ -245,10 +274,16 @@ def capacity_order(me: Firm, target_utilization: float, headroom: float) -> floa
 
 
 def post(me: Firm, target_price: float, params: PostingParams) -> Decision:
-    """The built-ins' month: target price, plus scarcity premium, smoothed; R&D; capacity."""
-    price = scarcity_premium(target_price, me, params.target_utilization, params.scarcity_gain)
+    """The built-ins' month: target price with the scarcity premium, smoothed; R&D; capacity.
+
+    The premium the firm remembers is the one it posted: a rise the monthly limit held back
+    is not banked (no wind-up), nor is a fall it held back counted as a premium.
+    """
+    premium = scarcity_premium(target_price, me, params.scarcity_gain)
+    price = smoothed(target_price * premium, me.price_usd_per_mtok, params.max_price_change)
     return Decision(
-        smoothed(price, me.price_usd_per_mtok, params.max_price_change),
+        price,
         params.rnd_share * me.revenue_usd,
         capacity_order(me, params.target_utilization, params.capacity_headroom),
+        scarcity_premium=float(np.clip(price / target_price, 1.0, premium)),
     )

@@ -2,7 +2,7 @@
 
 Each is registered in pyproject.toml's `tokenmarket.strategies` entry-point group, as a
 third-party strategy would be. Each sets a target price and posts it through the shared,
-declared rules of `base.post`: scarcity premium above its target utilization, a limit on
+declared rules of `base.post`: a scarcity premium with memory (tatonnement), a limit on
 the monthly price change, R&D as a share of revenue, and the capacity rule. Capacity
 (`capacity_headroom`), the utilization it plans for (`target_utilization`) and R&D
 (`rnd_share`) are declared by every built-in, so a sweep can hold them equal and vary only
