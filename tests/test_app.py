@@ -170,15 +170,14 @@ def legend_texts(fig):
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
-def test_share_figure_stacks_one_area_per_provider_labelled_with_region_and_strategy(classroom):
+def test_share_figure_stacks_one_area_per_provider_labelled_by_name(classroom):
     providers = classroom.frames().providers
     fig = app.share_figure(providers)
     ax = fig.axes[0]
     assert len(ax.collections) == 4
     labels = legend_texts(fig)
     assert len(labels) == 4
-    assert "cn_lowcost\n(CN, low_price)" in labels
-    assert "us_frontier\n(US, differentiation)" in labels
+    assert set(labels) == set(providers["provider"])  # region and strategy: in the table
     colors = {to_hex(c.get_facecolor()[0]) for c in ax.collections}
     assert len(colors) == 4
     assert len({c.get_hatch() for c in ax.collections}) == 4  # tells them apart in greyscale
@@ -333,11 +332,18 @@ def images(rc):
     return [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
 
 
+def wait_for(condition, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
 def test_page_shows_presets_controls_three_charts_and_the_table(page):
     assert select(page, "Preset").items == list(app.PRESETS)
     assert "Providers in month 0" in html_texts(page)
     assert table_rows(page) == 4
-    assert len(images(page)) == 3  # the market page; cash and utilization are on page 1
+    wait_for(lambda: len(images(page)) == 3)  # drawn in threads; cash, utilization: tab 2
     for label in ("Random seed", "CN electricity price (USD/kWh)", "EU PUE (facility / IT power)"):
         assert page.find(v.Slider, label=label).widgets
     strategy_selects = [w for w in page.find(v.Select).widgets if w.label.startswith("Strategy")]
@@ -345,12 +351,21 @@ def test_page_shows_presets_controls_three_charts_and_the_table(page):
 
 
 def test_step_advances_the_month_and_redraws_the_charts(page):
+    wait_for(lambda: len(images(page)) == 3)
+    waiting = images(page)
     click(page, "Step")
+    wait_for(lambda: all(a != b for a, b in zip(waiting, images(page), strict=True)))
     first = images(page)
     click(page, "Step")
-    assert "Providers in month 2" in html_texts(page)
-    second = images(page)
-    assert all(a != b for a, b in zip(first, second, strict=True))
+    assert "Providers in month 2" in html_texts(page)  # the table is not held up by drawing
+    wait_for(lambda: all(a != b for a, b in zip(first, images(page), strict=True)))
+
+
+def test_advanced_settings_are_folded_away(page):
+    fold = page.find(v.ExpansionPanel).widget
+    assert "Advanced" in str(fold.children[0].children)
+    for label in ("Play interval (ms)", "Render interval (months per redraw)"):
+        assert page.find(v.Slider, label=label).widgets
 
 
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
@@ -363,13 +378,6 @@ def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
     assert [w.v_model for w in strategy_selects] == [p.strategy for p in spec.providers]
     click(page, "Reset")  # rebuilds the new preset, not the one the page started with
     assert table_rows(page) == 7
-
-
-def wait_for(condition, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def month_heading(rc):

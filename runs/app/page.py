@@ -1,14 +1,16 @@
-"""The classroom app's page: preset picker, SolaraViz on the preset's model, its panels."""
+"""The classroom app's page: preset picker, Mesa's SolaraViz parts on the preset's model, panels."""
 
 from __future__ import annotations
 
+import io
+import threading
 from collections.abc import Callable
 from html import escape
-from typing import Any
 
 import solara
 from matplotlib.figure import Figure
-from mesa.visualization import SolaraViz
+from mesa.visualization.solara_viz import ModelController, ModelCreator, ShowSteps
+from mesa.visualization.utils import update_counter
 
 from tokenmarket.runs.app.controls import (
     PLAY_INTERVAL_MS,
@@ -31,8 +33,20 @@ from tokenmarket.runs.app.figures import (
 )
 
 PAGE_CSS = """
+.v-navigation-drawer { width: 320px !important; min-width: 320px !important; }
+.v-main { padding-left: 320px !important; }
+.tm-panels {
+    display: grid; gap: 12px; padding: 8px;
+    grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr));
+}
+.tm-panel { min-width: 0; background: white; box-shadow: 0 1px 3px rgba(0,0,0,.25); }
+.tm-panel img {
+    display: block; margin: 0 auto; max-width: 100%; height: auto;
+    max-height: calc(100vh - 140px); object-fit: contain;
+}
+.tm-wide { grid-column: 1 / -1; }
 .tm-providers {
-    font-size: clamp(11px, 0.8vw, 15px); width: 100%;
+    font-size: clamp(13px, 1.15vw, 18px); width: 100%;
     border-collapse: collapse; white-space: nowrap;
 }
 .tm-providers th, .tm-providers td { padding: 4px 6px; border-bottom: 1px solid #ddd; }
@@ -40,59 +54,139 @@ PAGE_CSS = """
 .tm-providers .tm-wrap { white-space: normal; }
 .tm-story { font-size: 16px; font-style: italic; margin-top: 8px; }
 .v-navigation-drawer .v-label, .v-navigation-drawer .v-select__selection { font-size: 15px; }
-.v-tabs-bar__content > .v-tab { font-size: 0; }
-.v-tabs-bar__content > .v-tab::after { font-size: 15px; letter-spacing: normal; }
-.v-tabs-bar__content > .v-tab:nth-child(2)::after { content: "Market"; }
-.v-tabs-bar__content > .v-tab:nth-child(3)::after { content: "Cash and utilization"; }
 .v-navigation-drawer .v-slider__thumb-container::after {
     content: attr(aria-valuenow); position: absolute; top: 0; left: 0;
     transform: translate(-50%, -50%); padding: 0 5px; border-radius: 4px;
     background: #1976d2; color: white; font-size: 13px; line-height: 20px; white-space: nowrap;
 }
 """
-"""Large type on the projector (the table's shrinks on narrow screens, as the charts do); each
-slider shows its value on its thumb (Mesa's sliders otherwise show it only while dragged; the
-thumb carries it as `aria-valuenow`); the tabs of SolaraViz's pages say what they hold
-instead of "Page 0" and "Page 1"."""
+"""A 320 px sidebar; panels in a grid of columns at least 420 px wide (two on a 1280 x 720
+projector with the sidebar open, more on a wide screen), charts scaled to fit their panel
+and the screen's height, the provider table on a
+full row so all its columns show; each slider shows its value on its thumb (Mesa's sliders
+otherwise show it only while dragged; the thumb carries it as `aria-valuenow`)."""
+
+DRAWING = threading.Lock()
+"""One chart drawn at a time: `matplotlib.rc_context` changes the process's global rcParams."""
+
+DEBOUNCE_S = 0.15
+"""A chart waits this long before drawing: a burst of Step clicks draws the last month once."""
 
 
-def _chart(draw: Callable[[Frames], Figure]) -> Callable[[ClassroomMarket], Any]:
-    """A SolaraViz component drawing `draw` once per month (Mesa re-renders it each step)."""
-
-    def chart(model: ClassroomMarket) -> solara.Element:
-        figure = solara.use_memo(lambda: draw(model.frames()), [model, model.steps])
-        return solara.FigureMatplotlib(
-            figure,
-            dependencies=[model, model.steps],
-            format="png",
-            pil_kwargs={"compress_level": 1},
-        )
-
-    return chart
+def _png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (fast compression: it is sent once and thrown away)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+    return buffer.getvalue()
 
 
-def provider_panel(model: ClassroomMarket) -> solara.Element:
+@solara.component
+def Chart(model: ClassroomMarket, draw: Callable[[Frames], Figure]) -> None:  # noqa: N802
+    """One chart of the model's months so far, drawn off the click's path.
+
+    Mesa's Step handler steps the model and re-renders the page inside the click's message;
+    drawing three figures there (seconds on a busy classroom laptop) queued the clicks that
+    came meanwhile behind each redraw. Here a render only reads the month's frames; the
+    figure is drawn in a thread, restarted (and the stale one cancelled) when the month
+    changes, and the previous image stays until the new one is ready.
+    """
+    update_counter.get()
+    frames = model.frames()
+
+    def drawn(cancel: threading.Event) -> bytes | None:
+        if cancel.wait(DEBOUNCE_S):
+            return None
+        with DRAWING:
+            return None if cancel.is_set() else _png(draw(frames))
+
+    result = solara.use_thread(drawn, dependencies=[model, model.steps], intrusive_cancel=False)
+    shown = solara.use_ref(b"")
+    if result.value:
+        shown.current = result.value
+    with solara.Div(classes=["tm-panel"]):
+        if shown.current:
+            solara.Image(shown.current)
+        else:
+            solara.ProgressLinear(True)
+
+
+@solara.component
+def ProviderPanel(model: ClassroomMarket) -> None:  # noqa: N802
     """The providers this month, in large type, coloured as in the charts."""
+    update_counter.get()
     names = [p.name for p in model.spec.all_providers]
     colors = {name: look.color for name, look in looks(names).items()}
     providers = model.frames().providers
     table = provider_table(starting_providers(model.spec) if providers.empty else providers)
-    with solara.Column(style={"padding": "4px 8px", "overflow": "auto"}) as column:
+    with solara.Div(classes=["tm-panel", "tm-wide"], style={"padding": "4px 8px"}):
         solara.HTML(tag="h3", unsafe_innerHTML=f"Providers in month {model.steps}")
         solara.HTML(tag="div", unsafe_innerHTML=table_html(table, colors))
-    return column
 
 
-COMPONENTS = [
-    (_chart(lambda f: share_figure(f.providers)), 0),
-    (_chart(lambda f: price_figure(f.providers)), 0),
-    (provider_panel, 0),
-    (_chart(lambda f: flows_figure(f.flows)), 0),
-    (_chart(lambda f: cash_figure(f.providers)), 1),
-    (_chart(lambda f: utilization_figure(f.providers)), 1),
-]
-"""(panel, page): page 0 is the market, one screen; page 1 the firms' cash and utilization.
-SolaraViz draws only the open page, so a step redraws three charts, not five."""
+TABS: dict[str, list[Callable[[Frames], Figure] | None]] = {
+    "Market": [
+        lambda f: share_figure(f.providers),
+        lambda f: price_figure(f.providers),
+        None,
+        lambda f: flows_figure(f.flows),
+    ],
+    "Cash and utilization": [
+        lambda f: cash_figure(f.providers),
+        lambda f: utilization_figure(f.providers),
+    ],
+}
+"""Tab -> its panels in order (None: the provider table). Only the open tab is drawn, so a
+month redraws three charts, not five."""
+
+
+@solara.component
+def Panels(model: ClassroomMarket) -> None:  # noqa: N802
+    """The tabs of panels; only the open one is rendered."""
+    tab, set_tab = solara.use_state(0)
+    with solara.lab.Tabs(value=tab, on_value=set_tab):
+        for title in TABS:
+            solara.lab.Tab(title)
+    with solara.Div(classes=["tm-panels"]):
+        for draw in list(TABS.values())[tab]:
+            if draw is None:
+                ProviderPanel(model)
+            else:
+                Chart(model, draw)
+
+
+@solara.component
+def ClassroomViz(model: solara.Reactive[ClassroomMarket], preset: str) -> None:  # noqa: N802
+    """SolaraViz's parts, laid out for a projector.
+
+    Mesa's controller and parameter controls in the sidebar, its play and render intervals
+    and thread switch in a fold, the panels in a grid that fits 1280 x 720.
+    """
+    parameters = solara.use_reactive({})
+    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
+    render_interval = solara.use_reactive(1)
+    use_threads = solara.use_reactive(False)
+    with solara.AppBar():
+        solara.AppBarTitle("TokenMarket: the market for LLM API tokens")
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Controls"):
+            ModelController(
+                model,
+                model_parameters=parameters,
+                play_interval=play_interval,
+                render_interval=render_interval,
+                use_threads=use_threads,
+            )
+            ShowSteps(model.value)
+            with solara.Details("Advanced: play speed, months per redraw, threads"):
+                solara.SliderInt("Play interval (ms)", value=play_interval, min=1, max=500, step=10)
+                solara.SliderInt(
+                    "Render interval (months per redraw)", value=render_interval, min=1, max=24
+                )
+                solara.Checkbox(label="Step in a thread while playing", value=use_threads)
+        with solara.Card("Model parameters"):
+            ModelCreator(model, model_params(preset), model_parameters=parameters)
+    Panels(model.value)
+
 
 preset_title = solara.reactive(next(iter(PRESETS)))
 """The preset picked in this browser session."""
@@ -123,13 +217,7 @@ def PresetViz(preset: str) -> None:  # noqa: N802 (Solara components are CamelCa
         return stop
 
     solara.use_effect(stop_when_gone, [])
-    SolaraViz(
-        model,
-        components=COMPONENTS,
-        model_params=model_params(preset),
-        name="TokenMarket: the market for LLM API tokens",
-        play_interval=PLAY_INTERVAL_MS,
-    )
+    ClassroomViz(model, preset)
 
 
 @solara.component
