@@ -409,3 +409,37 @@ def test_reset_rebuilds_the_model_from_the_moved_controls(page):
     assert "Providers in month 0" in html_texts(page)
     assert provider_row(page, "cn_lowcost")[2] == "differentiation"
     assert provider_row(page, "us_budget")[2] == "cost_plus"
+
+
+# ---------------------------------------------------------------------------- the guide
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_has_experiments_naming_controls_it_shows(preset):
+    """Two or three experiments; every provider, policy and knob they name is on the page."""
+    from tokenmarket.runs.app.guide import TRY
+
+    spec = load_scenario(preset)
+    params = app.model_params(preset)
+    labels = " ".join(
+        str(c.label if isinstance(c, Slider) else c.get("label", "")).lower()
+        for c in params.values()
+        if not isinstance(c, str)
+    )
+    assert 2 <= len(TRY[preset]) <= 3
+    for action, question in TRY[preset]:
+        assert question.endswith("?")
+        for name in re.findall(r"(\w+)'s strategy", action):
+            assert name in [p.name for p in spec.providers], name
+        for option in re.findall(r"'([^']+)'", action):
+            assert any(o.startswith(option) for o in app.CROSS_BORDER), option
+        for knob in ("switching cost", "homogenization", "demand growth", "electricity"):
+            if knob in action.lower():
+                assert knob in labels, (preset, knob)
+        for region in re.findall(r"the (\w+) electricity", action):
+            assert f"{region.lower()} electricity" in labels
+
+
+def test_the_glossary_explains_the_terms_on_screen():
+    from tokenmarket.runs.app.guide import GLOSSARY
+
+    for term in ("PUE", "Homogenization", "Outside option", "Utils", "Negative cash"):
+        assert len(GLOSSARY[term].split()) >= 8, term

@@ -31,6 +31,7 @@ from tokenmarket.runs.app.figures import (
     table_html,
     utilization_figure,
 )
+from tokenmarket.runs.app.guide import GLOSSARY, TRY
 
 PAGE_CSS = """
 .v-navigation-drawer { width: 320px !important; min-width: 320px !important; }
@@ -53,6 +54,10 @@ PAGE_CSS = """
 .tm-providers small { font-weight: normal; color: #555; }
 .tm-providers .tm-wrap { white-space: normal; }
 .tm-story { font-size: 16px; font-style: italic; margin-top: 8px; }
+.tm-guide { font-size: 15px; padding-left: 1.2em; }
+.tm-guide li { margin-bottom: 6px; }
+.tm-guide dt { font-weight: bold; margin-top: 6px; }
+.tm-guide dd { margin-left: 0; }
 .v-navigation-drawer .v-label, .v-navigation-drawer .v-select__selection { font-size: 15px; }
 .v-navigation-drawer .v-slider__thumb-container::after {
     content: attr(aria-valuenow); position: absolute; top: 0; left: 0;
@@ -194,10 +199,20 @@ preset_title = solara.reactive(next(iter(PRESETS)))
 
 @solara.component
 def PresetPicker() -> None:  # noqa: N802 (Solara components are CamelCase)
-    """The preset list and the chosen preset's one-line story."""
-    spec = preset_scenario(PRESETS[preset_title.value])
+    """The preset list, the chosen preset's one-line story, what to try, the glossary."""
+    preset = PRESETS[preset_title.value]
+    spec = preset_scenario(preset)
     solara.Select(label="Preset", value=preset_title, values=list(PRESETS))
     solara.HTML(tag="div", unsafe_innerHTML=escape(spec.description), classes=["tm-story"])
+    experiments = "".join(
+        f"<li>{escape(action)}<br><i>{escape(question)}</i></li>"
+        for action, question in TRY[preset]
+    )
+    with solara.Details("What to try", expand=True):
+        solara.HTML(tag="ol", unsafe_innerHTML=experiments, classes=["tm-guide"])
+    terms = "".join(f"<dt>{escape(t)}</dt><dd>{escape(d)}</dd>" for t, d in GLOSSARY.items())
+    with solara.Details("What the words mean"):
+        solara.HTML(tag="dl", unsafe_innerHTML=terms, classes=["tm-guide"])
 
 
 @solara.component
