@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tokenmarket.model.parameters import Knob
+    from tokenmarket.model.schema import Scenario
     from tokenmarket.runs.calvano import Game
 
 # pandas, mesa (via the model) and seaborn are imported where a run needs them, so that
@@ -337,7 +338,7 @@ def _run(args: argparse.Namespace) -> int:
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
     segments = model.segment_frame()
-    figure, segment_figure = _figure_png(providers, segments)
+    figure, segment_figure = _figure_png(model.spec, providers, segments)
     report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
     _write_outputs(
         out,
@@ -683,12 +684,19 @@ def _bytes_writer(data: bytes) -> Writer:
     return lambda path: path.write_bytes(data)
 
 
-def _figure_png(providers: pd.DataFrame, segments: pd.DataFrame) -> tuple[bytes, bytes]:
+def _figure_png(
+    spec: Scenario, providers: pd.DataFrame, segments: pd.DataFrame
+) -> tuple[bytes, bytes]:
     """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
-    from tokenmarket.runs.plots import market_share_figure, segment_share_figure  # seaborn: lazy
+    from tokenmarket.runs.plots import (  # seaborn: lazy
+        events,
+        market_share_figure,
+        segment_share_figure,
+    )
 
+    shares = market_share_figure(providers, events(spec))
     pngs = []
-    for figure in (market_share_figure(providers), segment_share_figure(segments, providers)):
+    for figure in (shares, segment_share_figure(segments, providers)):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=120)
         pngs.append(buffer.getvalue())

@@ -443,3 +443,31 @@ def test_the_glossary_explains_the_terms_on_screen():
 
     for term in ("PUE", "Homogenization", "Outside option", "Utils", "Negative cash"):
         assert len(GLOSSARY[term].split()) >= 8, term
+
+
+# ---------------------------------------------------------------------------- events
+def test_events_label_each_shock_month_once_policy_first():
+    from tokenmarket.runs.plots import events
+
+    spec = load_scenario("going_global")
+    marked = events(spec)
+    months = [m for m, _ in marked]
+    assert months == sorted({s.step for s in spec.shocks})  # one mark per month with a shock
+    labels = dict(marked)
+    limit = next(s for s in spec.shocks if s.kind == "capacity_limit")
+    assert labels[limit.step].startswith(f"{limit.region} export controls")
+    releases = [s for s in spec.shocks if s.kind == "quality_jump"]
+    assert all(f"{s.provider} release" in labels[s.step] for s in releases)
+
+
+def test_charts_mark_the_events_that_have_happened():
+    from tokenmarket.runs.plots import events, mark_events
+
+    model = app.ClassroomMarket("going_global", rng=0)
+    model.run_for(8)
+    frames = model.frames()
+    assert [m for m, _ in frames.events] == [m for m, _ in events(model.spec) if m <= 8]
+    fig = app.price_figure(frames.providers)
+    mark_events(fig.axes[0], frames.events)
+    vertical = [line for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1]
+    assert sorted(line.get_xdata()[0] for line in vertical) == [m for m, _ in frames.events]

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from html import escape
 
+import pandas as pd
 import solara
 from matplotlib.figure import Figure
 from mesa.visualization.solara_viz import ModelController, ModelCreator, ShowSteps
@@ -32,6 +33,7 @@ from tokenmarket.runs.app.figures import (
     utilization_figure,
 )
 from tokenmarket.runs.app.guide import GLOSSARY, TRY
+from tokenmarket.runs.plots import mark_events
 
 PAGE_CSS = """
 .v-navigation-drawer { width: 320px !important; min-width: 320px !important; }
@@ -128,16 +130,28 @@ def ProviderPanel(model: ClassroomMarket) -> None:  # noqa: N802
         solara.HTML(tag="div", unsafe_innerHTML=table_html(table, colors))
 
 
+def _marked(draw: Callable[[pd.DataFrame], Figure], frame: str) -> Callable[[Frames], Figure]:
+    """`draw` on one of the frames, with the events so far marked on its axes."""
+
+    def drawn(frames: Frames) -> Figure:
+        figure = draw(getattr(frames, frame))
+        if frames.events:
+            mark_events(figure.axes[0], frames.events, fontsize=12.0)
+        return figure
+
+    return drawn
+
+
 TABS: dict[str, list[Callable[[Frames], Figure] | None]] = {
     "Market": [
-        lambda f: share_figure(f.providers),
-        lambda f: price_figure(f.providers),
+        _marked(share_figure, "providers"),
+        _marked(price_figure, "providers"),
         None,
-        lambda f: flows_figure(f.flows),
+        _marked(flows_figure, "flows"),
     ],
     "Cash and utilization": [
-        lambda f: cash_figure(f.providers),
-        lambda f: utilization_figure(f.providers),
+        _marked(cash_figure, "providers"),
+        _marked(utilization_figure, "providers"),
     ],
 }
 """Tab -> its panels in order (None: the provider table). Only the open tab is drawn, so a
