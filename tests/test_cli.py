@@ -157,7 +157,7 @@ def test_summary_reports_the_final_month(run_dir: tuple[Path, str]) -> None:
     assert f"Providers at month {STEPS}" in stdout
     for name in ("us_frontier", "us_budget", "cn_lowcost", "eu_follower"):
         assert name in stdout
-    for words in ("HHI", "outside option", "by provider home region", "USD/Mtok"):
+    for words in ("HHI", "outside option", "home region's providers", "USD/Mtok"):
         assert words in stdout
     for home in ("CN", "US", "EU"):
         assert any(line.split()[:1] == [home] for line in stdout.splitlines())
