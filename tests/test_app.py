@@ -362,10 +362,14 @@ def test_step_advances_the_month_and_redraws_the_charts(page):
 
 
 def test_advanced_settings_are_folded_away(page):
-    fold = page.find(v.ExpansionPanel).widget
-    assert "Advanced" in str(fold.children[0].children)
-    for label in ("Play interval (ms)", "Render interval (months per redraw)"):
-        assert page.find(v.Slider, label=label).widgets
+    folds = {str(w.children[0].children[0]): w for w in page.find(v.ExpansionPanel).widgets}
+    fold = next(w for title, w in folds.items() if title.startswith("Advanced"))
+    inside = fold.children[1].children
+    labels = [w.label for w in inside if isinstance(w, v.Slider)]
+    assert labels == ["Play interval (ms)", "Render interval (months per redraw)"]
+    assert [w.label for w in inside if isinstance(w, v.Checkbox)] == [
+        "Step in a thread while playing"
+    ]
 
 
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
