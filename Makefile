@@ -65,4 +65,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) results build docs/notebooks .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) results build docs/notebooks tests/output .pytest_cache .ruff_cache .mypy_cache .hypothesis

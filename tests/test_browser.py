@@ -35,9 +35,9 @@ the network with connection attempts (ECOSYSTEM.md)."""
 
 SERVER_START_S = 90.0
 UPDATE_S = 60.0
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "test-output" / "browser"
-"""Where the layout tests leave their screenshots for a person to look at (`make clean`
-removes them)."""
+SCREENSHOTS = Path(__file__).resolve().parent / "output" / "browser"
+"""Where the layout tests leave their screenshots for a person to look at (not committed;
+`make clean` removes them)."""
 
 
 def chromium_path() -> str:
