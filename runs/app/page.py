@@ -222,7 +222,7 @@ def PresetPicker() -> None:  # noqa: N802 (Solara components are CamelCase)
         f"<li>{escape(action)}<br><i>{escape(question)}</i></li>"
         for action, question in TRY[preset]
     )
-    with solara.Details("What to try", expand=True):
+    with solara.Details("What to try"):
         solara.HTML(tag="ol", unsafe_innerHTML=experiments, classes=["tm-guide"])
     terms = "".join(f"<dt>{escape(t)}</dt><dd>{escape(d)}</dd>" for t, d in GLOSSARY.items())
     with solara.Details("What the words mean"):
