@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3 \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v $$p || echo $$p; } && break; \
 	done)
 
-.PHONY: run test lint typecheck bench app validate notebooks clean
+.PHONY: run test lint typecheck bench app validate notebooks docs clean
 run: $(STAMP)
 	$(BIN)/tokenmarket run --scenario going_global --out results/going_global
 
@@ -51,6 +51,11 @@ notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
 	$(BIN)/jupyter lab notebooks
 
+# The notebooks, executed top to bottom, as HTML with their figures (not committed: ~MBs).
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir docs/notebooks notebooks/*.ipynb
+
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
 	@echo "using $(PYTHON)"
@@ -60,4 +65,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) results build .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) results build docs/notebooks tests/output .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tokenmarket.model.parameters import Knob
+    from tokenmarket.model.schema import Scenario
     from tokenmarket.runs.analysis import AnalysisReport
     from tokenmarket.runs.calvano import Game
     from tokenmarket.runs.sweep import Sweep
@@ -406,8 +407,13 @@ def _run(args: argparse.Namespace) -> int:
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
     segments = model.segment_frame()
-    figure, segment_figure = _figure_png(providers, segments)
+    figure, segment_figure = _figure_png(model.spec, providers, segments)
     report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
+    rate = model.spec.market.discount_rate_per_year
+    report += (
+        f"\n\nNPV: profits discounted at {rate:.0%} a year (market.discount_rate_per_year), "
+        "summed from month 1."
+    )
     _write_outputs(
         out,
         {
@@ -424,6 +430,10 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
         "market_share.png segment_share.png scenario.toml"
+    )
+    print(
+        f"next: open {out}/market_share.png, or compare strategies over seeds with "
+        "`tokenmarket sweep strategy_vs_energy`"
     )
     return 0
 
@@ -987,12 +997,19 @@ def _bytes_writer(data: bytes) -> Writer:
     return lambda path: path.write_bytes(data)
 
 
-def _figure_png(providers: pd.DataFrame, segments: pd.DataFrame) -> tuple[bytes, bytes]:
+def _figure_png(
+    spec: Scenario, providers: pd.DataFrame, segments: pd.DataFrame
+) -> tuple[bytes, bytes]:
     """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
-    from tokenmarket.runs.plots import market_share_figure, segment_share_figure  # seaborn: lazy
+    from tokenmarket.runs.plots import (  # seaborn: lazy
+        events,
+        market_share_figure,
+        segment_share_figure,
+    )
 
+    shares = market_share_figure(providers, events(spec))
     pngs = []
-    for figure in (market_share_figure(providers), segment_share_figure(segments, providers)):
+    for figure in (shares, segment_share_figure(segments, providers)):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=120)
         pngs.append(buffer.getvalue())
@@ -1076,14 +1093,18 @@ def summary(
         "",
         f"Providers at month {last}:",
         table.to_string(formatters=formatters, index_names=False),
+        f"  share %: of all tokens served worldwide in month {last}; util %: of the provider's",
+        "  capacity; profit: that month's; NPV: discounted profits of the whole run",
         "",
         f"Market at month {last}:",
         f"  HHI (0-1)                      {row['hhi']:.3f}",
         f"  outside option share of demand {row['outside_share'] * 100:.1f} %",
+        "    (tokens developers wanted but bought from no API: the outside option is doing",
+        "    without, or running a model of their own)",
         f"  tokens served across borders   {row['cross_border_share'] * 100:.1f} %",
         f"  active providers               {int(row['active_providers'])}",
         "",
-        "Share of tokens served across borders, by provider home region:",
+        "Share of the tokens each home region's providers served that went abroad:",
         *(f"  {home:<6} {_fmt('.1%')(share)}" for home, share in homes.items()),
     ]
     return "\n".join(lines)

@@ -7,15 +7,20 @@ saves to a file, shows inline in a notebook and embeds in the Solara app.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
+
+from tokenmarket.model.schema import Scenario, Shock
 
 if TYPE_CHECKING:
     from tokenmarket.runs.explain import Explanation
@@ -24,6 +29,113 @@ if TYPE_CHECKING:
 def provider_labels(providers: pd.DataFrame) -> pd.Series:
     """'provider (region, strategy)' per row: who, where and how, in one legend entry."""
     return providers["provider"] + " (" + providers["region"] + ", " + providers["strategy"] + ")"
+
+
+def _event_label(shock: Shock) -> str:
+    """A few words for one shock: what happened, and where or to whom."""
+    match shock.kind:
+        case "capacity_limit":
+            lifted = shock.max_growth_per_month is None
+            return f"{shock.region} export controls" + (" lifted" if lifted else "")
+        case "access":
+            if shock.probability == 0:
+                return f"{shock.developer_region} bans {shock.home} APIs"
+            return f"{shock.developer_region} access to {shock.home} APIs {shock.probability:.0%}"
+        case "quality_jump":
+            return f"{shock.provider} release"
+        case "entry":
+            return f"{shock.provider.name} enters"
+        case "electricity":
+            return f"{shock.region} power x{shock.factor:g}"
+        case "carbon":
+            return f"{shock.region} carbon price"
+        case "efficiency":
+            return f"{shock.region} chips x{shock.factor:g} energy"
+        case "demand_growth":
+            return f"{shock.region} demand growth {shock.per_month:+.0%}/month"
+    return shock.kind
+
+
+EVENT_ORDER = (
+    "capacity_limit",
+    "access",
+    "entry",
+    "electricity",
+    "carbon",
+    "efficiency",
+    "demand_growth",
+    "quality_jump",
+)
+"""Policy first: when labels are shortened, export controls and bans are what stays."""
+
+
+def events(spec: Scenario) -> list[tuple[int, str]]:
+    """The scenario's shocks as (month, label), one per month: a month's labels joined.
+
+    Several regions' changes of one kind in one month read as one event ("demand growth
+    in 5 regions"), so a chart keeps one short line per month.
+    """
+    by_month: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for shock in spec.shocks:
+        by_month[shock.step][shock.kind].append(_event_label(shock))
+    marked = []
+    for month in sorted(by_month):
+        parts = []
+        kinds = sorted(by_month[month], key=lambda k: EVENT_ORDER.index(k))
+        for kind in kinds:
+            labels = by_month[month][kind]
+            if len(labels) > 2 and kind == "demand_growth":
+                parts.append(f"demand growth changes in {len(labels)} regions")
+            else:
+                parts.extend(dict.fromkeys(labels))
+        marked.append((month, "; ".join(parts)))
+    return marked
+
+
+def mark_events(
+    ax: Axes,
+    marked: Sequence[tuple[int, str]],
+    fontsize: float = 9.0,
+    labels: bool = True,
+    max_chars: int = 70,
+) -> None:
+    """A dotted vertical line at each event's month within the axes' span, labelled upright.
+
+    Events closer than 4% of the span share one label (at the first of them), shortened to
+    `max_chars`, so close events do not print over each other; labels stay out of the
+    layout, so long ones never squeeze the axes.
+    """
+    low, high = ax.get_xlim()
+    shown = [(m, label) for m, label in marked if low <= m <= high]
+    groups: list[list[tuple[int, str]]] = []
+    for month, label in shown:
+        if groups and month - groups[-1][0][0] < 0.04 * (high - low):
+            groups[-1].append((month, label))
+        else:
+            groups.append([(month, label)])
+    for group in groups:
+        for month, _ in group:
+            ax.axvline(month, color="black", linestyle=":", linewidth=1.2, zorder=5)
+        if not labels:
+            continue
+        text = "; ".join(label for _, label in group)
+        if len(text) > max_chars:
+            text = text[: max_chars - 1] + "…"
+        note = ax.annotate(
+            text,
+            (group[0][0], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -4),
+            textcoords="offset points",
+            rotation=90,
+            ha="left",
+            va="top",
+            fontsize=fontsize,
+            zorder=6,
+            annotation_clip=True,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1},
+        )
+        note.set_in_layout(False)
 
 
 def agg_figure(
@@ -63,11 +175,12 @@ def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> N
     )
 
 
-def market_share_figure(providers: pd.DataFrame) -> Figure:
+def market_share_figure(providers: pd.DataFrame, marked: Sequence[tuple[int, str]] = ()) -> Figure:
     """Token market share (%) and posted price (USD/Mtok, log scale) per provider over months.
 
     Share and price side by side show who wins the market and at what price: the core story
-    of a run. An exited provider posts no price, so its price line stops at its exit.
+    of a run. An exited provider posts no price, so its price line stops at its exit. The
+    scenario's events (`events(spec)`) are marked on both panels; the legend sits below.
     """
     frame = providers.assign(
         label=provider_labels(providers),
@@ -77,7 +190,7 @@ def market_share_figure(providers: pd.DataFrame) -> Figure:
         ),
     )
     order = list(dict.fromkeys(frame["label"]))
-    fig, (share_ax, price_ax) = _new_figure(2)
+    fig, (share_ax, price_ax) = _new_figure(2, height_per_row=3.6)
     _lines(frame, "share_pct", share_ax, order, legend=True)
     _lines(frame.dropna(subset=["price"]), "price", price_ax, order, legend=False)
 
@@ -93,9 +206,18 @@ def market_share_figure(providers: pd.DataFrame) -> Figure:
         ylabel="price (USD per million tokens)",
         xlabel="month",
     )
+    mark_events(share_ax, marked, max_chars=40)
+    mark_events(price_ax, marked, labels=False)
     handles, labels = share_ax.get_legend_handles_labels()
     share_ax.get_legend().remove()
-    fig.legend(handles, labels, title="provider (region, strategy)", loc="outside right upper")
+    fig.legend(
+        handles,
+        labels,
+        title="provider (region, strategy)",
+        loc="outside lower center",
+        ncols=2,
+        fontsize="small",
+    )
     return fig
 
 

@@ -170,15 +170,14 @@ def legend_texts(fig):
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
-def test_share_figure_stacks_one_area_per_provider_labelled_with_region_and_strategy(classroom):
+def test_share_figure_stacks_one_area_per_provider_labelled_by_name(classroom):
     providers = classroom.frames().providers
     fig = app.share_figure(providers)
     ax = fig.axes[0]
     assert len(ax.collections) == 4
     labels = legend_texts(fig)
     assert len(labels) == 4
-    assert "cn_lowcost\n(CN, low_price)" in labels
-    assert "us_frontier\n(US, differentiation)" in labels
+    assert set(labels) == set(providers["provider"])  # region and strategy: in the table
     colors = {to_hex(c.get_facecolor()[0]) for c in ax.collections}
     assert len(colors) == 4
     assert len({c.get_hatch() for c in ax.collections}) == 4  # tells them apart in greyscale
@@ -333,11 +332,18 @@ def images(rc):
     return [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
 
 
+def wait_for(condition, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
 def test_page_shows_presets_controls_three_charts_and_the_table(page):
     assert select(page, "Preset").items == list(app.PRESETS)
     assert "Providers in month 0" in html_texts(page)
     assert table_rows(page) == 4
-    assert len(images(page)) == 3  # the market page; cash and utilization are on page 1
+    wait_for(lambda: len(images(page)) == 3)  # drawn in threads; cash, utilization: tab 2
     for label in ("Random seed", "CN electricity price (USD/kWh)", "EU PUE (facility / IT power)"):
         assert page.find(v.Slider, label=label).widgets
     strategy_selects = [w for w in page.find(v.Select).widgets if w.label.startswith("Strategy")]
@@ -345,12 +351,25 @@ def test_page_shows_presets_controls_three_charts_and_the_table(page):
 
 
 def test_step_advances_the_month_and_redraws_the_charts(page):
+    wait_for(lambda: len(images(page)) == 3)
+    waiting = images(page)
     click(page, "Step")
+    wait_for(lambda: all(a != b for a, b in zip(waiting, images(page), strict=True)))
     first = images(page)
     click(page, "Step")
-    assert "Providers in month 2" in html_texts(page)
-    second = images(page)
-    assert all(a != b for a, b in zip(first, second, strict=True))
+    assert "Providers in month 2" in html_texts(page)  # the table is not held up by drawing
+    wait_for(lambda: all(a != b for a, b in zip(first, images(page), strict=True)))
+
+
+def test_advanced_settings_are_folded_away(page):
+    folds = {str(w.children[0].children[0]): w for w in page.find(v.ExpansionPanel).widgets}
+    fold = next(w for title, w in folds.items() if title.startswith("Advanced"))
+    inside = fold.children[1].children
+    labels = [w.label for w in inside if isinstance(w, v.Slider)]
+    assert labels == ["Play interval (ms)", "Render interval (months per redraw)"]
+    assert [w.label for w in inside if isinstance(w, v.Checkbox)] == [
+        "Step in a thread while playing"
+    ]
 
 
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
@@ -363,13 +382,6 @@ def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
     assert [w.v_model for w in strategy_selects] == [p.strategy for p in spec.providers]
     click(page, "Reset")  # rebuilds the new preset, not the one the page started with
     assert table_rows(page) == 7
-
-
-def wait_for(condition, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def month_heading(rc):
@@ -401,3 +413,65 @@ def test_reset_rebuilds_the_model_from_the_moved_controls(page):
     assert "Providers in month 0" in html_texts(page)
     assert provider_row(page, "cn_lowcost")[2] == "differentiation"
     assert provider_row(page, "us_budget")[2] == "cost_plus"
+
+
+# ---------------------------------------------------------------------------- the guide
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_has_experiments_naming_controls_it_shows(preset):
+    """Two or three experiments; every provider, policy and knob they name is on the page."""
+    from tokenmarket.runs.app.guide import TRY
+
+    spec = load_scenario(preset)
+    params = app.model_params(preset)
+    labels = " ".join(
+        str(c.label if isinstance(c, Slider) else c.get("label", "")).lower()
+        for c in params.values()
+        if not isinstance(c, str)
+    )
+    assert 2 <= len(TRY[preset]) <= 3
+    for action, question in TRY[preset]:
+        assert question.endswith("?")
+        for name in re.findall(r"(\w+)'s strategy", action):
+            assert name in [p.name for p in spec.providers], name
+        for option in re.findall(r"'([^']+)'", action):
+            assert any(o.startswith(option) for o in app.CROSS_BORDER), option
+        for knob in ("switching cost", "homogenization", "demand growth", "electricity"):
+            if knob in action.lower():
+                assert knob in labels, (preset, knob)
+        for region in re.findall(r"the (\w+) electricity", action):
+            assert f"{region.lower()} electricity" in labels
+
+
+def test_the_glossary_explains_the_terms_on_screen():
+    from tokenmarket.runs.app.guide import GLOSSARY
+
+    for term in ("PUE", "Homogenization", "Outside option", "Utils", "Negative cash"):
+        assert len(GLOSSARY[term].split()) >= 8, term
+
+
+# ---------------------------------------------------------------------------- events
+def test_events_label_each_shock_month_once_policy_first():
+    from tokenmarket.runs.plots import events
+
+    spec = load_scenario("going_global")
+    marked = events(spec)
+    months = [m for m, _ in marked]
+    assert months == sorted({s.step for s in spec.shocks})  # one mark per month with a shock
+    labels = dict(marked)
+    limit = next(s for s in spec.shocks if s.kind == "capacity_limit")
+    assert labels[limit.step].startswith(f"{limit.region} export controls")
+    releases = [s for s in spec.shocks if s.kind == "quality_jump"]
+    assert all(f"{s.provider} release" in labels[s.step] for s in releases)
+
+
+def test_charts_mark_the_events_that_have_happened():
+    from tokenmarket.runs.plots import events, mark_events
+
+    model = app.ClassroomMarket("going_global", rng=0)
+    model.run_for(8)
+    frames = model.frames()
+    assert [m for m, _ in frames.events] == [m for m, _ in events(model.spec) if m <= 8]
+    fig = app.price_figure(frames.providers)
+    mark_events(fig.axes[0], frames.events)
+    vertical = [line for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1]
+    assert sorted(line.get_xdata()[0] for line in vertical) == [m for m, _ in frames.events]

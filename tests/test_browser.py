@@ -35,6 +35,9 @@ the network with connection attempts (ECOSYSTEM.md)."""
 
 SERVER_START_S = 90.0
 UPDATE_S = 60.0
+SCREENSHOTS = Path(__file__).resolve().parent / "output" / "browser"
+"""Where the layout tests leave their screenshots for a person to look at (not committed;
+`make clean` removes them)."""
 
 
 def chromium_path() -> str:
@@ -133,8 +136,8 @@ def test_serve_runs_in_the_foreground_until_ctrl_c(tmp_path):
 class Visit:
     """One browser session on the app, recording failed requests and console errors."""
 
-    def __init__(self, browser, url: str) -> None:
-        self.page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    def __init__(self, browser, url: str, width: int = 1920, height: int = 1080) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": height})
         self.failures: list[str] = []
         self.errors: list[str] = []
         self.page.on("requestfailed", lambda r: self.failures.append(f"failed {r.url}"))
@@ -158,7 +161,7 @@ class Visit:
 
     def share_chart(self) -> str:
         """SHA-256 of the share chart's image bytes (the first panel's <img>, a blob URL)."""
-        return self.page.locator(".vue-grid-item img").first.evaluate(
+        return self.page.locator(".tm-panel img").first.evaluate(
             """async img => {
                 const bytes = await (await fetch(img.src)).arrayBuffer();
                 const digest = await crypto.subtle.digest("SHA-256", bytes);
@@ -236,4 +239,53 @@ def test_a_moved_control_changes_the_model_on_reset(visit):
     ).wait_for(timeout=UPDATE_S * 1000)
     visit.step(1)
     assert "differentiation" in visit.provider_row("cn_lowcost")
+    assert visit.errors == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
+def test_layout_shows_every_table_column_and_whole_charts(browser, server, width, height):
+    """On a projector and on a full-HD screen: no column of the table and no chart is cut."""
+    visit = Visit(browser, server, width, height)
+    try:
+        waiting = visit.share_chart()
+        visit.step(1)
+        visit.share_chart_changes_from(waiting)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        visit.page.screenshot(path=SCREENSHOTS / f"market_{width}x{height}.png", full_page=True)
+        headers = visit.page.locator(".tm-providers th")
+        assert headers.count() == 8
+        for i in range(headers.count()):
+            header = headers.nth(i)
+            header.scroll_into_view_if_needed()
+            box = header.bounding_box()
+            assert box is not None and box["width"] > 0, header.inner_text()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, header.inner_text()
+        panels = visit.page.locator(".tm-panel").filter(has=visit.page.locator("img"))
+        assert panels.count() == 3
+        for i in range(panels.count()):
+            chart = panels.nth(i).locator("img")
+            chart.scroll_into_view_if_needed()
+            box = chart.bounding_box()
+            panel = panels.nth(i).bounding_box()
+            assert box is not None and panel is not None
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width  # not cut by the screen
+            assert box["x"] + box["width"] <= panel["x"] + panel["width"] + 1  # nor by its panel
+            assert box["y"] + box["height"] <= panel["y"] + panel["height"] + 1
+            natural = chart.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+            shown = box["width"] / box["height"]
+            assert shown == pytest.approx(natural[0] / natural[1], rel=0.02)  # whole, unstretched
+        assert visit.errors == []
+    finally:
+        visit.close()
+
+
+def test_quick_step_clicks_each_advance_one_month(visit):
+    """Clicks faster than the charts redraw are all counted: N clicks, N months."""
+    clicks = 12
+    button = visit.page.get_by_role("button", name="Step", exact=True)
+    for _ in range(clicks):
+        button.click()
+    visit.wait_for_month(clicks)
+    time.sleep(2.0)  # and no more than N
+    assert visit.page.get_by_text(f"Providers in month {clicks}", exact=True).count() == 1
     assert visit.errors == []

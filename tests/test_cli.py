@@ -108,6 +108,18 @@ def test_run_writes_exactly_the_five_outputs(run_dir: tuple[Path, str]) -> None:
     assert (out / "market_share.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_run_summary_explains_its_shares_and_npv_and_says_what_next(
+    run_dir: tuple[Path, str],
+) -> None:
+    out, stdout = run_dir
+    rate = load_scenario("classroom").market.discount_rate_per_year
+    assert "of all tokens served worldwide" in stdout
+    assert "outside option is" in stdout
+    assert f"discounted at {rate:.0%} a year" in stdout
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("next: ") and str(out) in last
+
+
 def test_frames_have_the_documented_columns(run_dir: tuple[Path, str]) -> None:
     frames = read_frames(run_dir[0])
     assert list(frames["providers"].columns) == PROVIDER_KEYS
@@ -145,7 +157,7 @@ def test_summary_reports_the_final_month(run_dir: tuple[Path, str]) -> None:
     assert f"Providers at month {STEPS}" in stdout
     for name in ("us_frontier", "us_budget", "cn_lowcost", "eu_follower"):
         assert name in stdout
-    for words in ("HHI", "outside option", "by provider home region", "USD/Mtok"):
+    for words in ("HHI", "outside option", "home region's providers", "USD/Mtok"):
         assert words in stdout
     for home in ("CN", "US", "EU"):
         assert any(line.split()[:1] == [home] for line in stdout.splitlines())

@@ -1,6 +1,7 @@
 """The classroom app: a Mesa SolaraViz page a teacher drives live in front of a class.
 
-Serve it with `tokenmarket app` (or `serve()`, or `solara run tokenmarket.runs.app`). The
+Serve it with `tokenmarket app` (or `serve()`, or `solara run tokenmarket.runs.app.page`: the
+module, as the package would be served as one page per submodule). The
 page assets come from the installed `solara-assets` package, so it runs without internet.
 
 `controls` holds the presets, the controls (read from the knob registry) and the model they
@@ -66,7 +67,7 @@ def server_command(host: str, port: int) -> list[str]:
         "-m",
         "solara",
         "run",
-        "tokenmarket.runs.app",
+        "tokenmarket.runs.app.page",
         "--host",
         host,
         "--port",

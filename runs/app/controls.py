@@ -40,6 +40,7 @@ from mesa.visualization import Slider
 from tokenmarket.model import parameters
 from tokenmarket.model.market import TokenMarket
 from tokenmarket.model.scenario import Scenario, ScenarioError, load_scenario
+from tokenmarket.runs.plots import events
 
 PRESETS: dict[str, str] = {
     "Classroom": "classroom",
@@ -149,6 +150,8 @@ class Frames:
 
     providers: pd.DataFrame
     flows: pd.DataFrame
+    events: list[tuple[int, str]]
+    """The scenario's events so far, (month, label): marked on the charts as they happen."""
 
 
 class ClassroomMarket(TokenMarket):
@@ -210,10 +213,11 @@ class ClassroomMarket(TokenMarket):
         """Provider and flow frames of the months so far, built once per month for all charts."""
         if self._frames is None or self._frames[0] != self.steps:
             empty = pd.DataFrame()
+            happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
             frames = (
-                Frames(self.provider_frame(), self.flow_frame())
+                Frames(self.provider_frame(), self.flow_frame(), happened)
                 if self.steps
-                else Frames(empty, empty)
+                else Frames(empty, empty, [])
             )
             self._frames = (self.steps, frames)
         return self._frames[1]

@@ -19,15 +19,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from seaborn import color_palette
 
 from tokenmarket.model.scenario import Scenario
-from tokenmarket.runs.plots import agg_figure, provider_labels
+from tokenmarket.runs.plots import agg_figure
 
 PROJECTOR_STYLE = {
-    "font.size": 14,
+    "font.size": 15,
     "axes.titlesize": 17,
     "axes.titleweight": "bold",
-    "axes.labelsize": 14,
-    "xtick.labelsize": 13,
-    "ytick.labelsize": 13,
+    "axes.labelsize": 15,
+    "xtick.labelsize": 14,
+    "ytick.labelsize": 14,
     "legend.fontsize": 13,
     "lines.linewidth": 2.5,
     "hatch.color": "#333333",
@@ -36,8 +36,9 @@ PROJECTOR_STYLE = {
 }
 """Large type for a projector (the figure is shown at about its own pixel size); light grid."""
 
-FIGURE_INCHES = (7.5, 4.0)
-"""At 100 dpi, the size of a SolaraViz card on a 1920 x 1080 screen with the sidebar open."""
+FIGURE_INCHES = (5.6, 4.6)
+"""At 100 dpi about the width of a panel on a 1280 x 720 projector with the sidebar open
+(two panels a row), so the type is shown near its own size; the legend goes below."""
 
 LINESTYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -121,19 +122,21 @@ def _stacked(ax: Axes, wide: pd.DataFrame, colors: list[str], hatches: list[str]
 
 
 def share_figure(providers: pd.DataFrame) -> Figure:
-    """Token market share (%) per provider, stacked: who serves the market, month by month."""
+    """Token market share (%) per provider, stacked: who serves the market, month by month.
+
+    The legend names the providers only (below the chart, in two columns, so the plot keeps
+    its width); their home region and strategy are in the provider table beside it.
+    """
     title = "Token market share"
     if providers.empty:
         return _waiting(title)
     shares = _wide(providers, "token_share") * 100.0
-    wrapped = provider_labels(providers).str.replace(" (", "\n(", n=1, regex=False)
-    labels = dict(zip(providers["provider"], wrapped, strict=True))
     style = looks(list(shares.columns))
     with matplotlib.rc_context(PROJECTOR_STYLE):
         fig, ax = _axes(title, "share of tokens served (%)")
         _stacked(
             ax,
-            shares.rename(columns=labels),
+            shares,
             [style[p].color for p in shares.columns],
             [style[p].hatch for p in shares.columns],
         )
@@ -142,12 +145,10 @@ def share_figure(providers: pd.DataFrame) -> Figure:
         fig.legend(
             handles[::-1],  # top to bottom, as the areas are stacked
             names[::-1],
-            loc="outside right upper",
-            title="provider\n(home region, strategy)",
+            loc="outside lower center",
+            ncols=2,
             frameon=False,
             fontsize="small",
-            title_fontsize="small",
-            labelspacing=0.6,
         )
     return fig
 
@@ -176,7 +177,7 @@ def _line_figure(
                 markersize=7,
             )
         _months(ax, values.index, pad=0.03)
-        fig.legend(loc="outside right upper", frameon=False)
+        fig.legend(loc="outside lower center", ncols=2, frameon=False)
     return fig, ax
 
 
@@ -244,7 +245,8 @@ def flows_figure(flows: pd.DataFrame) -> Figure:
         fig.legend(
             handles[::-1],
             names[::-1],
-            loc="outside right upper",
+            loc="outside lower center",
+            ncols=len(regions),
             title="home region",
             frameon=False,
         )
