@@ -268,9 +268,11 @@ class Provider(mesa.Agent):
         """Shrink an order to what cash plus the credit line can pay for."""
         budget = self.cash_usd + self.credit_line_usd
         unit = self.capex_per_unit_usd
-        if unit <= 0:
+        if unit <= 0 or order_mtok * unit <= budget:  # free, or affordable whole
             return order_mtok
-        return float(np.clip(budget / unit, 0.0, order_mtok))
+        if budget <= 0:
+            return 0.0
+        return budget / unit  # < order_mtok, so finite however small the unit cost
 
     @property
     def credit_line_usd(self) -> float:
