@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import solara
 from matplotlib.colors import to_hex
+from matplotlib.dates import date2num, num2date
 from mesa.visualization import Slider
 
 from tokenmarket.model.scenario import ScenarioError, load_scenario
@@ -221,7 +222,13 @@ def test_an_exited_providers_price_line_stops(classroom):
 def flows(served_by_home):
     """A tidy flow frame: one month, every developer region abroad served by each home."""
     rows = [
-        {"step": 1, "developer_region": dev, "home_region": home, "served_mtok": served}
+        {
+            "step": 1,
+            "date": pd.Timestamp("2024-01-01"),
+            "developer_region": dev,
+            "home_region": home,
+            "served_mtok": served,
+        }
         for home, served in served_by_home.items()
         for dev in ("CN", "US", "EU")
     ]
@@ -464,14 +471,47 @@ def test_events_label_each_shock_month_once_policy_first():
     assert all(f"{s.provider} release" in labels[s.step] for s in releases)
 
 
-def test_charts_mark_the_events_that_have_happened():
-    from tokenmarket.runs.plots import events, mark_events
+def test_charts_mark_the_events_that_have_happened_at_their_dates():
+    from tokenmarket.runs.plots import events
 
     model = app.ClassroomMarket("going_global", rng=0)
     model.run_for(8)
     frames = model.frames()
     assert [m for m, _ in frames.events] == [m for m, _ in events(model.spec) if m <= 8]
-    fig = app.price_figure(frames.providers)
-    mark_events(fig.axes[0], frames.events)
+    assert frames.events  # going_global has events in its first months
+    fig = app.price_figure(frames.providers, frames.events)
     vertical = [line for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1]
-    assert sorted(line.get_xdata()[0] for line in vertical) == [m for m, _ in frames.events]
+    start = pd.Period(model.spec.start, freq="M")
+    expected = [date2num((start + m - 1).to_timestamp()) for m, _ in frames.events]
+    assert sorted(line.get_xdata()[0] for line in vertical) == expected
+
+
+# ---------------------------------------------------------------------------- calendar dates
+@pytest.mark.parametrize(
+    "figure", [app.share_figure, app.price_figure, app.cash_figure, app.utilization_figure]
+)
+def test_charts_span_the_calendar_months_played(classroom, figure):
+    """Month 1 is the scenario's start month; the x axis runs over dates, not step numbers."""
+    providers = classroom.frames().providers
+    ax = figure(providers).axes[0]
+    low, high = ax.get_xlim()
+    start = pd.Timestamp(classroom.spec.start)
+    assert start == pd.Timestamp("2024-01-01")  # the schema's default
+    last = start + pd.DateOffset(months=7)  # month 8
+    span = date2num(last) - date2num(start)
+    assert date2num(start) - 0.05 * span <= low <= date2num(start)
+    assert date2num(last) <= high <= date2num(last) + 0.05 * span
+    fig = ax.get_figure()
+    fig.canvas.draw()
+    labels = " ".join(t.get_text() for t in ax.get_xticklabels())
+    labels += ax.xaxis.get_offset_text().get_text()
+    assert "2024" in labels, labels
+    assert re.search(r"Feb|Mar|Apr|May|Jun|Jul|Aug", labels), labels
+
+
+def test_a_scenario_starting_later_shifts_the_dates(classroom):
+    """The dates come from the frames' `date` column: another start, other ticks."""
+    providers = classroom.frames().providers
+    later = providers.assign(date=providers["date"] + pd.DateOffset(years=3))
+    low, _ = app.share_figure(later).axes[0].get_xlim()
+    assert num2date(low).year == 2027

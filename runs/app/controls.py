@@ -122,7 +122,7 @@ def overrides_for(spec: Scenario, knobs: dict[str, Any]) -> dict[str, Any]:
     shown = shown_values(spec)
     overrides: dict[str, Any] = {}
     for key, value in knobs.items():
-        if value is None or _same(value, shown.get(key)):
+        if value is None or same(value, shown.get(key)):
             continue
         if key == "cross_border":
             if value not in CROSS_BORDER:
@@ -138,7 +138,8 @@ def overrides_for(spec: Scenario, knobs: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _same(value: Any, shown: Any) -> bool:
+def same(value: Any, shown: Any) -> bool:
+    """Equal, numbers to within 1e-9 (a slider's float is not bit for bit the default)."""
     if isinstance(value, int | float) and isinstance(shown, int | float):
         return math.isclose(value, shown, rel_tol=0.0, abs_tol=1e-9)
     return value == shown
@@ -154,7 +155,26 @@ class Frames:
     """The scenario's events so far, (month, label): marked on the charts as they happen."""
 
 
-class ClassroomMarket(TokenMarket):
+class FramedMarket(TokenMarket):
+    """TokenMarket whose frames are built once a month, however many charts read them."""
+
+    _frames: tuple[int, Frames] | None = None
+
+    def frames(self) -> Frames:
+        """Provider and flow frames of the months so far, built once per month for all charts."""
+        if self._frames is None or self._frames[0] != self.steps:
+            empty = pd.DataFrame()
+            happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
+            frames = (
+                Frames(self.provider_frame(), self.flow_frame(), happened)
+                if self.steps
+                else Frames(empty, empty, [])
+            )
+            self._frames = (self.steps, frames)
+        return self._frames[1]
+
+
+class ClassroomMarket(FramedMarket):
     """TokenMarket built from a preset and the app's preset-independent controls.
 
     Args:
@@ -207,20 +227,6 @@ class ClassroomMarket(TokenMarket):
         spec = preset_scenario(preset)
         super().__init__(spec, rng=rng, **overrides_for(spec, knobs))
         self.preset = preset
-        self._frames: tuple[int, Frames] | None = None
-
-    def frames(self) -> Frames:
-        """Provider and flow frames of the months so far, built once per month for all charts."""
-        if self._frames is None or self._frames[0] != self.steps:
-            empty = pd.DataFrame()
-            happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
-            frames = (
-                Frames(self.provider_frame(), self.flow_frame(), happened)
-                if self.steps
-                else Frames(empty, empty, [])
-            )
-            self._frames = (self.steps, frames)
-        return self._frames[1]
 
 
 def model_params(preset: str) -> dict[str, Any]:
