@@ -166,6 +166,28 @@ def test_demand_driven_preset_raises_prices():
     assert np.mean(rises) > 1.5, rises
 
 
+def test_frames_read_while_a_month_is_stepped_wait_for_that_month():
+    """Mesa counts a month before running it; a render from another thread meanwhile once
+    cached that month's frames empty (and the scorecard then found no provider)."""
+    model = app.ClassroomMarket("classroom", rng=0)
+    midway = threading.Event()
+    account = model._account
+
+    def slow_account():
+        midway.set()
+        time.sleep(0.3)
+        account()
+
+    model._account = slow_account
+    stepping = threading.Thread(target=model.step)
+    stepping.start()
+    assert midway.wait(10)
+    assert model.steps == 1  # counted, not yet collected
+    frames = model.frames()
+    stepping.join()
+    assert list(frames.providers["step"].unique()) == [1]
+
+
 # ---------------------------------------------------------------------------- figures and table
 def legend_texts(fig):
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]

@@ -9,6 +9,7 @@ stops at the preset's last month, where the scorecard is final.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -114,6 +115,7 @@ class SideBySide(mesa.Model):
         self.values: dict[Arm, Any] = {"A": shown_default(self.knob) if a is None else a, "B": b}
         self.spec = preset_scenario(preset)
         self.preset = preset
+        self.month_lock = threading.Lock()
         self.seed = rng
         self.arms: dict[Arm, FramedMarket] = {
             arm: FramedMarket(self.spec, rng=rng, **overrides(self.knob, value))
@@ -127,10 +129,12 @@ class SideBySide(mesa.Model):
 
     def step(self) -> None:
         """A month of both runs; both stop at the preset's last month."""
-        for arm in self.arms.values():
-            arm.step()
+        with self.month_lock:
+            for arm in self.arms.values():
+                arm.step()
         self.running = self.steps < self.spec.steps
 
     def frames(self) -> dict[Arm, Frames]:
-        """Both runs' frames at this month."""
-        return {arm: model.frames() for arm, model in self.arms.items()}
+        """Both runs' frames at the same month (a render waits while a month is stepped)."""
+        with self.month_lock:
+            return {arm: model.frames() for arm, model in self.arms.items()}

@@ -29,6 +29,7 @@ Explicit keywords, not `**overrides`, also because Mesa 3.5's Reset passes a Mes
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -156,22 +157,37 @@ class Frames:
 
 
 class FramedMarket(TokenMarket):
-    """TokenMarket whose frames are built once a month, however many charts read them."""
+    """TokenMarket whose frames are built once a month, however many charts read them.
 
-    _frames: tuple[int, Frames] | None = None
+    The page renders from several threads (Mesa's play loop, the charts' drawing threads)
+    while a month is being stepped; Mesa counts the month (`steps`) before it runs it. So
+    a month and the frames are read under one lock: a render during a step waits for the
+    month to be collected, instead of caching that month's frames empty.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.month_lock = threading.Lock()
+        self._frames: tuple[int, Frames] | None = None
+
+    def step(self) -> None:
+        """One month, under the lock the frames are read under."""
+        with self.month_lock:
+            super().step()
 
     def frames(self) -> Frames:
         """Provider and flow frames of the months so far, built once per month for all charts."""
-        if self._frames is None or self._frames[0] != self.steps:
-            empty = pd.DataFrame()
-            happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
-            frames = (
-                Frames(self.provider_frame(), self.flow_frame(), happened)
-                if self.steps
-                else Frames(empty, empty, [])
-            )
-            self._frames = (self.steps, frames)
-        return self._frames[1]
+        with self.month_lock:
+            if self._frames is None or self._frames[0] != self.steps:
+                empty = pd.DataFrame()
+                happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
+                frames = (
+                    Frames(self.provider_frame(), self.flow_frame(), happened)
+                    if self.steps
+                    else Frames(empty, empty, [])
+                )
+                self._frames = (self.steps, frames)
+            return self._frames[1]
 
 
 class ClassroomMarket(FramedMarket):
