@@ -6,6 +6,7 @@ figures share (a bare Figure on an Agg canvas, no pyplot state).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, MonthLocator, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 from seaborn import color_palette
@@ -97,7 +98,12 @@ def _dates(ax: Axes, frame: pd.DataFrame, pad: float) -> None:
     first, last = dates.min(), max(dates.max(), dates.min() + pd.DateOffset(months=1))
     margin = pad * (last - first)
     ax.set_xlim(first - margin, last + margin)
-    locator = AutoDateLocator(minticks=3, maxticks=7)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    locator = (  # months, never days: a model month is one point
+        MonthLocator(interval=math.ceil(months / 6))
+        if months <= 18
+        else AutoDateLocator(minticks=3, maxticks=7)
+    )
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
 

@@ -61,7 +61,7 @@ PAGE_CSS = """
     display: grid; gap: 12px; padding: 8px; align-items: start;
     grid-template-columns: minmax(0, 3fr) minmax(320px, 2fr);
 }
-.tm-pair .tm-panel img { max-height: calc(100vh - 150px); }
+.tm-pair .tm-panel img { max-height: calc(100vh - 190px); }
 .tm-scorecard { padding: 4px 10px; font-size: 15px; }
 .tm-scorecard h3 { margin: 4px 0; }
 .tm-score { border-collapse: collapse; width: 100%; }
