@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import solara
+from test_app import click, html_texts  # the page helpers of the one-run view's tests
 
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.runs import app
@@ -156,16 +157,8 @@ def side_page():
     app.preset_title.set(next(iter(app.PRESETS)))
 
 
-def html_texts(rc):
-    return [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets]
-
-
 def scorecard_text(rc):
     return next((t for t in html_texts(rc) if "tm-score" in t or "scorecard for" in t), "")
-
-
-def click(rc, label):
-    rc.find(v.Btn, children=[label]).widget.click()
 
 
 def test_side_by_side_shows_one_aligned_chart_and_the_scorecard_after_a_step(side_page):

@@ -160,15 +160,19 @@ class Visit:
         self.page.get_by_role("button", name="Step", exact=True).click()
         self.wait_for_month(month_after)
 
-    def share_chart(self) -> str:
-        """SHA-256 of the share chart's image bytes (the first panel's <img>, a blob URL)."""
-        return self.page.locator(".tm-panel img").first.evaluate(
+    def chart(self, selector: str) -> str:
+        """SHA-256 of the bytes of the first chart image matching `selector` (a blob URL)."""
+        return self.page.locator(selector).first.evaluate(
             """async img => {
                 const bytes = await (await fetch(img.src)).arrayBuffer();
                 const digest = await crypto.subtle.digest("SHA-256", bytes);
                 return Array.from(new Uint8Array(digest), b => b.toString(16)).join("");
             }"""
         )
+
+    def share_chart(self) -> str:
+        """The share chart's digest (the first panel's <img>)."""
+        return self.chart(".tm-panel img")
 
     def share_chart_changes_from(self, before: str) -> str:
         """Wait for the share chart to be redrawn; its new digest."""
@@ -311,14 +315,8 @@ def assert_in_viewport(visit: Visit, selector: str, width: int, height: int) -> 
 
 
 def pair_chart(visit: Visit) -> str:
-    """SHA-256 of the side-by-side chart's image bytes."""
-    return visit.page.locator(".tm-pair img").first.evaluate(
-        """async img => {
-            const bytes = await (await fetch(img.src)).arrayBuffer();
-            const digest = await crypto.subtle.digest("SHA-256", bytes);
-            return Array.from(new Uint8Array(digest), b => b.toString(16)).join("");
-        }"""
-    )
+    """The side-by-side chart's digest."""
+    return visit.chart(".tm-pair img")
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
