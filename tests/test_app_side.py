@@ -199,3 +199,21 @@ def test_switching_back_to_one_run_restores_the_single_view(side_page):
     app.mode.set("One run")
     assert any(t.startswith("Providers in month 0") for t in html_texts(side_page))
     assert not side_page.find(v.Select, label="Control to change").widgets
+
+
+def test_reset_restarts_the_same_comparison(side_page):
+    side_page.find(
+        v.Select, label="Control to change"
+    ).widget.v_model = "Switching cost, median (utils)"
+    click(side_page, "Step")
+    click(side_page, "Step")
+    assert "us_frontier: month 2 of 60" in scorecard_text(side_page)
+    click(side_page, "Reset")
+    assert "The scorecard for us_frontier fills in" in scorecard_text(side_page)
+    assert side_page.find(v.Select, label="Control to change").widget.v_model == (
+        "Switching cost, median (utils)"
+    )
+    click(side_page, "Step")
+    text = scorecard_text(side_page)
+    assert "us_frontier: month 1 of 60" in text
+    assert "<th>A: 1.6625 utils</th>" in text  # the preset's own, not the slider's 1.65

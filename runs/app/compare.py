@@ -124,8 +124,14 @@ class SideBySide(mesa.Model):
 
     @property
     def labels(self) -> dict[Arm, str]:
-        """Each run's value of the control, as the charts and the scorecard name it."""
-        return {arm: describe(self.knob, value) for arm, value in self.values.items()}
+        """Each run's value of the control as the charts and the scorecard name it.
+
+        The value it ran with: the preset's own, not the slider's rounding of it, untouched.
+        """
+        return {
+            arm: describe(self.knob, value if overrides(self.knob, value) else self.knob.default)
+            for arm, value in self.values.items()
+        }
 
     def step(self) -> None:
         """A month of both runs; both stop at the preset's last month."""
