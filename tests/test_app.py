@@ -390,6 +390,16 @@ def test_step_advances_the_month_and_redraws_the_charts(page):
     wait_for(lambda: all(a != b for a, b in zip(first, images(page), strict=True)))
 
 
+def test_the_second_tab_draws_its_own_charts(page):
+    """The chart components are reused across tabs: each must redraw with its new figure."""
+    click(page, "Step")
+    wait_for(lambda: len(images(page)) == 3 and b"" not in images(page))
+    market = images(page)
+    wait_for(lambda: images(page) == market)
+    page.find(v.Tabs).widget.v_model = 1  # "Cash and utilization"
+    wait_for(lambda: len(images(page)) == 2 and not set(images(page)) & set(market))
+
+
 def test_advanced_settings_are_folded_away(page):
     folds = {str(w.children[0].children[0]): w for w in page.find(v.ExpansionPanel).widgets}
     fold = next(w for title, w in folds.items() if title.startswith("Advanced"))

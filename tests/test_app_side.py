@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import solara
-from test_app import click, html_texts  # the page helpers of the one-run view's tests
+from test_app import click, html_texts, wait_for  # the one-run view's page helpers
 
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.runs import app
@@ -174,6 +174,9 @@ def test_side_by_side_shows_one_aligned_chart_and_the_scorecard_after_a_step(sid
     images = side_page.find(ipywidgets.Image)
     images.wait_for(timeout=30)
     assert len(images.widgets) == 1  # both runs in one figure: the same axes, one above
+    shares = bytes(images.widget.value)
+    side_page.find(v.Tabs).widget.v_model = 1  # "Price"
+    wait_for(lambda: bytes(side_page.find(ipywidgets.Image).widget.value) != shares)
 
 
 def test_changing_the_control_rebuilds_both_runs_at_month_zero(side_page):
