@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tokenmarket.runs.app.scorecard import outcome, profit_split, scorecard
+from tokenmarket.runs.app.scorecard import money, outcome, profit_split, scorecard
 
 LABELS = {"A": "low_price", "B": "differentiation"}
 
@@ -68,10 +68,35 @@ def test_selling_more_at_the_same_margin_wins_on_volume():
     fewer = run(served=[100, 100, 100], price=1.0, margin=0.5, share=0.3)
     card = scorecard(fewer, more, "p", LABELS)
     assert card.winners == {"share": "B", "profit": "B", "NPV": "B"}
-    assert "mostly from 2.0 times as many tokens sold (600.0 vs 300.0 million tokens)" in (
-        card.reason
+    assert card.reason.startswith(
+        "p made USD 150.0 more profit in B, from 2.0 times as many tokens sold (600.0 vs 300.0 "
+        "million tokens); about the same margin (0.50 vs 0.50 USD per Mtok served) changed it "
+        "little"
     )
     assert "it also won share (50% vs 30%)" in card.reason
+
+
+def test_a_minor_effect_is_not_said_to_help_or_be_outweighed():
+    """Nearly the same tokens at a wider margin: the margin made the profit, volume did not."""
+    thin = run(served=[1000, 1000], price=1.0, margin=-40.0, share=0.43)
+    wide = run(served=[1001, 1001], price=1.0, margin=-20.0, share=0.43)
+    card = scorecard(thin, wide, "p", LABELS)
+    assert card.winners == {"share": None, "profit": "B", "NPV": "B"}
+    assert card.reason.startswith(
+        "p made USD 40.0 k more profit in B, from a wider margin (-20.00 vs -40.00 USD per Mtok"
+    )
+    assert "; about as many tokens sold (2.0 vs 2.0 billion tokens) changed it little" in (
+        card.reason
+    )
+
+
+def test_money_is_shown_in_a_unit_it_reaches():
+    assert [money(x) for x in (-3.2e6, 12_345.0, 2.5e9, -40.0)] == [
+        "USD -3.2 M",
+        "USD 12.3 k",
+        "USD 2.5 bn",
+        "USD -40.0",
+    ]
 
 
 def test_identical_runs_are_a_draw_on_everything():

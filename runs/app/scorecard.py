@@ -32,6 +32,8 @@ SHARE_TIE = 0.005
 """Shares closer than half a percentage point of tokens are a draw: one seed's noise."""
 MONEY_TIE = 0.01
 """Profits (or NPVs) closer than 1% of the larger of the two are a draw."""
+MINOR = 0.1
+"""An effect under a tenth of the other is not named as helping or outweighed."""
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,14 @@ def scorecard(a: pd.DataFrame, b: pd.DataFrame, provider: str, labels: dict[Arm,
     )
 
 
+MONEY_UNITS = ((1e9, "bn"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+"""USD divisors and their names, largest first."""
+
+
 def money(usd: float) -> str:
-    """USD in millions, signed: 'USD -3.2 M'."""
-    return f"USD {usd / 1e6:,.1f} M"
+    """USD in the largest unit it reaches, signed: 'USD -3.2 M', 'USD 12.0 k'."""
+    divisor, unit = next((d, u) for d, u in MONEY_UNITS if abs(usd) >= d or d == 1.0)
+    return f"USD {usd / divisor:,.1f} {unit}".rstrip()
 
 
 def tokens(first: float, second: float) -> str:
@@ -156,10 +163,12 @@ def tokens(first: float, second: float) -> str:
 
 
 def _change(new: float, old: float) -> str:
-    """'35% more' / '2.1 times as many' / '40% fewer' of `new` against `old`."""
+    """'35% more' / '2.1 times as many' / '40% fewer' / 'about as many' of `new` vs `old`."""
     if old <= 0:
         return "more" if new > old else "as many"
     ratio = new / old
+    if abs(ratio - 1.0) < 0.005:
+        return "about as many"
     if ratio >= 2.0:
         return f"{ratio:.1f} times as many"
     return f"{abs(ratio - 1.0):.0%} {'more' if ratio >= 1.0 else 'fewer'}"
@@ -193,8 +202,9 @@ def reason(provider: str, outcomes: dict[Arm, Outcome], winners: dict[str, Arm |
     lost: Arm = "B" if won == "A" else "A"
     w, lo = outcomes[won], outcomes[lost]
     volume, margin = profit_split(lo, w)  # the winner's gain over the loser
+    close = abs(margin) <= 0.005 * abs(w.profit_usd - lo.profit_usd)
     margin_text = (
-        f"a {'wider' if margin > 0 else 'narrower'} margin "
+        f"{'about the same' if close else 'a wider' if margin > 0 else 'a narrower'} margin "
         f"({w.margin_usd_per_mtok:,.2f} vs {lo.margin_usd_per_mtok:,.2f} USD per Mtok served)"
     )
     volume_text = (
@@ -203,6 +213,7 @@ def reason(provider: str, outcomes: dict[Arm, Outcome], winners: dict[str, Arm |
     )
     by_margin = abs(margin) >= abs(volume)
     main, other = (margin_text, volume_text) if by_margin else (volume_text, margin_text)
+    minor = min(abs(volume), abs(margin)) < MINOR * max(abs(volume), abs(margin))
     link = "helped by" if volume * margin >= 0 else "which outweighed"
     parts = []
     if lo.exit_step is not None and w.exit_step is None:
@@ -213,7 +224,10 @@ def reason(provider: str, outcomes: dict[Arm, Outcome], winners: dict[str, Arm |
             f", at an average price of {w.price_usd_per_mtok:,.2f} vs "
             f"{lo.price_usd_per_mtok:,.2f} USD/Mtok"
         )
-        parts.append(f"{gain}, mostly from {main}, {link} {other}{prices}")
+        if minor:
+            parts.append(f"{gain}, from {main}; {other} changed it little{prices}")
+        else:
+            parts.append(f"{gain}, mostly from {main}, {link} {other}{prices}")
     else:
         parts.append(f"{gain}, having sold {tokens(w.served_mtok, lo.served_mtok)}")
     parts.append(_share_clause(outcomes, winners["share"], won))
