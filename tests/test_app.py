@@ -414,7 +414,7 @@ def test_advanced_settings_are_folded_away(page):
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
     select(page, "Preset").v_model = "Going global"
     spec = load_scenario("going_global")
-    assert table_rows(page) == 7
+    wait_for(lambda: table_rows(page) == 7)  # a chart's thread may be rendering: then it re-renders
     assert spec.description in html_texts(page)
     assert page.find(v.Slider, label="APAC electricity price (USD/kWh)").widgets
     strategy_selects = [w for w in page.find(v.Select).widgets if w.label.startswith("Strategy")]

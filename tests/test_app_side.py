@@ -167,8 +167,8 @@ def test_side_by_side_shows_one_aligned_chart_and_the_scorecard_after_a_step(sid
         "Strategy of cn_lowcost"
     )
     click(side_page, "Step")
+    wait_for(lambda: "cn_lowcost: month 1 of 60 (Jan 2024), so far" in scorecard_text(side_page))
     text = scorecard_text(side_page)
-    assert "cn_lowcost: month 1 of 60 (Jan 2024), so far" in text
     assert "<th>A: low_price</th><th>B: differentiation</th>" in text
     assert "more profit in" in text or "about the same profit" in text
     images = side_page.find(ipywidgets.Image)
@@ -184,9 +184,7 @@ def test_changing_the_control_rebuilds_both_runs_at_month_zero(side_page):
     side_page.find(
         v.Select, label="Control to change"
     ).widget.v_model = "Homogenization (gap closed / month)"
-    assert "The scorecard for us_frontier fills in" in scorecard_text(side_page), html_texts(
-        side_page
-    )
+    wait_for(lambda: "The scorecard for us_frontier fills in" in scorecard_text(side_page))
     slider = side_page.find(v.Slider, label="Run B: Homogenization (gap closed / month)").widget
     assert (
         slider.v_model
@@ -195,12 +193,12 @@ def test_changing_the_control_rebuilds_both_runs_at_month_zero(side_page):
         ).widget.v_model
     )
     click(side_page, "Step")  # a fresh controller: Step works on the new runs
-    assert "us_frontier: month 1 of 60" in scorecard_text(side_page)
+    wait_for(lambda: "us_frontier: month 1 of 60" in scorecard_text(side_page))
 
 
 def test_switching_back_to_one_run_restores_the_single_view(side_page):
     app.mode.set("One run")
-    assert any(t.startswith("Providers in month 0") for t in html_texts(side_page))
+    wait_for(lambda: any(t.startswith("Providers in month 0") for t in html_texts(side_page)))
     assert not side_page.find(v.Select, label="Control to change").widgets
 
 
@@ -210,13 +208,14 @@ def test_reset_restarts_the_same_comparison(side_page):
     ).widget.v_model = "Switching cost, median (utils)"
     click(side_page, "Step")
     click(side_page, "Step")
-    assert "us_frontier: month 2 of 60" in scorecard_text(side_page)
+    wait_for(lambda: "us_frontier: month 2 of 60" in scorecard_text(side_page))
     click(side_page, "Reset")
-    assert "The scorecard for us_frontier fills in" in scorecard_text(side_page)
+    wait_for(lambda: "The scorecard for us_frontier fills in" in scorecard_text(side_page))
     assert side_page.find(v.Select, label="Control to change").widget.v_model == (
         "Switching cost, median (utils)"
     )
     click(side_page, "Step")
-    text = scorecard_text(side_page)
-    assert "us_frontier: month 1 of 60" in text
-    assert "<th>A: 1.6625 utils</th>" in text  # the preset's own, not the slider's 1.65
+    wait_for(lambda: "us_frontier: month 1 of 60" in scorecard_text(side_page))
+    assert "<th>A: 1.6625 utils</th>" in scorecard_text(
+        side_page
+    )  # the preset's own, not the slider's 1.65

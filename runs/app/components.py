@@ -25,7 +25,6 @@ class Framed(Protocol):
     """A model the charts read: its month and its frames at that month."""
 
     steps: int
-    running: bool
 
     def frames(self) -> Any:
         """The tidy frames of the months so far (built once a month)."""
