@@ -61,9 +61,11 @@ def _months(frame: pd.DataFrame, span: tuple[int, int]) -> pd.DataFrame:
     return frame[frame["step"].between(*span)]
 
 
-def _weighted_price(frame: pd.DataFrame) -> float:
-    served = frame["served_mtok"].sum()
-    return float((frame["price_usd_per_mtok"] * frame["served_mtok"]).sum() / served)
+def _price_paid(
+    frame: pd.DataFrame, spend: str = "revenue_usd", tokens: str = "tokens_mtok"
+) -> float:
+    """USD paid per Mtok over the rows: spend over tokens (token-weighted tier prices)."""
+    return float(frame[spend].sum() / frame[tokens].sum())
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _open_weights_token_share(run: _Run, p: Pattern) -> float:
 
 def _price_ratio(run: _Run, p: Pattern) -> float:
     rows = _months(run.providers, p.months)
-    return _weighted_price(rows[rows["provider"].isin(p.numerator)]) / _weighted_price(
+    return _price_paid(rows[rows["provider"].isin(p.numerator)]) / _price_paid(
         rows[rows["region"] == p.region]
     )
 
@@ -98,7 +100,7 @@ def _price_ratio(run: _Run, p: Pattern) -> float:
 def _price_change(run: _Run, p: Pattern) -> float:
     assert p.later is not None
     before, after = _months(run.providers, p.months), _months(run.providers, p.later)
-    return _weighted_price(after[after["region"] == p.region]) / _weighted_price(
+    return _price_paid(after[after["region"] == p.region]) / _price_paid(
         before[before["region"] == p.region]
     )
 
@@ -107,10 +109,14 @@ def _annual_switching(run: _Run, p: Pattern) -> float:
     return run.switching[p.months]
 
 
+SEGMENT_SPEND = ("spend_usd", "served_mtok")
+"""Columns of `segment_frame()` a segment's price paid is read from."""
+
+
 def _segment_rows(run: _Run, p: Pattern, segment: str | None) -> pd.DataFrame:
-    """A segment's rows over the pattern's months, with each provider's home and posted price."""
+    """A segment's rows over the pattern's months, with each provider's home region."""
     rows = _months(run.segments, p.months)
-    keys = run.providers[["step", "provider", "region", "price_usd_per_mtok"]]
+    keys = run.providers[["step", "provider", "region"]]
     return rows[rows["segment"] == segment].merge(keys, on=["step", "provider"], how="left")
 
 
@@ -124,8 +130,8 @@ def _segment_region_token_share(run: _Run, p: Pattern) -> float:
 
 def _segment_price_ratio(run: _Run, p: Pattern) -> float:
     """Token-weighted price paid by one segment over that paid by the reference segment."""
-    return _weighted_price(_segment_rows(run, p, p.segment)) / _weighted_price(
-        _segment_rows(run, p, p.reference_segment)
+    return _price_paid(_segment_rows(run, p, p.segment), *SEGMENT_SPEND) / _price_paid(
+        _segment_rows(run, p, p.reference_segment), *SEGMENT_SPEND
     )
 
 
@@ -150,7 +156,7 @@ def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict
     for _ in range(horizon):
         model.step()
         if model.steps in snapshots:
-            choices[model.steps] = model.population.choice.copy()
+            choices[model.steps] = model.chosen_provider()
     switching = {}
     for start, end in spans:
         both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)

@@ -27,6 +27,7 @@ OUTPUTS = {
     "market.parquet",
     "flows.parquet",
     "segments.parquet",
+    "products.parquet",
     "market_share.png",
     "segment_share.png",
     "scenario.toml",
