@@ -45,6 +45,9 @@ class Population:
     """int, product index (a provider's tier) or OUTSIDE."""
     must_review: np.ndarray
     """bool: rationed last month, or its provider exited."""
+    reference_task_price: np.ndarray
+    """USD per Mtok of a reference task (price x tokens-per-task factor) of the option it
+    chose, when it chose it: its intensive margin answers changes from this price."""
 
     @property
     def size(self) -> int:

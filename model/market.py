@@ -306,6 +306,7 @@ class TokenMarket(mesa.Model):
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
             must_review=np.zeros(n, dtype=bool),
+            reference_task_price=np.ones(n),
         )
 
     def _form_market(self) -> None:
@@ -328,6 +329,7 @@ class TokenMarket(mesa.Model):
             switching_cost=np.zeros(pop.size),
             provider_of=self.product_provider,
         )
+        pop.reference_task_price[:] = self._task_prices()[pop.choice]
         requested, d, inside = self._demand_by_product()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
@@ -356,13 +358,14 @@ class TokenMarket(mesa.Model):
         """Each provider's expected logit demand and its expected monthly growth.
 
         `probabilities` is developers x products; demand is in Mtok of the provider's
-        reference model a month (its tiers' tokens weighted by their compute share). Growth
+        reference model a month (its tiers' tokens weighted by their compute share), at the
+        prices a developer would choose at (the intensive margin is relative to them). Growth
         is the demand-weighted growth of the regions its expected customers live in: what a
         firm sizing its pipeline would plan for.
         """
         pop = self.population
         d = self._task_demand_mtok()
-        factor = self._product_factor()[:-1] * self.compute_share
+        factor = self.task_factor * self.compute_share
         expected = self._by_provider((probabilities.T @ d) * factor)
         growing = self._by_provider(
             (probabilities.T @ (d * self.demand_growth[pop.region])) * factor
@@ -449,20 +452,25 @@ class TokenMarket(mesa.Model):
         best = self._product_quality()[active].max(initial=0.0)
         return float(best) - self.spec.market.outside_quality_gap
 
-    def _product_factor(self) -> np.ndarray:
-        """Tokens a developer asks of each product per token of its task demand, outside last.
+    def _task_prices(self) -> np.ndarray:
+        """USD per Mtok of a reference task on each product (price x its tokens-per-task
+        factor), outside last: cost per task up to the segment's tokens per task."""
+        return self._prices() * np.append(self.task_factor, 1.0)
 
-        A task takes `tokens_per_task_factor` times its segment's tokens on a tier, and the
-        number of tasks answers the cost per task at the intensive margin, tasks = t0 (c /
-        c_ref) ** -eta with c = p x factor the price of a reference task's tokens: a reasoning
-        tier cheaper per token can be dearer per task, and is bought for fewer tasks.
+    def _developer_demand_mtok(self, product: np.ndarray) -> np.ndarray:
+        """Each developer's Mtok this month if it buys `product` (one per developer; -1 outside).
+
+        Tasks times tokens per task: its task demand, times the tier's tokens-per-task factor,
+        times the intensive margin on cost per task, tasks = t0 (c / c_ref) ** -eta, with c
+        the product's task price now and c_ref the one when the developer chose it: a short-
+        run response to price changes (cal B.7: about -1.1), while the choice between cheap
+        and dear products is the logit's, on cost per task. So a reasoning tier cheaper per
+        token but dearer per task loses choosers, and a rising price cuts its customers' use.
         """
-        market = self.spec.market
-        factor = np.append(self.task_factor, 1.0)
-        task_price = self._prices() * factor
-        return factor * (task_price / market.reference_price_usd_per_mtok) ** -(
-            market.demand_elasticity
-        )
+        eta = self.spec.market.demand_elasticity
+        ratio = self._task_prices()[product] / self.population.reference_task_price
+        factor = np.append(self.task_factor, 1.0)[product]
+        return self._task_demand_mtok() * factor * ratio**-eta
 
     def _task_demand_mtok(self) -> np.ndarray:
         """Each developer's tasks this month times its segment's tokens per task, in Mtok.
@@ -492,7 +500,7 @@ class TokenMarket(mesa.Model):
         """Requested Mtok per product, each developer's Mtok at its choice, the inside mask."""
         choice = self.population.choice
         inside = choice != OUTSIDE
-        d = self._task_demand_mtok() * self._product_factor()[choice]
+        d = self._developer_demand_mtok(choice)
         # float even when nobody is inside (bincount of nothing is int64)
         requested = np.bincount(
             choice[inside], weights=d[inside], minlength=self.compute_share.size
@@ -633,7 +641,7 @@ class TokenMarket(mesa.Model):
         self._weights = self._choice_weights()
         review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
         reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
-        pop.choice[reviewers] = demand.choose(
+        new = demand.choose(
             pop,
             reviewers,
             self._weights,
@@ -642,6 +650,9 @@ class TokenMarket(mesa.Model):
             provider_of=self.product_provider,
             tier_cost_share=self.spec.market.tier_switching_cost_share,
         )
+        moved = reviewers[new != pop.choice[reviewers]]
+        pop.choice[reviewers] = new
+        pop.reference_task_price[moved] = self._task_prices()[pop.choice[moved]]
         pop.must_review[:] = False
 
     def _clear(self) -> None:

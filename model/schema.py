@@ -204,8 +204,8 @@ class Market(_Strict):
     congestion_ms_per_unserved: Annotated[float, Field(ge=0.0, le=1e5)] = 200.0
     """Extra latency next month per unit of a provider's unserved demand fraction."""
     demand_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    """`eta`: intensive-margin elasticity, d = d0 (p / p_ref) ** -eta; 0 switches it off."""
-    reference_price_usd_per_mtok: UsdPerMtok = 1.0
+    """`eta`: short-run intensive-margin elasticity of tasks to the cost per task, d = d0 (c /
+    c_chosen) ** -eta with c_chosen the cost when the developer chose its product; 0: off."""
     learning_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     """`b` of the learning curve, capex ~ cumulative output ** -b; 0 switches it off."""
     discount_rate_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1

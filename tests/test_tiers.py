@@ -76,6 +76,7 @@ def _two_providers_two_tiers(n, switching_cost):
         access=np.ones((n, 2), bool),
         choice=np.zeros(n, int),
         must_review=np.zeros(n, bool),
+        reference_task_price=np.ones(n),
     )
     weights = demand.ChoiceWeights(np.ones((n, 5)), np.zeros(n), 1.0)
     return pop, weights
