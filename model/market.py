@@ -453,8 +453,10 @@ class TokenMarket(mesa.Model):
         return float(best) - self.spec.market.outside_quality_gap
 
     def _task_prices(self) -> np.ndarray:
-        """USD per Mtok of a reference task on each product (price x its tokens-per-task
-        factor), outside last: cost per task up to the segment's tokens per task."""
+        """Price x tokens-per-task factor of each product, outside last (USD/Mtok).
+
+        The cost of a task on it, up to the segment's tokens per task: what developers compare.
+        """
         return self._prices() * np.append(self.task_factor, 1.0)
 
     def _developer_demand_mtok(self, product: np.ndarray) -> np.ndarray:
