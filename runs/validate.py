@@ -40,6 +40,7 @@ class Pattern:
     later: tuple[int, int] | None = None
     segment: str | None = None
     reference_segment: str | None = None
+    tiers: tuple[str, ...] = ()
 
 
 def load_patterns() -> list[Pattern]:
@@ -48,10 +49,11 @@ def load_patterns() -> list[Pattern]:
     rows = tomllib.loads(text)["patterns"]
     return [
         Pattern(
-            **{k: v for k, v in row.items() if k not in ("months", "later", "numerator")},
+            **{k: v for k, v in row.items() if k not in ("months", "later", "numerator", "tiers")},
             months=tuple(row["months"]),
             later=tuple(row["later"]) if "later" in row else None,
             numerator=tuple(row.get("numerator", ())),
+            tiers=tuple(row.get("tiers", ())),
         )
         for row in rows
     ]
@@ -74,6 +76,7 @@ class _Run:
 
     providers: pd.DataFrame
     segments: pd.DataFrame
+    products: pd.DataFrame
     open_weights: set[str]
     switching: dict[tuple[int, int], float] = field(default_factory=dict)
 
@@ -128,6 +131,20 @@ def _segment_region_token_share(run: _Run, p: Pattern) -> float:
     )
 
 
+def _segment_region_spend_share(run: _Run, p: Pattern) -> float:
+    """Share of the segment's spend (USD) paid to providers homed in the region."""
+    rows = _segment_rows(run, p, p.segment)
+    return float(rows.loc[rows["region"] == p.region, "spend_usd"].sum() / rows["spend_usd"].sum())
+
+
+def _tier_token_share(run: _Run, p: Pattern) -> float:
+    """Share of all tokens served on the named tiers (any provider), mean over the months."""
+    rows = _months(run.products, p.months)
+    named = rows["served_mtok"].where(rows["tier"].isin(p.tiers), 0.0)
+    by_month = named.groupby(rows["step"]).sum() / rows.groupby("step")["served_mtok"].sum()
+    return float(by_month.mean())
+
+
 def _segment_price_ratio(run: _Run, p: Pattern) -> float:
     """Token-weighted price paid by one segment over that paid by the reference segment."""
     return _price_paid(_segment_rows(run, p, p.segment), *SEGMENT_SPEND) / _price_paid(
@@ -143,6 +160,8 @@ METRICS: dict[str, Callable[[_Run, Pattern], float]] = {
     "annual_switching": _annual_switching,
     "segment_region_token_share": _segment_region_token_share,
     "segment_price_ratio": _segment_price_ratio,
+    "segment_region_spend_share": _segment_region_spend_share,
+    "tier_token_share": _tier_token_share,
 }
 
 
@@ -162,7 +181,13 @@ def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict
         both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)
         switching[(start, end)] = float((choices[start][both] != choices[end][both]).mean())
     open_weights = {p.name for p in model.spec.all_providers if p.open_weights}
-    return _Run(model.provider_frame(), model.segment_frame(), open_weights, switching)
+    return _Run(
+        model.provider_frame(),
+        model.segment_frame(),
+        model.product_frame(),
+        open_weights,
+        switching,
+    )
 
 
 def validate(seeds: int = 10, scenario: str = "going_global", **overrides: Any) -> pd.DataFrame:
