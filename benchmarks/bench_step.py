@@ -165,7 +165,7 @@ def measure_point(
     row.build_s = time.perf_counter() - start
     model.step()
     row.full_s = median_seconds(model.step, plan.step_repeats)
-    row.active_providers = sum(p.active for p in model.provider_list)
+    row.active_providers = sum(p.active for p in model.provider_list) * tiers
     row.how["full"] = f"median of {plan.step_repeats} steps after 1 warm-up"
 
     v_inside, v_outside = model._cell_utilities()
@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  floor and kernel: {r.how['floor']}; the floor on preallocated arrays, the kernel")
     say("    (demand.choose: every developer reviews) on the model's own arrays")
     say(
-        f"  active providers at the end of the timed steps: "
+        f"  active products at the end of the timed steps: "
         f"{', '.join(f'{row.active_providers}/{row.j}' for row in rows)}"
     )
     say("")

@@ -481,8 +481,11 @@ class TokenMarket(mesa.Model):
         grows at the region's rate); tokens per task grow at the segment's agentic rate.
         """
         pop = self.population
-        scale = (1.0 + self.tokens_per_task_growth) ** self.steps
-        return pop.base_demand_mtok * scale[pop.segment]
+        return pop.base_demand_mtok * self._tokens_per_task_growth_factor()[pop.segment]
+
+    def _tokens_per_task_growth_factor(self) -> np.ndarray:
+        """Each segment's tokens per task now over at the start (agentic growth)."""
+        return (1.0 + self.tokens_per_task_growth) ** self.steps
 
     def _prices(self) -> np.ndarray:
         """Posted prices by product index, the outside option last (OUTSIDE = -1 indexes it).
@@ -676,7 +679,8 @@ class TokenMarket(mesa.Model):
         load = self._by_provider(requested * share)
         capacity = np.array([p.capacity_mtok for p in self.provider_list])
         direct_load = np.minimum(load, capacity)
-        fill = np.divide(direct_load, load, out=np.ones_like(load), where=load > 0)[owner]
+        provider_fill = np.divide(direct_load, load, out=np.ones_like(load), where=load > 0)
+        fill = provider_fill[owner]
         customers = np.flatnonzero(inside)
         chosen = pop.choice[customers]
         short = (1.0 - fill)[chosen]
@@ -728,7 +732,6 @@ class TokenMarket(mesa.Model):
         n_providers = len(self.provider_list)
         counts = np.bincount(owner[chosen], minlength=n_providers)
         total_served = tokens.sum()
-        provider_fill = np.divide(direct_load, load, out=np.ones_like(load), where=load > 0)
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
             j = p.index
@@ -766,11 +769,8 @@ class TokenMarket(mesa.Model):
         Tasks are served Mtok over tokens per task, segment by segment (a segment's
         `tokens_per_task`, grown at its agentic rate, times the tier's factor).
         """
-        tokens_per_task = np.outer(
-            [s.tokens_per_task for s in self.spec.segments]
-            * (1.0 + self.tokens_per_task_growth) ** self.steps,
-            self.task_factor,
-        )
+        start = np.array([s.tokens_per_task for s in self.spec.segments])
+        tokens_per_task = np.outer(start * self._tokens_per_task_growth_factor(), self.task_factor)
         compute = np.array([p.compute_per_token for p in self.provider_list])
         columns = {
             "price_usd_per_mtok": np.where(
