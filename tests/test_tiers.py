@@ -174,3 +174,22 @@ def test_a_reasoning_tier_cheaper_per_token_can_be_dearer_per_task(make_variant)
         index=["step", "provider"], columns="tier", values="cost_per_task_usd"
     ).dropna()
     assert np.allclose(ratio["reasoning"] / ratio["standard"], 0.5 * 4.0)
+
+
+def test_the_intensive_margin_answers_price_changes_not_price_levels():
+    """At the prices they chose at, developers ask their task demand whatever the level (the
+    logit chose the product); a 10 % rise of every price then cuts each product's tokens
+    by 1.1 ** -eta, the short-run elasticity (cal B.7)."""
+    model = TokenMarket("going_global", rng=4, n_developers=2000)
+    eta = model.spec.market.demand_elasticity
+    assert eta > 0  # on by default
+    requested, d, inside = model._demand_by_product()
+    pop = model.population
+    at_choice = model._task_demand_mtok() * np.append(model.task_factor, 1.0)[pop.choice]
+    assert np.allclose(d[inside], at_choice[inside])
+    for p in model.provider_list:
+        p.price_usd_per_mtok *= 1.1
+    after, _, _ = model._demand_by_product()
+    sold = requested > 0
+    assert sold.sum() > 5
+    assert np.allclose(after[sold] / requested[sold], 1.1**-eta)
