@@ -238,10 +238,12 @@ def choose(
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
     tiers = provider_of is not None and np.unique(provider_of).size < provider_of.size
     if tiers:
+        # the outside option's owner is -1: for a reviewer outside, "same" is only its
+        # current column, whose weight is already 0, so its own-tier group is empty
         owner = np.append(provider_of, -1)
-        same = (owner[None, :] == owner[column][:, None]) & (column != outside)[:, None]
-        w_same = np.where(same, w, 0.0)
-        w[same] = 0.0
+        same = owner[None, :] == owner[column][:, None]
+        w_same = w * same
+        w -= w_same
     best, best_utility = _best(w, mu, streams, month, pop.size, reviewers, (0, 1))
     with np.errstate(divide="ignore"):
         current_utility = mu * (
