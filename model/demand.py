@@ -45,6 +45,8 @@ class Population:
     """int, provider index or OUTSIDE."""
     must_review: np.ndarray
     """bool: rationed last month, or its provider exited."""
+    weight: np.ndarray
+    """Developers each agent stands for, relative (sum n): more agents go where the tokens are."""
 
     @property
     def size(self) -> int:
@@ -261,7 +263,9 @@ def developer_share_by_region(pop: Population, n_regions: int, n_providers: int)
     """(n_regions, J): share of each region's developers who are customers of each provider."""
     inside = pop.choice != OUTSIDE
     counts = np.bincount(
-        pop.region[inside] * n_providers + pop.choice[inside], minlength=n_regions * n_providers
+        pop.region[inside] * n_providers + pop.choice[inside],
+        weights=pop.weight[inside],
+        minlength=n_regions * n_providers,
     ).reshape(n_regions, n_providers)
-    per_region = np.bincount(pop.region, minlength=n_regions)
-    return counts / np.maximum(per_region, 1)[:, None]
+    per_region = np.bincount(pop.region, weights=pop.weight, minlength=n_regions)
+    return counts / np.maximum(per_region, 1e-12)[:, None]

@@ -124,8 +124,9 @@ class _Observed:
     def reach(self, provider_index: int) -> np.ndarray:
         """Share of the provider's customers (all developers, if it has none) who may use each."""
         customers = self.population.choice == provider_index
-        rows = self.population.access[customers] if customers.any() else self.population.access
-        return rows.mean(axis=0)
+        pop = self.population
+        rows = customers if customers.any() else np.ones(pop.size, dtype=bool)
+        return np.average(pop.access[rows], axis=0, weights=pop.weight[rows])
 
 
 class TokenMarket(mesa.Model):
@@ -222,21 +223,34 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        """Developers as a stratified sample of the scenario's population.
+        """Developers as a stratified sample of the scenario's population, denser where tokens are.
 
-        Region x segment cells get their counts by largest remainders (exact to one agent),
-        and within each cell demand, switching cost, access and initial awareness are Latin
-        hypercube draws (`demand.stratified_uniforms`). A small cell (CN enterprises are
-        0.6 % of developers) then carries its share of demand at any resolution instead of
-        a binomial count times a few lognormal draws: `n_developers` changes resolution,
-        not the market.
+        Region x segment cells get their agents by largest remainders (exact to one agent) in
+        proportion to population share x sqrt(mean demand), and each agent carries the weight
+        of the developers it stands for (`Population.weight`): stratified sampling with a
+        compromise between proportional and Neyman allocation (Cochran 1977, Sampling
+        Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 % of developers, ~90 % of
+        tokens): with agents in proportion to developers, a provider's demand rested on a few
+        heavy customers, and that noise, fed through firms' nonlinear responses (the scarcity
+        premium, share-dependent markups, the convex HHI), moved mean outcomes with
+        `n_developers` (docs/variance.md). Every agent-level rule is a per-developer
+        probability, so the weights change no expectation, only the noise. Within each cell
+        demand, switching cost, access and initial awareness are Latin hypercube draws
+        (`demand.stratified_uniforms`), so a small cell carries its share of demand at any
+        resolution: `n_developers` changes resolution, not the market.
         """
         spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
         shares = np.outer(
             [s.population_share for s in seg], [r.population_share for r in spec.regions]
         )
-        cell = np.repeat(np.arange(shares.size), demand.apportion(n, shares.ravel()))
+        mean_demand = np.array(
+            [s.demand_median_mtok_per_month * np.exp(s.demand_sigma**2 / 2) for s in seg]
+        )
+        counts = demand.apportion(n, (shares * np.sqrt(mean_demand)[:, None]).ravel())
+        cell = np.repeat(np.arange(shares.size), counts)
+        stood_for = np.where(counts > 0, shares.ravel(), 0.0)
+        weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
         segment, region = np.divmod(cell, n_regions)
         n_providers = len(self.provider_list)
         u = demand.stratified_uniforms(
@@ -254,8 +268,10 @@ class TokenMarket(mesa.Model):
             cell=cell,
             base_demand_mtok=demand_median
             * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
+            * weight
             * (spec.represented_developers or n)
             / n,
+            weight=weight,
             switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
             aware=u[:, 2 + n_regions :] < aware_p[region],
@@ -581,12 +597,15 @@ class TokenMarket(mesa.Model):
         served = direct + spill_served.sum(axis=0)
         outside = float(d[~inside].sum())
         counts = np.bincount(pop.choice[customers], minlength=n_providers)
+        developers = np.bincount(
+            pop.choice[customers], weights=pop.weight[customers], minlength=n_providers
+        )
         total_served = served.sum()
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
             j = p.index
             p.customers = int(counts[j])
-            p.developer_share = counts[j] / pop.size
+            p.developer_share = developers[j] / pop.weight.sum()
             p.token_share = served[j] / total_served if total_served > 0 else 0.0
             p.demand_share = requested[j] / (requested.sum() + outside)
             p.extra_latency_ms = congestion * (1.0 - fill[j])
@@ -602,7 +621,7 @@ class TokenMarket(mesa.Model):
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
-        self.consumer_surplus = float(self._weights.log_sum().mean())
+        self.consumer_surplus = float(np.average(self._weights.log_sum(), weights=pop.weight))
 
     def _spill(
         self, rationed: np.ndarray, d: np.ndarray, fill: np.ndarray, spare_mtok: np.ndarray

@@ -1,12 +1,13 @@
-"""Named random streams keep runs paired; the population sample does not depend on resolution."""
+"""Named random streams keep runs paired; the population sample is exact to one agent.
+
+That the market does not depend on the resolution is `tests/test_resolution.py`.
+"""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
-from tokenmarket.model import demand, metrics
+from tokenmarket.model import demand
 from tokenmarket.model.market import TokenMarket
 from tokenmarket.model.random import Purpose, Streams
 
@@ -73,37 +74,3 @@ def test_stratified_uniforms_put_one_value_in_each_stratum_of_each_group(groups,
         m = (group == g).sum()
         for column in u[group == g].T:
             assert sorted(np.floor(column * m).astype(int)) == list(range(m))
-
-
-def yearly_outcomes(n: int, seed: int) -> dict[str, float]:
-    """going_global's 2025 (months 13-24): shares, prices and cross-border flows."""
-    model = TokenMarket("going_global", rng=seed, n_developers=n, steps=24)
-    model.run_for(24)
-    flows = np.array(model.datacollector.model_vars["flows_mtok"][12:24]).sum(axis=0)
-    served = np.array(model.datacollector.model_vars["total_served_mtok"][12:24])
-    price = np.array(model.datacollector.model_vars["mean_price_usd_per_mtok"][12:24])
-    cn = model.spec.region_names.index("CN")
-    return {
-        "cn_token_share": metrics.home_share(flows, cn),
-        "cn_served_abroad": metrics.served_abroad_share(flows, cn),
-        "cross_border_share": metrics.cross_border_share(flows),
-        "mean_price_usd_per_mtok": float(np.average(price, weights=served)),
-        "hhi": float(np.mean(model.datacollector.model_vars["hhi"][12:24])),
-    }
-
-
-@pytest.mark.parametrize("coarse, fine, seeds", [(2000, 40_000, (8, 3))])
-def test_coarse_and_fine_resolutions_agree_within_sampling_error(coarse, fine, seeds):
-    """n_developers is resolution only: 2,000 and 40,000 agents give the same 2025 market.
-
-    Welch's t-test on each outcome's runs: agreement is refused at p < 0.002 (0.01 over the
-    five outcomes, Bonferroni), so a market that changed with resolution fails it.
-    """
-    runs = {
-        n: [yearly_outcomes(n, seed) for seed in range(k)]
-        for n, k in zip((coarse, fine), seeds, strict=True)
-    }
-    for outcome in runs[coarse][0]:
-        a = np.array([r[outcome] for r in runs[coarse]])
-        b = np.array([r[outcome] for r in runs[fine]])
-        assert stats.ttest_ind(a, b, equal_var=False).pvalue > 0.002, (outcome, a, b)
