@@ -166,9 +166,11 @@ def measure_point(plan: Plan, n: int, j: int, per_agent: bool = True) -> tuple[R
         model._available(),
     )
 
+    keys = model._option_keys()
+
     def kernel() -> np.ndarray:
         weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
-        return demand.choose(pop, everyone, weights, model.streams, model.steps)
+        return demand.choose(pop, everyone, weights, model.streams, model.steps, keys)
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)
     row.how["floor"] = f"median of {plan.floor_repeats} after 1 warm-up"
@@ -209,7 +211,9 @@ def check_agreement(model: TokenMarket) -> list[str]:
     weights = demand.ChoiceWeights.of(
         pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
-    array_choice = demand.choose(pop, np.arange(pop.size), weights, Streams(SEED + 1), 0)
+    array_choice = demand.choose(
+        pop, np.arange(pop.size), weights, Streams(SEED + 1), 0, model._option_keys()
+    )
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size
     share_array = np.bincount(array_choice + 1, minlength=k) / pop.size

@@ -196,6 +196,7 @@ def choose(
     weights: ChoiceWeights,
     streams: Streams,
     month: int,
+    keys: list[int],
     switching_cost: np.ndarray | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
@@ -206,35 +207,31 @@ def choose(
     available (exited, access withdrawn) has utility -inf, so its customers must move.
     `switching_cost` (one per reviewer) replaces theirs, e.g. zeros as the market forms.
 
-    Sampled exactly without a shock per option, by max-stability of the Gumbel law: over
-    the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
-    exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
-    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
-
-    The three draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2:
-    the current option's Gumbel), full-population arrays read at the reviewer's own row: a
-    developer's shocks do not depend on who else reviews, so paired runs stay paired.
+    Each option's shock is the month's TASTE stream keyed by that option (`keys`: the
+    providers' `random.key_of(name)`, then `OUTSIDE_KEY`), a full-population array read at
+    the reviewer's own row. So a developer's shocks depend neither on who else reviews nor
+    on which other options exist, and a change to one option's utility moves only the
+    choices at that option's margin. (Sampling the argmax by inverse CDF over the options
+    in list order, with three draws, needed fewer draws, but a small change in any one
+    weight moved the boundaries between all later options, and an entrant moved them all:
+    paired runs came apart; `benchmarks/bench_crn.py`.)
     """
-    n, mu = reviewers.size, weights.mu
+    mu = weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
     outside = w.shape[1] - 1
     current = pop.choice[reviewers]
     column = np.where(current == OUTSIDE, outside, current)
-    rows = np.arange(n)
-    current_weight = w[rows, column].copy()
-    w[rows, column] = 0.0
-    cumulative = np.cumsum(w, axis=1, out=w)
-    alternatives = cumulative[:, -1]
-    target = streams.uniform(Purpose.TASTE, month, pop.size, 0, rows=reviewers) * alternatives
-    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
+    rows = np.arange(reviewers.size)
     shocks = -np.log(
-        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in (1, 2)]
-    )
+        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in keys]
+    ).T
     with np.errstate(divide="ignore"):
-        best_utility = mu * (np.log(alternatives) + shocks[0])
-        current_utility = mu * (np.log(current_weight) + shocks[1])
+        utility = mu * (np.log(w) + shocks)
+    current_utility = utility[rows, column].copy()
+    utility[rows, column] = -np.inf
+    best = utility.argmax(axis=1)
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
-    switch = best_utility > current_utility + cost
+    switch = utility[rows, best] > current_utility + cost
     new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
 
@@ -246,16 +243,18 @@ def diffuse_awareness(
     developer_share_by_region: np.ndarray,
     streams: Streams,
     month: int,
+    keys: list[int],
 ) -> None:
     """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
 
-    One AWARENESS draw per developer and provider a month, aware or not: a dense draw costs
-    less than finding the unaware pairs first, and keeps every pair's draw fixed.
+    One AWARENESS draw per developer and provider a month, aware or not, keyed by the
+    provider (`keys`, its `random.key_of(name)`): a dense draw costs less than finding the
+    unaware pairs first, and keeps every pair's draw fixed whoever else enters.
     """
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    draws = streams.uniform(Purpose.AWARENESS, month, pop.aware.shape)
+    draws = np.column_stack([streams.uniform(Purpose.AWARENESS, month, pop.size, k) for k in keys])
     pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 

@@ -21,7 +21,7 @@ from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.random import Purpose, Streams, seed_of
+from tokenmarket.model.random import OUTSIDE_KEY, Purpose, Streams, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
     AccessShock,
@@ -252,9 +252,16 @@ class TokenMarket(mesa.Model):
         stood_for = np.where(counts > 0, shares.ravel(), 0.0)
         weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
         segment, region = np.divmod(cell, n_regions)
-        n_providers = len(self.provider_list)
         u = demand.stratified_uniforms(
-            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions + n_providers
+            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions
+        )
+        aware_u = np.column_stack(
+            [
+                demand.stratified_uniforms(
+                    cell, self.streams.generator(Purpose.POPULATION, p.key), 1
+                )
+                for p in self.provider_list
+            ]
         )
         access_draw = u[:, 2 : 2 + n_regions]
         demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
@@ -274,7 +281,7 @@ class TokenMarket(mesa.Model):
             weight=weight,
             switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=u[:, 2 + n_regions :] < aware_p[region],
+            aware=aware_u < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
@@ -293,7 +300,13 @@ class TokenMarket(mesa.Model):
                 )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop, everyone, self._weights, self.streams, 0, switching_cost=np.zeros(pop.size)
+            pop,
+            everyone,
+            self._weights,
+            self.streams,
+            0,
+            self._option_keys(),
+            switching_cost=np.zeros(pop.size),
         )
         requested, d, inside = self._demand_by_provider()
         total = float(d.sum())
@@ -497,10 +510,11 @@ class TokenMarket(mesa.Model):
     def _news(self, provider: Provider, event: int) -> np.ndarray:
         """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
 
-        Keyed by provider and event, so who hears does not depend on other events' draws.
+        Keyed by the provider's name and the event, so who hears does not depend on other
+        events' draws nor on the provider's list position.
         """
         return self.streams.uniform(
-            Purpose.NEWS, self.steps, self.population.size, provider.index, event
+            Purpose.NEWS, self.steps, self.population.size, provider.key, event
         )
 
     def _observe(self) -> _Observed:
@@ -537,7 +551,12 @@ class TokenMarket(mesa.Model):
             shares,
             self.streams,
             self.steps,
+            [p.key for p in self.provider_list],
         )
+
+    def _option_keys(self) -> list[int]:
+        """Stream keys of the choice's options: the providers' (by name), the outside last."""
+        return [*(p.key for p in self.provider_list), OUTSIDE_KEY]
 
     def _choose(self) -> None:
         pop = self.population
@@ -545,7 +564,7 @@ class TokenMarket(mesa.Model):
         review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
         reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
         pop.choice[reviewers] = demand.choose(
-            pop, reviewers, self._weights, self.streams, self.steps
+            pop, reviewers, self._weights, self.streams, self.steps, self._option_keys()
         )
         pop.must_review[:] = False
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tokenmarket.model import demand
 from tokenmarket.model.market import TokenMarket
-from tokenmarket.model.random import Purpose, Streams
+from tokenmarket.model.random import Purpose, Streams, key_of
 
 
 def test_a_developers_draw_does_not_depend_on_who_else_draws():
@@ -33,9 +33,37 @@ def test_an_extra_reviewer_leaves_the_others_choices_alone():
     pop, weights = model.population, model._choice_weights()
     some = np.arange(0, 3000, 3)
     more = np.union1d(some, [1, 2, 4])
-    a = demand.choose(pop, some, weights, model.streams, 3)
-    b = demand.choose(pop, more, weights, model.streams, 3)
+    keys = model._option_keys()
+    a = demand.choose(pop, some, weights, model.streams, 3, keys)
+    b = demand.choose(pop, more, weights, model.streams, 3, keys)
     assert np.array_equal(a, b[np.isin(more, some)])
+
+
+def test_an_option_no_one_can_choose_changes_no_choice():
+    """An entrant unknown to all (a zero-weight column) leaves every reviewer's choice alone."""
+    model = TokenMarket("classroom", rng=6, n_developers=3000)
+    model.run_for(3)
+    pop, weights = model.population, model._choice_weights()
+    everyone = np.arange(pop.size)
+    keys = model._option_keys()
+    plain = demand.choose(pop, everyone, weights, model.streams, 4, keys)
+    widened = demand.ChoiceWeights(
+        np.insert(weights.weights, -1, 0.0, axis=1), weights.top, weights.mu
+    )
+    entrant_keys = [*keys[:-1], key_of("an entrant"), keys[-1]]
+    assert np.array_equal(
+        plain, demand.choose(pop, everyone, widened, model.streams, 4, entrant_keys)
+    )
+
+
+def test_a_providers_draws_follow_its_name_not_its_place_in_the_list(make_variant):
+    """The classroom market with its providers listed in reverse runs the same, by name."""
+    reverse = make_variant("classroom", lambda data: data["providers"].reverse())
+    runs = [TokenMarket(s, rng=8, n_developers=3000) for s in ("classroom", reverse)]
+    for model in runs:
+        model.run_for(6)
+    shares = [m.provider_frame().set_index(["step", "provider"])["token_share"] for m in runs]
+    assert np.allclose(shares[0], shares[1].loc[shares[0].index], rtol=0, atol=1e-12)
 
 
 def test_a_one_percent_power_price_change_keeps_paired_runs_paired(make_variant):
