@@ -15,9 +15,16 @@ Two ways of turning a seed into draws, in the same run of this script:
 - "one generator" (the baseline, the draw order before named streams): `OneGenerator`
   hands every purpose the same numpy generator and draws only for the agents that need a
   draw (the reviewers, the customers), in the order the model asks. One changed decision
-  then shifts every later draw. This reproduces the earlier code's draw sequence.
-- "named streams" (`model.random.Streams`): each purpose and month has its own generator
-  and agent i always reads element i of a full-population draw.
+  then shifts every later draw.
+- "named streams" (`model.random.Streams`): each purpose and month has its own generator,
+  draws about a provider are keyed by its name, and agent i always reads element i of a
+  full-population draw.
+
+Measured (5,000 developers, 8 seeds; docs/variance.md): with the choice kernel that sampled
+the argmax by inverse CDF over the options in list order and streams keyed by list position,
+paired correlations at month 120 were 0.88 (served abroad), 0.62 (Chinese share of tokens),
+0.69 (mean price), 0.80 (HHI); with one Gumbel stream per option, keyed by name, 0.98,
+0.97, 0.95, 0.99 (one seed of eight parts, through a price rule, not the draws).
 """
 
 from __future__ import annotations

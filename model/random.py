@@ -42,7 +42,7 @@ class Purpose(IntEnum):
     REVIEW = 3
     """Whether a developer reviews its choice this month."""
     TASTE = 4
-    """The taste shocks (Gumbel max and argmax) of a review."""
+    """The taste shocks of a review: one Gumbel stream per option, keyed by its name."""
     RATIONING = 5
     """Which customers of a short provider are rationed."""
     STRATEGY = 6
