@@ -150,6 +150,11 @@ class TokenMarket(mesa.Model):
     """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
     by every purpose (the draw order before named streams) to measure what streams buy."""
 
+    allocation_exponent: float = 0.5
+    """Agents per region x segment cell go as population share x mean demand ** this: 0.5 by
+    default (`_draw_population`); `benchmarks/bench_variance.py` sets 0 (agents in proportion
+    to developers, as before) to measure what the allocation buys."""
+
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
     ) -> None:
@@ -226,11 +231,12 @@ class TokenMarket(mesa.Model):
         """Developers as a stratified sample of the scenario's population, denser where tokens are.
 
         Region x segment cells get their agents by largest remainders (exact to one agent) in
-        proportion to population share x sqrt(mean demand), and each agent carries the weight
-        of the developers it stands for (`Population.weight`): stratified sampling with a
-        compromise between proportional and Neyman allocation (Cochran 1977, Sampling
-        Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 % of developers, ~90 % of
-        tokens): with agents in proportion to developers, a provider's demand rested on a few
+        proportion to population share x sqrt(mean demand) (`allocation_exponent`), and each
+        agent carries the weight of the developers it stands for (`Population.weight`):
+        stratified sampling with a compromise between proportional and Neyman allocation
+        (Cochran 1977, Sampling Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 %
+        of developers, ~90 % of tokens): with agents in proportion to developers, a provider's
+        demand rested on a few
         heavy customers, and that noise, fed through firms' nonlinear responses (the scarcity
         premium, share-dependent markups, the convex HHI), moved mean outcomes with
         `n_developers` (docs/variance.md). Every agent-level rule is a per-developer
@@ -247,7 +253,8 @@ class TokenMarket(mesa.Model):
         mean_demand = np.array(
             [s.demand_median_mtok_per_month * np.exp(s.demand_sigma**2 / 2) for s in seg]
         )
-        counts = demand.apportion(n, (shares * np.sqrt(mean_demand)[:, None]).ravel())
+        allocation = shares * (mean_demand**self.allocation_exponent)[:, None]
+        counts = demand.apportion(n, allocation.ravel())
         cell = np.repeat(np.arange(shares.size), counts)
         stood_for = np.where(counts > 0, shares.ravel(), 0.0)
         weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
