@@ -1,6 +1,6 @@
 """Do paired runs stay paired? Common random numbers (CRN) before and after named streams.
 
-Run as `.venv/bin/python benchmarks/bench_crn.py` (about 10 minutes on 2 cores at the
+Run as `.venv/bin/python benchmarks/bench_crn.py` (about 3 minutes on 2 cores at the
 defaults); `--seeds`, `--developers`, `--workers` change the design.
 
 The experiment: going_global, and the same scenario with every Chinese provider's power
@@ -159,7 +159,7 @@ def paired_table(frame: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--developers", type=int, default=20_000)
+    parser.add_argument("--developers", type=int, default=5_000)  # README resolution rule
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--draws", choices=["both", "streams"], default="both")
     parser.add_argument("--out", help="also write the tidy per-run outcomes to this CSV")
