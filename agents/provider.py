@@ -10,7 +10,7 @@ import numpy as np
 
 from tokenmarket.agents.fleet import Fleet, Vintage
 from tokenmarket.model import costs, finance, frontier
-from tokenmarket.model.random import Purpose
+from tokenmarket.model.random import Purpose, key_of
 
 if TYPE_CHECKING:
     from tokenmarket.agents.strategies import MarketView, Strategy
@@ -55,6 +55,8 @@ class Provider(mesa.Agent):
         self.name = spec.name
         self.index = index
         """Position on every provider axis of the model's arrays."""
+        self.key = key_of(spec.name)
+        """Its random streams' key (`model.random.key_of`): stable when providers enter."""
         self.home = home
         self.region = spec.home
         self.strategy = strategy
@@ -268,9 +270,9 @@ class Provider(mesa.Agent):
     def decide(self, market: MarketView) -> None:
         """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
 
-        The strategy draws from its own stream (STRATEGY, month, provider index).
+        The strategy draws from its own stream (STRATEGY, month, the key of its name).
         """
-        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
+        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.key)
         decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.scarcity_premium = decision.scarcity_premium

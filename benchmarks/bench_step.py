@@ -15,8 +15,8 @@ What is measured, in one run:
 3. Baseline (b), the floor: the logit choice alone on preallocated arrays (gather of the
    N x (J+1) utilities, Gumbel draws, argmax), nothing else. Next to it, the model's own
    choice kernel (`demand.ChoiceWeights.of` then `demand.choose`, which samples the same
-   law by Gumbel max-stability) timed alone on the model's arrays: the step's overhead
-   beyond choosing is the gap.
+   law with one keyed Gumbel shock per option) timed alone on the model's arrays: the
+   step's overhead beyond choosing is the gap.
 4. Peak RSS (ru_maxrss) of building a 100k-developer, 20-provider market and running 5
    steps, in a fresh subprocess, next to the interpreter-plus-imports baseline.
    Before the timings count, the three implementations are checked against each other.
@@ -179,6 +179,8 @@ def measure_point(
         model._available(),
     )
 
+    keys = model._option_keys()
+
     def kernel() -> np.ndarray:
         weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
         return demand.choose(
@@ -187,6 +189,7 @@ def measure_point(
             weights,
             model.streams,
             model.steps,
+            keys,
             provider_of=model.product_provider,
             tier_cost_share=model.spec.market.tier_switching_cost_share,
         )
@@ -230,7 +233,9 @@ def check_agreement(model: TokenMarket) -> list[str]:
     weights = demand.ChoiceWeights.of(
         pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
-    array_choice = demand.choose(pop, np.arange(pop.size), weights, Streams(SEED + 1), 0)
+    array_choice = demand.choose(
+        pop, np.arange(pop.size), weights, Streams(SEED + 1), 0, model._option_keys()
+    )
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size
     share_array = np.bincount(array_choice + 1, minlength=k) / pop.size

@@ -48,6 +48,8 @@ class Population:
     reference_task_price: np.ndarray
     """USD per Mtok of a reference task (price x tokens-per-task factor) of the option it
     chose, when it chose it: its intensive margin answers changes from this price."""
+    weight: np.ndarray
+    """Developers each agent stands for, relative (sum n): more agents go where the tokens are."""
 
     @property
     def size(self) -> int:
@@ -197,6 +199,7 @@ def choose(
     weights: ChoiceWeights,
     streams: Streams,
     month: int,
+    keys: list[int],
     switching_cost: np.ndarray | None = None,
     *,
     provider_of: np.ndarray | None = None,
@@ -212,77 +215,42 @@ def choose(
 
     Options are products. With `provider_of` (the provider of each product), a move to
     another product of the current provider (another tier) costs only `tier_cost_share` of
-    the switching cost: the reviewer takes the better of the best other-provider option less
-    its cost and the best same-provider option less the smaller cost.
+    the switching cost (same key, contract and SDK).
 
-    Sampled exactly without a shock per option, by max-stability of the Gumbel law: over
-    the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
-    exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
-    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built; the
-    two groups of alternatives (other providers, own provider's other tiers) are disjoint,
-    so their maxima are independent and each is sampled so (two more draws).
-
-    The draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2: the
-    current option's Gumbel; 3 and 4 the same for the own provider's other tiers),
-    full-population arrays read at the reviewer's own row: a developer's shocks do not
-    depend on who else reviews, so paired runs stay paired.
+    Each option's shock is the month's TASTE stream keyed by that option (`keys`: one
+    `random.key_of` per product, then `OUTSIDE_KEY`), a full-population array read at the
+    reviewer's own row. So a developer's shocks depend neither on who else reviews nor on
+    which other options exist, and a change to one option's utility moves only the choices
+    at that option's margin. (Sampling the argmax by inverse CDF over the options in list
+    order, with three draws, needed fewer draws, but a small change in any one weight moved
+    the boundaries between all later options, and an entrant moved them all: paired runs
+    came apart; `benchmarks/bench_crn.py`.)
     """
-    n, mu = reviewers.size, weights.mu
+    mu = weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
     outside = w.shape[1] - 1
     current = pop.choice[reviewers]
     column = np.where(current == OUTSIDE, outside, current)
-    rows = np.arange(n)
-    current_weight = w[rows, column].copy()
-    w[rows, column] = 0.0
+    rows = np.arange(reviewers.size)
+    shocks = -np.log(
+        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in keys]
+    ).T
+    with np.errstate(divide="ignore"):
+        utility = mu * (np.log(w) + shocks)
+    current_utility = utility[rows, column].copy()
+    utility[rows, column] = -np.inf
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
-    tiers = provider_of is not None and np.unique(provider_of).size < provider_of.size
-    if tiers:
-        # the outside option's owner is -1: for a reviewer outside, "same" is only its
-        # current column, whose weight is already 0, so its own-tier group is empty
+    if provider_of is None:
+        utility -= cost[:, None]
+    else:
+        # the outside option's owner is -1: a reviewer outside has no other "own" option
         owner = np.append(provider_of, -1)
         same = owner[None, :] == owner[column][:, None]
-        w_same = w * same
-        w -= w_same
-    best, best_utility = _best(w, mu, streams, month, pop.size, reviewers, (0, 1))
-    with np.errstate(divide="ignore"):
-        current_utility = mu * (
-            np.log(current_weight)
-            - np.log(streams.exponential(Purpose.TASTE, month, pop.size, 2, rows=reviewers))
-        )
-    switch = best_utility > current_utility + cost
-    if tiers:
-        tier, tier_utility = _best(w_same, mu, streams, month, pop.size, reviewers, (3, 4))
-        to_tier = tier_utility - tier_cost_share * cost > np.maximum(
-            best_utility - cost, current_utility
-        )
-        switch |= to_tier
-        best = np.where(to_tier, tier, best)
+        utility -= np.where(same, tier_cost_share, 1.0) * cost[:, None]
+    best = utility.argmax(axis=1)
+    switch = utility[rows, best] > current_utility
     new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
-
-
-def _best(
-    w: np.ndarray,
-    mu: float,
-    streams: Streams,
-    month: int,
-    population: int,
-    reviewers: np.ndarray,
-    keys: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax and max utility over each row's options of weight w, by Gumbel max-stability.
-
-    Column k is drawn with probability w_k / W from TASTE draw `keys[0]`, and the max is
-    mu (ln W + Gumbel) from draw `keys[1]`; -inf where a row has no option. `w` is consumed.
-    """
-    cumulative = np.cumsum(w, axis=1, out=w)
-    total = cumulative[:, -1]
-    uniform = streams.uniform(Purpose.TASTE, month, population, keys[0], rows=reviewers)
-    best = np.minimum((cumulative <= (uniform * total)[:, None]).sum(axis=1), w.shape[1] - 1)
-    shock = -np.log(streams.exponential(Purpose.TASTE, month, population, keys[1], rows=reviewers))
-    with np.errstate(divide="ignore"):
-        return best, mu * (np.log(total) + shock)
 
 
 def diffuse_awareness(
@@ -292,16 +260,18 @@ def diffuse_awareness(
     developer_share_by_region: np.ndarray,
     streams: Streams,
     month: int,
+    keys: list[int],
 ) -> None:
     """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
 
-    One AWARENESS draw per developer and provider a month, aware or not: a dense draw costs
-    less than finding the unaware pairs first, and keeps every pair's draw fixed.
+    One AWARENESS draw per developer and provider a month, aware or not, keyed by the
+    provider (`keys`, its `random.key_of(name)`): a dense draw costs less than finding the
+    unaware pairs first, and keeps every pair's draw fixed whoever else enters.
     """
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    draws = streams.uniform(Purpose.AWARENESS, month, pop.aware.shape)
+    draws = np.column_stack([streams.uniform(Purpose.AWARENESS, month, pop.size, k) for k in keys])
     pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 
@@ -315,7 +285,8 @@ def developer_share_by_region(
     inside = pop.choice != OUTSIDE
     counts = np.bincount(
         pop.region[inside] * n_providers + provider_of[pop.choice[inside]],
+        weights=pop.weight[inside],
         minlength=n_regions * n_providers,
     ).reshape(n_regions, n_providers)
-    per_region = np.bincount(pop.region, minlength=n_regions)
-    return counts / np.maximum(per_region, 1)[:, None]
+    per_region = np.bincount(pop.region, weights=pop.weight, minlength=n_regions)
+    return counts / np.maximum(per_region, 1e-12)[:, None]

@@ -21,7 +21,7 @@ from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import costs, demand, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.random import Purpose, Streams, seed_of
+from tokenmarket.model.random import OUTSIDE_KEY, Purpose, Streams, key_of, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
     AccessShock,
@@ -155,8 +155,9 @@ class _Observed:
     def reach(self, provider_index: int) -> np.ndarray:
         """Share of the provider's customers (all developers, if it has none) who may use each."""
         customers = self.chosen_provider == provider_index
-        rows = self.population.access[customers] if customers.any() else self.population.access
-        return rows.mean(axis=0)
+        pop = self.population
+        rows = customers if customers.any() else np.ones(pop.size, dtype=bool)
+        return np.average(pop.access[rows], axis=0, weights=pop.weight[rows])
 
 
 class TokenMarket(mesa.Model):
@@ -179,6 +180,11 @@ class TokenMarket(mesa.Model):
     streams_class: type[Streams] = Streams
     """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
     by every purpose (the draw order before named streams) to measure what streams buy."""
+
+    allocation_exponent: float = 0.5
+    """Agents per region x segment cell go as population share x mean demand ** this: 0.5 by
+    default (`_draw_population`); `benchmarks/bench_variance.py` sets 0 (agents in proportion
+    to developers, as before) to measure what the allocation buys."""
 
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
@@ -265,25 +271,47 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        """Developers as a stratified sample of the scenario's population.
+        """Developers as a stratified sample of the scenario's population, denser where tokens are.
 
-        Region x segment cells get their counts by largest remainders (exact to one agent),
-        and within each cell demand, switching cost, access and initial awareness are Latin
-        hypercube draws (`demand.stratified_uniforms`). A small cell (CN enterprises are
-        0.6 % of developers) then carries its share of demand at any resolution instead of
-        a binomial count times a few lognormal draws: `n_developers` changes resolution,
-        not the market.
+        Region x segment cells get their agents by largest remainders (exact to one agent) in
+        proportion to population share x sqrt(mean demand) (`allocation_exponent`), and each
+        agent carries the weight of the developers it stands for (`Population.weight`):
+        stratified sampling with a compromise between proportional and Neyman allocation
+        (Cochran 1977, Sampling Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 %
+        of developers, ~90 % of tokens): with agents in proportion to developers, a provider's
+        demand rested on a few
+        heavy customers, and that noise, fed through firms' nonlinear responses (the scarcity
+        premium, share-dependent markups, the convex HHI), moved mean outcomes with
+        `n_developers` (docs/variance.md). Every agent-level rule is a per-developer
+        probability, so the weights change no expectation, only the noise. Within each cell
+        demand, switching cost, access and initial awareness are Latin hypercube draws
+        (`demand.stratified_uniforms`), so a small cell carries its share of demand at any
+        resolution: `n_developers` changes resolution, not the market.
         """
         spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
         shares = np.outer(
             [s.population_share for s in seg], [r.population_share for r in spec.regions]
         )
-        cell = np.repeat(np.arange(shares.size), demand.apportion(n, shares.ravel()))
+        mean_demand = np.array(
+            [s.demand_median_mtok_per_month * np.exp(s.demand_sigma**2 / 2) for s in seg]
+        )
+        allocation = shares * (mean_demand**self.allocation_exponent)[:, None]
+        counts = demand.apportion(n, allocation.ravel())
+        cell = np.repeat(np.arange(shares.size), counts)
+        stood_for = np.where(counts > 0, shares.ravel(), 0.0)
+        weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
         segment, region = np.divmod(cell, n_regions)
-        n_providers = len(self.provider_list)
         u = demand.stratified_uniforms(
-            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions + n_providers
+            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions
+        )
+        aware_u = np.column_stack(
+            [
+                demand.stratified_uniforms(
+                    cell, self.streams.generator(Purpose.POPULATION, p.key), 1
+                )
+                for p in self.provider_list
+            ]
         )
         access_draw = u[:, 2 : 2 + n_regions]
         demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
@@ -297,11 +325,13 @@ class TokenMarket(mesa.Model):
             cell=cell,
             base_demand_mtok=demand_median
             * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
+            * weight
             * (spec.represented_developers or n)
             / n,
+            weight=weight,
             switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=u[:, 2 + n_regions :] < aware_p[region],
+            aware=aware_u < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
@@ -326,6 +356,7 @@ class TokenMarket(mesa.Model):
             self._weights,
             self.streams,
             0,
+            self._option_keys(),
             switching_cost=np.zeros(pop.size),
             provider_of=self.product_provider,
         )
@@ -598,10 +629,11 @@ class TokenMarket(mesa.Model):
     def _news(self, provider: Provider, event: int) -> np.ndarray:
         """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
 
-        Keyed by provider and event, so who hears does not depend on other events' draws.
+        Keyed by the provider's name and the event, so who hears does not depend on other
+        events' draws nor on the provider's list position.
         """
         return self.streams.uniform(
-            Purpose.NEWS, self.steps, self.population.size, provider.index, event
+            Purpose.NEWS, self.steps, self.population.size, provider.key, event
         )
 
     def _observe(self) -> _Observed:
@@ -639,7 +671,20 @@ class TokenMarket(mesa.Model):
             shares,
             self.streams,
             self.steps,
+            [p.key for p in self.provider_list],
         )
+
+    def _option_keys(self) -> list[int]:
+        """Stream keys of the choice's options (products), the outside last.
+
+        By name, never by position: a one-tier provider's product is keyed by the provider's
+        name, a tier of a line by "provider/tier", so an entrant moves no one else's draws.
+        """
+        return [
+            p.key if len(p.tiers) == 1 else key_of(f"{p.name}/{t.name}")
+            for p in self.provider_list
+            for t in p.tiers
+        ] + [OUTSIDE_KEY]
 
     def _choose(self) -> None:
         pop = self.population
@@ -652,6 +697,7 @@ class TokenMarket(mesa.Model):
             self._weights,
             self.streams,
             self.steps,
+            self._option_keys(),
             provider_of=self.product_provider,
             tier_cost_share=self.spec.market.tier_switching_cost_share,
         )
@@ -731,12 +777,15 @@ class TokenMarket(mesa.Model):
         outside = float(d[~inside].sum())
         n_providers = len(self.provider_list)
         counts = np.bincount(owner[chosen], minlength=n_providers)
+        developers = np.bincount(
+            owner[chosen], weights=pop.weight[customers], minlength=n_providers
+        )
         total_served = tokens.sum()
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
             j = p.index
             p.customers = int(counts[j])
-            p.developer_share = counts[j] / pop.size
+            p.developer_share = developers[j] / pop.weight.sum()
             p.tokens_mtok = float(tokens[j])
             p.token_share = tokens[j] / total_served if total_served > 0 else 0.0
             p.demand_share = requested_tokens[j] / (requested.sum() + outside)
@@ -753,7 +802,7 @@ class TokenMarket(mesa.Model):
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
-        self.consumer_surplus = float(self._weights.log_sum().mean())
+        self.consumer_surplus = float(np.average(self._weights.log_sum(), weights=pop.weight))
 
     def _record_products(
         self,

@@ -179,7 +179,8 @@ def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict
     switching = {}
     for start, end in spans:
         both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)
-        switching[(start, end)] = float((choices[start][both] != choices[end][both]).mean())
+        moved = choices[start][both] != choices[end][both]
+        switching[(start, end)] = float(np.average(moved, weights=model.population.weight[both]))
     open_weights = {p.name for p in model.spec.all_providers if p.open_weights}
     return _Run(
         model.provider_frame(),

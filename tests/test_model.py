@@ -58,8 +58,10 @@ def test_frames_are_tidy_with_documented_columns():
 
 
 def test_missing_values_are_nan_in_float64_columns():
-    model = TokenMarket("going_global", rng=4, n_developers=300)
-    model.run_for(30)  # exits and late entrants: some prices are undefined
+    model = TokenMarket("going_global", rng=1, n_developers=300)
+    model.run_for(10)
+    model.provider_list[0].should_exit = lambda: True  # an exit: its later prices are undefined
+    model.run_for(20)
     providers, market = model.provider_frame(), model.market_frame()
     assert providers["price_usd_per_mtok"].isna().any()  # the premise
     for frame in (providers, market):

@@ -77,6 +77,7 @@ def _two_providers_two_tiers(n, switching_cost):
         choice=np.zeros(n, int),
         must_review=np.zeros(n, bool),
         reference_task_price=np.ones(n),
+        weight=np.ones(n),
     )
     weights = demand.ChoiceWeights(np.ones((n, 5)), np.zeros(n), 1.0)
     return pop, weights
@@ -93,7 +94,14 @@ def test_a_tier_change_costs_a_share_of_a_provider_change(share):
     pop, weights = _two_providers_two_tiers(n, s)
     provider_of = np.array([0, 0, 1, 1])
     new = demand.choose(
-        pop, np.arange(n), weights, Streams(5), 1, provider_of=provider_of, tier_cost_share=share
+        pop,
+        np.arange(n),
+        weights,
+        Streams(5),
+        1,
+        list(range(5)),
+        provider_of=provider_of,
+        tier_cost_share=share,
     )
     denominator = 1 + np.exp(-share * s) + 3 * np.exp(-s)
     expected = {0: 1 / denominator, 1: np.exp(-share * s) / denominator}
