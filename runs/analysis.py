@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from tokenmarket.model import parameters
 from tokenmarket.model.schema import Scenario
-from tokenmarket.runs.plots import agg_figure
+from tokenmarket.runs.plots import MONTH_AXIS_LABEL, agg_figure, date_axis
 from tokenmarket.runs.store import (
     SUMMARY,
     TIMESERIES,
@@ -437,11 +437,12 @@ def timeseries_figure(
 ) -> Figure:
     """Mean and 95% t-band over runs of a strategy outcome, month by month, per strategy.
 
-    Strategies differ by line style and marker as well as colour (readable in greyscale).
+    The x axis is the calendar (the frames' `date`). Strategies differ by line style and
+    marker as well as colour (readable in greyscale).
     With `facet`, one panel per value of that parameter; without, runs of all points pool.
     `pooled` says in the title that other varied parameters were pooled.
     """
-    keys = ["run_id", "step", "strategy", *([facet] if facet else [])]
+    keys = ["run_id", "date", "strategy", *([facet] if facet else [])]
     frame = timeseries.groupby(keys, as_index=False)[metric].sum()
     panels = sorted(frame[facet].unique()) if facet else [None]
     order = sorted(frame["strategy"].unique())
@@ -452,7 +453,7 @@ def timeseries_figure(
         part = frame if facet is None else frame[frame[facet] == value]
         sns.lineplot(
             data=part,
-            x="step",
+            x="date",
             y=metric,
             hue="strategy",
             style="strategy",
@@ -460,13 +461,14 @@ def timeseries_figure(
             style_order=order,
             markers=True,
             dashes=True,
-            markevery=max(1, part["step"].nunique() // 10),
+            markevery=max(1, part["date"].nunique() // 10),
             errorbar=interval_of(*BOUNDS[metric]) if metric in BOUNDS else t_interval,
             ax=ax,
             legend=ax is axes[0][-1],
         )
         title = "all design points" if facet is None else f"{facet} = {_tick(value)}"
-        ax.set(title=title, xlabel="month", ylabel=STRATEGY_OUTCOMES.get(metric, metric))
+        date_axis(ax)
+        ax.set(title=title, xlabel=MONTH_AXIS_LABEL, ylabel=STRATEGY_OUTCOMES.get(metric, metric))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="strategy")
     fig.suptitle(
@@ -861,7 +863,7 @@ def analyze(
         )
 
     facet = next((p for p in params if p != knob and data.summary[p].nunique() <= 6), None)
-    wanted = ["run_id", "step", "strategy", "provider", "token_share", *([facet] if facet else [])]
+    wanted = ["run_id", "date", "strategy", "provider", "token_share", *([facet] if facet else [])]
     timeseries = data.timeseries(wanted)
     if timeseries is None:
         report.notes.append(

@@ -1,0 +1,117 @@
+"""The run figures read as calendars: dates on the x axis, the scenario's shocks at their dates."""
+
+import datetime
+
+import matplotlib.dates as mdates
+import pandas as pd
+import pytest
+
+from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.scenario import load_scenario
+from tokenmarket.runs import plots
+
+START = datetime.date(2025, 7, 1)
+"""Not the schema's default (January 2024): a figure that ignored `start` would show."""
+MONTHS = 20  # past going_global's first shocks (months 7, 13 and 16)
+
+
+def first_of_month(start: datetime.date, step: int) -> datetime.date:
+    """Step 1 is `start`'s month; counted by hand, not with the code under test."""
+    months = start.month - 1 + step - 1
+    return datetime.date(start.year + months // 12, months % 12 + 1, 1)
+
+
+@pytest.fixture(scope="module")
+def run() -> TokenMarket:
+    spec = load_scenario("going_global", n_developers=300).model_copy(update={"start": START})
+    model = TokenMarket(spec, rng=0)
+    model.run_for(MONTHS)
+    return model
+
+
+def tick_dates(ax) -> list[pd.Timestamp]:
+    ax.figure.canvas.draw()
+    return [pd.Timestamp(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+
+
+def line_dates(ax) -> list[datetime.date]:
+    """The x positions of the data lines (not the event marks), as dates."""
+    drawn = [line for line in ax.get_lines() if len(set(line.get_xdata())) > 1]
+    return sorted({mdates.num2date(x).date() for line in drawn for x in line.get_xdata()})
+
+
+def event_positions(ax) -> list[datetime.date]:
+    """The x positions of the vertical event marks, as dates."""
+    marks = [line for line in ax.get_lines() if len(set(line.get_xdata())) == 1]
+    return sorted(mdates.num2date(line.get_xdata()[0]).date() for line in marks)
+
+
+def test_event_dates_are_the_first_day_of_each_shock_month(run):
+    dated = plots.event_dates(run.spec)
+    assert [label for _, label in dated] == [label for _, label in plots.events(run.spec)]
+    for (date, _), (month, _) in zip(dated, plots.events(run.spec), strict=True):
+        assert date.date() == first_of_month(START, month)
+
+
+def test_the_frames_dates_count_months_from_the_start(run):
+    frame = run.provider_frame().drop_duplicates("step")
+    expected = [first_of_month(START, int(step)) for step in frame["step"]]
+    assert [d.date() for d in frame["date"]] == expected
+
+
+def test_market_share_figure_is_drawn_on_the_calendar(run):
+    fig = plots.market_share_figure(run.provider_frame(), plots.event_dates(run.spec))
+    share, price = fig.axes[:2]
+    months = [first_of_month(START, step) for step in range(1, MONTHS + 1)]
+    assert line_dates(share) == months  # one point per month, at its first day
+    ticks = tick_dates(price)
+    assert len(ticks) >= 2
+    assert all(months[0] <= t.date() <= months[-1] for t in ticks)  # labels are the run's dates
+    assert price.get_xlabel() == plots.MONTH_AXIS_LABEL
+    assert "USD per million tokens" in price.get_ylabel()
+
+
+def test_market_share_figure_marks_each_shock_at_its_date(run):
+    fig = plots.market_share_figure(run.provider_frame(), plots.event_dates(run.spec))
+    happened = sorted({first_of_month(START, s.step) for s in run.spec.shocks if s.step <= MONTHS})
+    assert len(happened) >= 2
+    for ax in fig.axes[:2]:  # both panels, the share panel with the labels
+        assert event_positions(ax) == happened
+    limit = next(s for s in run.spec.shocks if s.kind == "capacity_limit")
+    at = {t.get_text(): mdates.num2date(t.xy[0]).date() for t in fig.axes[0].texts}
+    controls = [text for text in at if text.startswith(f"{limit.region} export controls")]
+    assert controls, at  # policy leads its label, even among releases of nearby months
+    assert at[controls[0]] == first_of_month(START, limit.step)
+
+
+def test_segment_figure_shares_the_calendar(run):
+    fig = plots.segment_share_figure(run.segment_frame(), run.provider_frame())
+    months = [first_of_month(START, step) for step in range(1, MONTHS + 1)]
+    assert line_dates(fig.axes[0]) == months
+    assert fig.axes[len(fig.axes) - 1].get_xlabel() == plots.MONTH_AXIS_LABEL
+
+
+@pytest.mark.parametrize(
+    ("months", "label"),
+    [(60, "%Y"), (120, "%Y"), (12, "%b %Y")],
+    ids=["five years", "ten years", "one year"],
+)
+def test_date_ticks_are_years_or_quarters_a_reader_can_parse(months, label):
+    _, axes = plots.agg_figure((6, 3))
+    ax = axes[0, 0]
+    dates = pd.date_range(START, periods=months, freq="MS")
+    ax.plot(dates, range(months))
+    plots.date_axis(ax)
+    ticks = tick_dates(ax)
+    texts = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert [t.strftime(label) for t in ticks] == texts  # each label is a whole date
+    assert 3 <= len(ticks) <= 8  # readable: neither crowded nor bare
+    assert all(t.month in (1, 4, 7, 10) and t.day == 1 for t in ticks)  # years or quarters
+
+
+def test_month_positions_still_mark_a_month_axis():
+    _, axes = plots.agg_figure((6, 3))
+    ax = axes[0, 0]
+    ax.plot(range(1, 25), range(24))
+    plots.mark_events(ax, [(7, "July"), (16, "April")])
+    assert [line.get_xdata()[0] for line in ax.get_lines()[1:]] == [7, 16]
