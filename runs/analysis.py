@@ -29,7 +29,13 @@ from matplotlib.figure import Figure
 
 from tokenmarket.model import parameters
 from tokenmarket.model.schema import Scenario
-from tokenmarket.runs.plots import MONTH_AXIS_LABEL, agg_figure, date_axis
+from tokenmarket.runs.plots import (
+    MONTH_AXIS_LABEL,
+    agg_figure,
+    date_axis,
+    event_dates,
+    mark_events,
+)
 from tokenmarket.runs.store import (
     SUMMARY,
     TIMESERIES,
@@ -434,11 +440,13 @@ def timeseries_figure(
     metric: str = "token_share",
     facet: str | None = None,
     pooled: bool = False,
+    marked: Sequence[tuple[pd.Timestamp, str]] = (),
 ) -> Figure:
     """Mean and 95% t-band over runs of a strategy outcome, month by month, per strategy.
 
-    The x axis is the calendar (the frames' `date`). Strategies differ by line style and
-    marker as well as colour (readable in greyscale).
+    The x axis is the calendar (the frames' `date`), with the scenario's events
+    (`plots.event_dates`) marked on every panel and labelled on the first. Strategies differ
+    by line style and marker as well as colour (readable in greyscale).
     With `facet`, one panel per value of that parameter; without, runs of all points pool.
     `pooled` says in the title that other varied parameters were pooled.
     """
@@ -468,6 +476,7 @@ def timeseries_figure(
         )
         title = "all design points" if facet is None else f"{facet} = {_tick(value)}"
         date_axis(ax)
+        mark_events(ax, marked, fontsize=8.0, labels=ax is axes[0][0], max_chars=40)
         ax.set(title=title, xlabel=MONTH_AXIS_LABEL, ylabel=STRATEGY_OUTCOMES.get(metric, metric))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="strategy")
@@ -874,7 +883,8 @@ def analyze(
         if knob is not None:  # the focal provider's own share, one line per arm
             timeseries = timeseries[timeseries["provider"] == focal]
         pooled = len(params) > (1 if facet else 0) + (knob is not None)
-        fig = timeseries_figure(timeseries, "token_share", facet, pooled)
+        marked = event_dates(data.scenario)
+        fig = timeseries_figure(timeseries, "token_share", facet, pooled, marked)
         if knob is not None:
             fig.suptitle(f"{focal}: {fig.get_suptitle()}")
         _write_figure(report, out / "timeseries_token_share.png", fig)

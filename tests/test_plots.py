@@ -29,9 +29,24 @@ def run() -> TokenMarket:
     return model
 
 
-def tick_dates(ax) -> list[pd.Timestamp]:
+def tick_labels(ax) -> list[str]:
+    """The labels of the major x ticks inside the axes' span, as drawn."""
     ax.figure.canvas.draw()
-    return [pd.Timestamp(t.get_text()) for t in ax.get_xticklabels() if t.get_text()]
+    low, high = ax.get_xlim()
+    pairs = zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)
+    return [label.get_text() for x, label in pairs if low <= x <= high and label.get_text()]
+
+
+def tick_dates(ax) -> list[pd.Timestamp]:
+    return [pd.Timestamp(text) for text in tick_labels(ax)]
+
+
+def assert_ticks_span(ticks: list[pd.Timestamp], first: datetime.date, last: datetime.date):
+    """Tick labels are dates of the run: from its first year to its last, a margin aside."""
+    assert len(ticks) >= 2
+    margin = datetime.timedelta(days=92)  # the axis' padding may show one more quarter
+    assert first - margin <= ticks[0].date() <= first + datetime.timedelta(days=366)
+    assert ticks[-1].date() <= last + margin
 
 
 def line_dates(ax) -> list[datetime.date]:
@@ -64,9 +79,7 @@ def test_market_share_figure_is_drawn_on_the_calendar(run):
     share, price = fig.axes[:2]
     months = [first_of_month(START, step) for step in range(1, MONTHS + 1)]
     assert line_dates(share) == months  # one point per month, at its first day
-    ticks = tick_dates(price)
-    assert len(ticks) >= 2
-    assert all(months[0] <= t.date() <= months[-1] for t in ticks)  # labels are the run's dates
+    assert_ticks_span(tick_dates(price), months[0], months[-1])  # labels are the run's dates
     assert price.get_xlabel() == plots.MONTH_AXIS_LABEL
     assert "USD per million tokens" in price.get_ylabel()
 
@@ -103,7 +116,7 @@ def test_date_ticks_are_years_or_quarters_a_reader_can_parse(months, label):
     ax.plot(dates, range(months))
     plots.date_axis(ax)
     ticks = tick_dates(ax)
-    texts = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    texts = tick_labels(ax)
     assert [t.strftime(label) for t in ticks] == texts  # each label is a whole date
     assert 3 <= len(ticks) <= 8  # readable: neither crowded nor bare
     assert all(t.month in (1, 4, 7, 10) and t.day == 1 for t in ticks)  # years or quarters
@@ -115,3 +128,34 @@ def test_month_positions_still_mark_a_month_axis():
     ax.plot(range(1, 25), range(24))
     plots.mark_events(ax, [(7, "July"), (16, "April")])
     assert [line.get_xdata()[0] for line in ax.get_lines()[1:]] == [7, 16]
+
+
+def test_sweep_bands_are_on_the_calendar_with_the_events_marked():
+    from tokenmarket.runs.analysis import timeseries_figure
+
+    dates = pd.date_range(START, periods=24, freq="MS")
+    rows = [
+        {
+            "run_id": f"{arm}{seed}",
+            "date": d,
+            "strategy": arm,
+            "token_share": 0.1 * seed + i / 100,
+            "switching_cost": cost,
+        }
+        for arm in ("low_price", "differentiation")
+        for seed in range(3)
+        for cost in (0.5, 3.0)
+        for i, d in enumerate(dates)
+    ]
+    controls = pd.Timestamp(first_of_month(START, 10))
+    fig = timeseries_figure(
+        pd.DataFrame(rows), facet="switching_cost", marked=[(controls, "CN export controls")]
+    )
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 2
+    for ax in panels:
+        assert event_positions(ax) == [controls.date()]
+        assert line_dates(ax)[0] == START
+        assert_ticks_span(tick_dates(ax), START, dates[-1].date())
+    assert [t.get_text() for t in panels[0].texts] == ["CN export controls"]
+    assert not panels[1].texts  # labelled once: narrow panels stay readable
