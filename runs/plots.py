@@ -175,25 +175,27 @@ MONTH_AXIS_LABEL = "calendar month"
 """The x label of every time-series figure: one point per month, at the month's first day."""
 
 
-YEAR_LABEL_INCHES = 0.6
-"""Room one year label ("2024" and a gap) needs on the x axis, at the default font size."""
+LABEL_INCHES = {"year": 0.6, "quarter": 0.9}
+"""Room one tick label ("2024", "Apr 2024") and a gap need on the x axis, default font size."""
 
 
 def date_axis(ax: Axes) -> None:
     """Readable calendar ticks: years (quarters as minor ticks) or, under two years, quarters.
 
     Tick labels are dates a reader (and `pd.to_datetime`) can parse: "2024", or "Apr 2024";
-    a narrow panel labels every second (third, ...) year, so labels never touch.
+    a narrow panel labels every second (third, ...) year or quarter, so labels never touch.
     """
     low, high = (mdates.num2date(x) for x in ax.get_xlim())
     years = (high - low).days / 365.25
+    inches = ax.get_window_extent().width / ax.figure.dpi
     if years >= 2:
-        fits = max(2, int(ax.get_window_extent().width / ax.figure.dpi / YEAR_LABEL_INCHES))
-        ax.xaxis.set_major_locator(mdates.YearLocator(base=max(1, math.ceil(years / fits))))
+        every = math.ceil(years / max(2, int(inches / LABEL_INCHES["year"])))
+        ax.xaxis.set_major_locator(mdates.YearLocator(base=every))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         ax.xaxis.set_minor_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
     else:
-        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+        every = math.ceil(4 * years / max(2, int(inches / LABEL_INCHES["quarter"])))
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, 3 * min(every, 4))))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
         ax.xaxis.set_minor_locator(mdates.MonthLocator())
 
@@ -205,9 +207,9 @@ def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
 
 
 def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> None:
-    """One line per provider over calendar months, told apart by colour AND dashes/markers.
+    """One line per provider by calendar month, told apart by colour AND dashes/markers.
 
-    Colour and dashes/markers together read in greyscale.
+    Dashes and markers alone tell the lines apart, so the figure reads in greyscale.
     """
     sns.lineplot(
         data=frame,

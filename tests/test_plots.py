@@ -159,3 +159,14 @@ def test_sweep_bands_are_on_the_calendar_with_the_events_marked():
         assert_ticks_span(tick_dates(ax), START, dates[-1].date())
     assert [t.get_text() for t in panels[0].texts] == ["CN export controls"]
     assert not panels[1].texts  # labelled once: narrow panels stay readable
+
+
+def test_a_narrow_panel_labels_fewer_quarters():
+    _, axes = plots.agg_figure((2.5, 3))
+    ax = axes[0, 0]
+    dates = pd.date_range(START, periods=20, freq="MS")
+    ax.plot(dates, range(20))
+    plots.date_axis(ax)
+    ticks = tick_dates(ax)
+    assert 2 <= len(ticks) <= 4  # under an inch a label
+    assert all(t.month in (1, 4, 7, 10) and t.day == 1 for t in ticks)
