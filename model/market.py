@@ -7,6 +7,7 @@ providers book the month and may exit; quality moves; the DataCollector records.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,18 @@ MARKET_COLUMNS = (
 
 FRAME_KEYS = ("run_id", "seed", "step", "date")
 """First columns of every frame: the run's label and seed, the month and its calendar date."""
+
+
+def month_dates(start: datetime.date, steps: Any) -> pd.DatetimeIndex:
+    """The first day of each month in `steps` (1 = the month of the scenario's `start`).
+
+    One mapping from model months to calendar dates, for the frames' `date` column and for
+    the figures' event marks, so the two cannot disagree.
+    """
+    first = pd.Period(start, freq="M")
+    ordinals = first.ordinal + np.asarray(steps, dtype=np.int64) - 1
+    return pd.PeriodIndex.from_ordinals(ordinals, freq="M").to_timestamp()
+
 
 ARRAY_REPORTERS = (
     "flows_mtok",
@@ -932,10 +945,8 @@ class TokenMarket(mesa.Model):
         The seed is the run's integer seed, the root of its random streams. `date` is the
         first day of the month, step 1 being the scenario's `start` month.
         """
-        start = pd.Period(self.spec.start, freq="M")
-        months = pd.PeriodIndex.from_ordinals(start.ordinal + frame["step"] - 1, freq="M")
         label = self.run_id or f"{self.spec.name}-seed{self.streams.seed}"
-        frame = frame.assign(date=months.to_timestamp())
+        frame = frame.assign(date=month_dates(self.spec.start, frame["step"]))
         frame.insert(0, "seed", self.streams.seed)
         frame.insert(0, "run_id", label)
         return frame[[*FRAME_KEYS, *(c for c in frame.columns if c not in FRAME_KEYS)]]

@@ -1003,12 +1003,12 @@ def _figure_png(
 ) -> tuple[bytes, bytes]:
     """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
     from tokenmarket.runs.plots import (  # seaborn: lazy
-        events,
+        event_dates,
         market_share_figure,
         segment_share_figure,
     )
 
-    shares = market_share_figure(providers, events(spec))
+    shares = market_share_figure(providers, event_dates(spec))
     pngs = []
     for figure in (shares, segment_share_figure(segments, providers)):
         buffer = io.BytesIO()
