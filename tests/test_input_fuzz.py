@@ -99,18 +99,18 @@ def test_a_bad_keyword_override_is_refused_naming_the_knob(knob, value):
         TokenMarket("classroom", rng=0, **{knob: value})
 
 
-@pytest.mark.parametrize(
-    ("setting", "message"),
-    [
-        ("electricity_CN=nan", "electricity_CN: must be finite"),
-        ("electricity_CN=inf", "electricity_CN: must be finite"),
-        ("electricity_CN=cheap", "electricity_CN: must be a number"),
-        ("n_developers=1e3", "n_developers: must be an integer"),
-        ("cost_view=cheapest", "cost_view: must be one of"),
-        ("electricity_MARS=0.1", "electricity_MARS: unknown parameter"),
-        ("electricity_CN", "expected KNOB=VALUE"),
-    ],
-)
+BAD_SETS = [
+    ("electricity_CN=nan", "electricity_CN: must be finite"),
+    ("electricity_CN=inf", "electricity_CN: must be finite"),
+    ("electricity_CN=cheap", "electricity_CN: must be a number"),
+    ("n_developers=1e3", "n_developers: must be an integer"),
+    ("cost_view=cheapest", "cost_view: must be one of"),
+    ("electricity_MARS=0.1", "electricity_MARS: unknown parameter"),
+    ("electricity_CN", "expected KNOB=VALUE"),
+]
+
+
+@pytest.mark.parametrize(("setting", "message"), BAD_SETS)
 def test_a_bad_set_is_one_error_line(setting, message, tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(["run", "--scenario", "classroom", "--set", setting, "--out", str(out)])
