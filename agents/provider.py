@@ -11,6 +11,7 @@ import numpy as np
 from tokenmarket.agents.fleet import Fleet, Vintage
 from tokenmarket.model import costs, finance, frontier
 from tokenmarket.model.random import Purpose, key_of
+from tokenmarket.model.schema import FLOOR
 
 if TYPE_CHECKING:
     from tokenmarket.agents.strategies import MarketView, Strategy
@@ -210,11 +211,14 @@ class Provider(mesa.Agent):
 
     @property
     def unit_cost_usd_per_mtok(self) -> float:
-        """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
+        """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served.
+
+        Less than one token (FLOOR Mtok) counts as nothing: tokens are whole, and a month's
+        cost over a sub-normal volume (demand that shrank for years) would overflow float64.
+        """
+        served = self.served_mtok if self.served_mtok >= FLOOR else 0.0
         return float(
-            costs.share_or_missing(
-                self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
-            )
+            costs.share_or_missing(self.electricity_usd + self.capex_usd + self.opex_usd, served)
         )
 
     @property
@@ -315,7 +319,7 @@ class Provider(mesa.Agent):
 
     def settle(self, demand_mtok: float, served_mtok: float) -> None:
         """Book the month: revenue, each cost line, profit, cash, discounted profit."""
-        if self.demand_mtok > 0:
+        if self.demand_mtok >= FLOOR:  # from one token: a sub-normal divisor would overflow
             growth = demand_mtok / self.demand_mtok - 1.0
             self.growth_estimate = float(
                 np.clip(0.9 * self.growth_estimate + 0.1 * growth, *GROWTH_BOUNDS)

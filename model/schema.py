@@ -14,9 +14,27 @@ from typing import Annotated, Literal, Self
 
 import numpy as np
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tokenmarket.agents.strategies import registry
+
+FLOOR = 1e-6
+"""Smallest positive price, amount per unit or quantity a scenario may hold: a quotient of a
+legal amount (at most ~1e15) by a value at least this is far below float64's 1.8e308, while
+a sub-normal one (~1e-308) overflows it. A millionth of a dollar, kWh, kW or Mtok (one token)
+is below anything real."""
+
+
+def zero_or_from_floor(high: float, unit: str) -> AfterValidator:
+    """A price or cost that may be 0 (free: a theory setting), else from FLOOR to `high`."""
+
+    def check(value: float) -> float:
+        if 0.0 < value < FLOOR:
+            raise ValueError(f"must be 0 or from {FLOOR:g} to {high:g} {unit} (got {value!r})")
+        return value
+
+    return AfterValidator(check)
+
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Utils = Annotated[float, Field(ge=-100.0, le=100.0)]
@@ -24,17 +42,19 @@ Utils = Annotated[float, Field(ge=-100.0, le=100.0)]
 Dispersion = Annotated[float, Field(ge=0.0, le=3.0)]
 """A lognormal sigma: at 3 the 99.9th percentile is ~10^4 times the median; beyond, a few
 agents hold the whole market and their exp(sigma z) overflows float64 at sigma ~ 100."""
-UsdPerKwh = Annotated[float, Field(gt=0.0, le=10.0)]
-"""A power price: real industrial prices are 0.02-0.5 USD/kWh."""
-UsdPerMtok = Annotated[float, Field(gt=0.0, le=10_000.0)]
-"""A token price: real API prices are 0.01-100 USD per million tokens."""
+UsdPerKwh = Annotated[float, Field(ge=FLOOR, le=10.0)]
+"""A power price: real industrial prices are 0.02-0.5 USD/kWh; from FLOOR (a divisor)."""
+UsdPerMtok = Annotated[float, Field(ge=FLOOR, le=10_000.0)]
+"""A token price: real API prices are 0.01-100 USD per million tokens; from FLOOR (a
+divisor)."""
 Money = Annotated[float, Field(ge=-1e15, le=1e15)]
 """An amount in USD, within a quadrillion: sums over agents and months stay exact enough."""
 MAX_LIFE_MONTHS = 1200
 """Longest hardware life (100 years: 'never retires' in a theory scenario); the capacity
 pipeline holds one vintage per month of life."""
-Factor = Annotated[float, Field(gt=0.0, le=100.0)]
-"""A shock's multiplier."""
+Factor = Annotated[float, Field(ge=0.01, le=100.0)]
+"""A shock's multiplier, within a factor 100 either way (a tiny one scales a price or an
+energy use, both divisors, towards sub-normal)."""
 
 
 class _Strict(BaseModel):
@@ -53,7 +73,9 @@ class Region(_Strict):
     """Growth rate of every local developer's token demand (fraction per month)."""
     electricity_usd_per_kwh: UsdPerKwh
     """Default industrial power price for providers homed here."""
-    carbon_usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    carbon_usd_per_kwh: Annotated[
+        float, Field(ge=0.0, le=10.0), zero_or_from_floor(10.0, "USD/kWh")
+    ] = 0.0
     """Carbon price added to the power price of providers homed here."""
 
 
@@ -62,7 +84,8 @@ class Segment(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     population_share: Probability
-    demand_median_mtok_per_month: Annotated[float, Field(gt=0.0, le=1e6)]
+    demand_median_mtok_per_month: Annotated[float, Field(ge=FLOOR, le=1e6)]
+    """From one token a month: served volumes are divisors (unit cost, growth)."""
     demand_sigma: Dispersion
     """Lognormal dispersion of monthly demand across developers."""
     price_weight: Annotated[float, Field(ge=0.0, le=100.0)]
@@ -79,7 +102,7 @@ class Segment(_Strict):
     outside_utility: Utils = 0.0
     """`u0`: extra utility of the outside option (no API, or self-hosting)."""
     # --- tiers (issue 12) ---
-    tokens_per_task: Annotated[float, Field(gt=0.0, le=1e8)] = 1000.0
+    tokens_per_task: Annotated[float, Field(ge=1.0, le=1e8)] = 1000.0
     """Tokens a task of this segment takes on a reference model (tier factor 1) at the start."""
     tokens_per_task_growth_per_month: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0
     """Growth of tokens per task (agentic and reasoning use): demand in tokens grows with it."""
@@ -97,9 +120,11 @@ class TierSpec(_Strict):
     """
 
     name: Annotated[str, Field(min_length=1)]
-    compute_share: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
-    """Compute per token relative to the provider's reference model (1: that model)."""
-    tokens_per_task_factor: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    compute_share: Annotated[float, Field(ge=0.001, le=100.0)] = 1.0
+    """Compute per token relative to the provider's reference model (1: that model); from
+    0.001 (a thousandth of its compute: quality 60 points lower), since energy, capex and
+    price per token scale with it and its logarithm enters quality."""
+    tokens_per_task_factor: Annotated[float, Field(ge=0.001, le=100.0)] = 1.0
     """Tokens a task takes on this tier relative to the segment's `tokens_per_task`
     (reasoning tiers think at length: > 1)."""
 
@@ -119,7 +144,7 @@ class ProviderSpec(_Strict):
     """Posted price at the start (USD per million tokens)."""
     quality: Annotated[float, Field(ge=0.0, le=100.0)]
     open_weights: bool = False
-    energy_kwh_per_mtok: Annotated[float, Field(gt=0.0, le=1000.0)]
+    energy_kwh_per_mtok: Annotated[float, Field(ge=FLOOR, le=1000.0)]
     """`e`: IT energy (GPUs and their hosts; cooling and power conversion excluded) in kWh per
     million blended tokens at full load. Facility energy is `pue` x this, and the model applies
     PUE once, in `model/costs.py`: a source's per-token figure that includes PUE (Epoch's
@@ -130,16 +155,19 @@ class ProviderSpec(_Strict):
     """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: UsdPerKwh | None = None
     """Own power price (a PPA); defaults to the home region's price."""
-    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
-    """All-in capex per GPU (card plus its share of servers, network, building)."""
-    gpu_kw: Annotated[float, Field(gt=0.0, le=100.0)]
-    """IT power of one GPU at full load, in kW."""
+    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7), zero_or_from_floor(1e7, "USD")]
+    """All-in capex per GPU (card plus its share of servers, network, building); 0 or from
+    FLOOR, since capex per unit of capacity divides budgets."""
+    gpu_kw: Annotated[float, Field(ge=FLOOR, le=100.0)]
+    """IT power of one GPU at full load, in kW (a divisor of capex per unit of capacity)."""
     amortization_months: Annotated[int, Field(ge=1, le=MAX_LIFE_MONTHS)]
     """Life of a capacity vintage: it is amortized over, and retired after, this many months."""
-    opex_fixed_usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
-    opex_usd_per_gpu_month: Annotated[float, Field(ge=0.0, le=1e6)]
+    opex_fixed_usd_per_month: Annotated[
+        float, Field(ge=0.0, le=1e12), zero_or_from_floor(1e12, "USD")
+    ]
+    opex_usd_per_gpu_month: Annotated[float, Field(ge=0.0, le=1e6), zero_or_from_floor(1e6, "USD")]
     """Non-power opex per GPU of capacity (staff, colocation, network, maintenance)."""
-    capacity_mtok: Annotated[float, Field(gt=0.0, le=1e15)] | None = None
+    capacity_mtok: Annotated[float, Field(ge=FLOOR, le=1e15)] | None = None
     """Initial capacity; None sizes it from the provider's expected logit demand at step 0."""
     cash_usd: Money = 0.0
     initial_awareness: Probability | None = None
@@ -192,7 +220,7 @@ class Market(_Strict):
     """Laggards approach where the frontier was this many months ago (0: where it is)."""
     rnd_effectiveness: Annotated[float, Field(ge=0.0, le=100.0)] = 0.5
     """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
-    rnd_scale: Annotated[float, Field(gt=0.0, le=100.0)] = 0.2
+    rnd_scale: Annotated[float, Field(ge=FLOOR, le=100.0)] = 0.2
     """R&D spend, as a share of last month's market revenue, that doubles its effect."""
     awareness_initial: Probability = 0.6
     awareness_base: Probability = 0.02
@@ -250,7 +278,7 @@ class CarbonShock(_Shock):
 
     kind: Literal["carbon"]
     region: str
-    usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)]
+    usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0), zero_or_from_floor(10.0, "USD/kWh")]
 
 
 class AccessShock(_Shock):
