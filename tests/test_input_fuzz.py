@@ -160,7 +160,9 @@ LEGAL = {
     "regions.0.electricity_usd_per_kwh": _legal(FLOOR, 10.0),
     "regions.0.carbon_usd_per_kwh": _free_or(10.0),
     "regions.1.demand_growth_per_month": _legal(-0.5, 1.0),
-    "market.reference_price_usd_per_mtok": _legal(FLOOR, 10_000.0),
+    "market.tier_switching_cost_share": _legal(0.0, 1.0),
+    "segments.0.tokens_per_task": _legal(1.0, 1e8),
+    "segments.1.tokens_per_task_growth_per_month": _legal(-0.5, 1.0),
     "market.rnd_scale": _legal(FLOOR, 100.0),
 }
 """Fields drawn inside their documented legal ranges (model/schema.py)."""
