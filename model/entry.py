@@ -101,12 +101,13 @@ def plan(
     life = firm.amortization_months
     unit_capex = firm.capex_per_unit_usd
     ahead = np.arange(1, market.exit_forecast_months + 1, dtype=np.float64)
+    per_mtok, fixed = cost_in_capacity(firm, utilization)
     best: EntryPlan | None = None
     for price, d0, growth in zip(prices_usd_per_mtok, demand_mtok, growth_per_month, strict=True):
         g = float(np.clip(growth, *GROWTH_BOUNDS))
         path = d0 * np.cumprod(np.concatenate(([1.0], 1.0 + g * market.exit_trend_damping**ahead)))
         capacity = path / utilization
-        full_cost = np.array([firm.average_cost(utilization, k) for k in capacity]) * path
+        full_cost = (per_mtok + fixed / capacity) * path
         operating = price * (1.0 - rnd_share) * path - full_cost + unit_capex * capacity / life
         value = finance.entry_value(
             operating,
@@ -129,6 +130,17 @@ def plan(
     if best is None:
         raise ValueError("plan: no launch price to weigh")
     return best
+
+
+def cost_in_capacity(firm: Provider, utilization: float) -> tuple[float, float]:
+    """(a, b) of the firm's average cost AC(u, K) = a + b / K at utilization u (USD/Mtok).
+
+    Average cost is affine in 1 / K, the fixed opex spread over capacity
+    (`costs.average_cost`); two evaluations give its coefficients, so a plan costs a whole
+    capacity path at once.
+    """
+    one, two = firm.average_cost(utilization, 1.0), firm.average_cost(utilization, 2.0)
+    return 2.0 * two - one, 2.0 * (one - two)
 
 
 def turnover(providers: pd.DataFrame, incumbents: Collection[str]) -> pd.DataFrame:

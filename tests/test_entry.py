@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from tokenmarket.model import finance
+from tokenmarket.model import entry, finance
 from tokenmarket.model.market import TokenMarket
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 
@@ -147,6 +147,15 @@ def test_a_growing_perpetuity_needs_no_horizon_and_fleets_are_replaced():
         assert value == pytest.approx(5.0 * (1.0 + rate) / rate, rel=1e-9)
     bought = finance.fleet_purchases(np.array([2.0, 2.0, 3.0, 3.0, 3.0, 3.0]), life_months=2)
     assert bought.tolist() == [2.0, 0.0, 3.0, 0.0, 3.0, 0.0]
+
+
+def test_a_plan_costs_capacity_as_the_firm_does():
+    """`entry.plan` costs a capacity path through AC(u, K) = a + b / K: the firm's own AC."""
+    model = TokenMarket("classroom", rng=1, n_developers=200)
+    for firm in model.provider_list:
+        a, b = entry.cost_in_capacity(firm, 0.7)
+        for capacity in (0.5, 37.0, 4e6):
+            assert a + b / capacity == pytest.approx(firm.average_cost(0.7, capacity), rel=1e-9)
 
 
 def test_potential_entrants_are_checked_like_providers(tmp_path):
