@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
     from tokenmarket.model.schema import Market
 
-PRICE_GRID = np.geomspace(0.25, 4.0, 25)
-"""Launch prices an entrant considers, as multiples of the median active provider's price."""
+PRICE_GRID = np.geomspace(0.25, 4.0, 13)
+"""Launch prices an entrant considers, as multiples of the median active provider's price
+(steps of 26 %)."""
 
 
 @dataclass(frozen=True, slots=True)

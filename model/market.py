@@ -519,32 +519,46 @@ class TokenMarket(mesa.Model):
         market = self.spec.market
         if self.steps % market.entry_review_months:
             return
+        weights = None
         for waiting, terms in list(self._waiting):
             if self.steps < terms.earliest_step:
                 continue
+            if weights is None:  # again after an entry: the next candidate sees the entrant
+                weights = self._waiting_weights()
             active = [p.price_usd_per_mtok for p in self.provider_list if p.active]
             prices = entry.price_grid(np.array(active))
-            demand_mtok, growth = self._entrant_demand(waiting, prices)
+            demand_mtok, growth = self._entrant_demand(waiting, prices, weights)
             plan = entry.plan(waiting, prices, demand_mtok, growth, terms.sunk_cost_usd, market)
             if plan.worth_it(market.entry_hurdle):
                 self._waiting.remove((waiting, terms))
                 self._enter(waiting, plan)
+                weights = None
+
+    def _waiting_weights(self) -> np.ndarray:
+        """Logit weights (developers x providers + outside) at today's offers.
+
+        Every waiting candidate is offered to the developers with access to it: one
+        computation serves them all.
+        """
+        available = self._available()
+        for waiting, _ in self._waiting:
+            available[:, waiting.index] = self.population.access[:, waiting.index]
+        return self._choice_weights(available).weights
 
     def _entrant_demand(
-        self, candidate: Provider, prices_usd_per_mtok: np.ndarray
+        self, candidate: Provider, prices_usd_per_mtok: np.ndarray, weights: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """A candidate's expected logit demand (Mtok/month) and its growth, at each price.
 
-        Every developer with access to it is given the choice, against today's offers; its
-        weight at price p is its weight at its listed price times exp(-alpha (f(p) - f(p0)) /
-        mu) (the logit of `demand.cell_utilities`), computed in logs so no price overflows.
-        Each developer counts with the probability of being aware of it at entry.
+        Each developer with access to it chooses among it, the providers in the market and
+        the outside option (`weights`: `_waiting_weights`); its weight at price p is its
+        weight at its listed price p0 times exp(-alpha (f(p) - f(p0)) / mu) (the logit of
+        `demand.cell_utilities`), in logs so that no price overflows. Each developer counts
+        with the probability of being aware of it at entry.
         """
         pop, j, mu = self.population, candidate.index, self.spec.market.mu
-        available = self._available()
-        available[:, j] = pop.access[:, j]
-        weights = self._choice_weights(available).weights
-        others = weights.sum(axis=1) - weights[:, j]
+        in_market = np.append([p.active for p in self.provider_list], True)  # outside last
+        others = weights[:, in_market].sum(axis=1)
         kind = self.spec.market.price_utility
         shift = demand.price_term(prices_usd_per_mtok, kind) - demand.price_term(
             np.array(candidate.price_usd_per_mtok), kind
