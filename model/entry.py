@@ -55,7 +55,9 @@ class EntryPlan:
     demand_mtok: float
     """Expected demand in the entry month (Mtok/month)."""
     capacity_mtok: float
-    """First fleet: the expected demand at the target utilization (Mtok/month)."""
+    """First fleet: the entry month's demand at the target utilization (Mtok/month)."""
+    growth_per_month: float
+    """Growth of its demand from the entry month to the next, as its capacity plan's."""
     capex_usd: float
     """Capex of the first fleet."""
     sunk_cost_usd: float
@@ -86,15 +88,18 @@ def plan(
     growth_per_month: np.ndarray,
     sunk_cost_usd: float,
     market: Market,
+    review_probability: float,
 ) -> EntryPlan:
     """The value-maximizing launch price among `prices_usd_per_mtok`, and its entry plan.
 
-    `demand_mtok[i]` and `growth_per_month[i]` are the expected demand at price i and its
-    monthly growth. Month k's demand is D_0 prod_{i<=k} (1 + g phi^i) (a damped trend,
+    `demand_mtok[i]` and `growth_per_month[i]` are the demand expected at price i once
+    developers have chosen, and its monthly growth. They choose only when they review, with
+    probability rho a month (`review_probability`), so by month k a share 1 - (1 - rho)^(k+1)
+    has: month k's demand is that share of D_0 prod_{i<=k} (1 + g phi^i) (a damped trend,
     phi = `market.exit_trend_damping`, g bounded as a provider's plan is), over
-    `market.exit_forecast_months`; capacity is D_k / u_target; operating cash is revenue less
-    R&D (`rnd_share` of it, for strategies that declare one) less full cost net of
-    amortization (power and opex).
+    `market.exit_forecast_months` (the perpetuity beyond holds the share reached, which
+    errs low); capacity is D_k / u_target; operating cash is revenue less R&D (`rnd_share`
+    of it, for strategies that declare one) less full cost net of amortization.
     """
     params = firm.strategy.params
     utilization = params.target_utilization
@@ -102,13 +107,15 @@ def plan(
     life = firm.amortization_months
     unit_capex = firm.capex_per_unit_usd
     ahead = np.arange(1, market.exit_forecast_months + 1, dtype=np.float64)
+    adopted = 1.0 - (1.0 - review_probability) ** np.concatenate(([1.0], ahead + 1.0))
     per_mtok, fixed = cost_in_capacity(firm, utilization)
     best: EntryPlan | None = None
     for price, d0, growth in zip(prices_usd_per_mtok, demand_mtok, growth_per_month, strict=True):
         g = float(np.clip(growth, *GROWTH_BOUNDS))
-        path = d0 * np.cumprod(np.concatenate(([1.0], 1.0 + g * market.exit_trend_damping**ahead)))
+        trend = np.cumprod(np.concatenate(([1.0], 1.0 + g * market.exit_trend_damping**ahead)))
+        path = d0 * trend * adopted
         capacity = path / utilization
-        full_cost = (per_mtok + fixed / capacity) * path
+        full_cost = per_mtok * path + fixed * utilization  # AC(u, K) u K, K = path / u
         operating = price * (1.0 - rnd_share) * path - full_cost + unit_capex * capacity / life
         value = finance.entry_value(
             operating,
@@ -120,8 +127,9 @@ def plan(
         )
         candidate = EntryPlan(
             float(price),
-            float(d0),
+            float(path[0]),
             float(capacity[0]),
+            float(path[1] / path[0] - 1.0) if path[0] > 0 else 0.0,
             unit_capex * float(capacity[0]),
             sunk_cost_usd,
             value - sunk_cost_usd,

@@ -483,30 +483,32 @@ class TokenMarket(mesa.Model):
             pop.must_review[rows[(pop.choice[rows] == j) & ~allowed]] = True
 
     def _enter(self, entrant: Provider, plan: entry.EntryPlan | None = None) -> None:
-        """An entrant: awareness drawn now, its fleet sized from its expected demand.
+        """An entrant: awareness drawn now, and a fleet.
 
-        A scheduled entrant replays history: its fleet comes paid for. An entrant by value
-        (`plan`) launches at its planned price and pays its entry cost this month: the capex
-        of the fleet it installs (the pipeline of its first months included) and its sunk
-        cost, in `capex_paid_usd` (so in free cash flow and DCF, not amortized).
+        A scheduled entrant replays history: its fleet, sized from its expected demand, comes
+        paid for. An entrant by value (`plan`) launches at its planned price with its
+        planned first fleet and pays its entry cost this month: the capex of that fleet (the
+        pipeline of its first months included) and its sunk cost, in `capex_paid_usd` (so in
+        free cash flow and DCF, not amortized).
         """
         pop = self.population
         entrant.active = True
         entrant.entry_step = self.steps
-        if plan is not None:
-            entrant.price_usd_per_mtok = plan.price_usd_per_mtok
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
-        probabilities = self._choice_weights().probabilities()[:, :-1]
-        expected, growth = self._expected_demand(probabilities)
-        j = entrant.index
-        entrant.install_initial_capacity(
-            self._initial_capacity(entrant, float(expected[j])), growth[j]
-        )
-        if plan is not None:
-            bought = entrant.capacity_mtok + sum(v.capacity_mtok for v in entrant.fleet.orders)
-            entrant.capex_paid_usd = bought * entrant.capex_per_unit_usd + plan.sunk_cost_usd
-            entrant.cash_usd -= entrant.capex_paid_usd
+        if plan is None:
+            probabilities = self._choice_weights().probabilities()[:, :-1]
+            expected, growth = self._expected_demand(probabilities)
+            j = entrant.index
+            entrant.install_initial_capacity(
+                self._initial_capacity(entrant, float(expected[j])), growth[j]
+            )
+            return
+        entrant.price_usd_per_mtok = plan.price_usd_per_mtok
+        entrant.install_initial_capacity(plan.capacity_mtok, plan.growth_per_month)
+        bought = entrant.capacity_mtok + sum(v.capacity_mtok for v in entrant.fleet.orders)
+        entrant.capex_paid_usd = bought * entrant.capex_per_unit_usd + plan.sunk_cost_usd
+        entrant.cash_usd -= entrant.capex_paid_usd
 
     def _consider_entry(self) -> None:
         """Every `entry_review_months`, each waiting potential entrant weighs entering.
@@ -520,6 +522,7 @@ class TokenMarket(mesa.Model):
         if self.steps % market.entry_review_months:
             return
         weights = None
+        review = self._demand_weighted(self.population.review_probability)
         for waiting, terms in list(self._waiting):
             if self.steps < terms.earliest_step:
                 continue
@@ -528,7 +531,9 @@ class TokenMarket(mesa.Model):
             active = [p.price_usd_per_mtok for p in self.provider_list if p.active]
             prices = entry.price_grid(np.array(active))
             demand_mtok, growth = self._entrant_demand(waiting, prices, weights)
-            plan = entry.plan(waiting, prices, demand_mtok, growth, terms.sunk_cost_usd, market)
+            plan = entry.plan(
+                waiting, prices, demand_mtok, growth, terms.sunk_cost_usd, market, review
+            )
             if plan.worth_it(market.entry_hurdle):
                 self._waiting.remove((waiting, terms))
                 self._enter(waiting, plan)
