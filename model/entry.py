@@ -10,8 +10,9 @@ entry cost). Here each potential entrant (`schema.PotentialEntrant`) weighs ente
 - its demand is the market's own logit demand (`TokenMarket._entrant_demand`): the
   probability that each developer with access chooses it, at the prices rivals post now
   (static expectations, as in Bresnahan & Reiss's post-entry profit), times the share aware
-  of it at entry, times the developer's demand; growing as the demand of the regions its
-  customers live in, by a damped trend (Gardner & McKenzie 1985, the exit forecast's);
+  of it at entry, times the developer's demand; reached as developers review their choice,
+  and growing as the demand of the regions its customers live in, by a damped trend
+  (Gardner & McKenzie 1985, the exit forecast's);
 - its cost is its own full cost at its strategy's target utilization, capacity sized to
   that demand (`Provider.average_cost`), capex paid when bought (`finance.entry_value`);
 - its launch price is the one of a grid around the going prices that maximizes that value
@@ -21,9 +22,9 @@ It enters when the net present value (firm value less the capex of its first fle
 sunk cost) is positive and the firm's value is at least `market.entry_hurdle` times the
 entry cost (Dixit & Pindyck 1994, Investment under Uncertainty, ch. 5: waiting has value, so
 an irreversible investment needs its value to exceed its cost by a margin). Two of its
-simplifications pull in opposite directions: every developer is taken to choose freely (no
-switching cost: optimistic), and awareness is held at its level at entry (no diffusion:
-pessimistic). No random draw decides; the awareness drawn at entry is the NEWS stream's.
+simplifications pull in opposite directions: a reviewing developer is taken to choose
+freely (no switching cost: optimistic), and awareness is held at its level at entry (no
+diffusion: pessimistic). No random draw decides; the awareness drawn at entry is the NEWS stream's.
 """
 
 from __future__ import annotations

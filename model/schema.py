@@ -267,8 +267,8 @@ class EntryShock(_Shock):
 class PotentialEntrant(_Strict):
     """A firm outside the market that enters when entering is worth its cost (`model/entry.py`).
 
-    Its entry cost is the capex of the first fleet (sized by the model from its expected
-    demand) plus `sunk_cost_usd`.
+    Its entry cost is the capex of its first fleet (sized by its plan to the demand it expects
+    in its first month) plus `sunk_cost_usd`.
     """
 
     provider: ProviderSpec
