@@ -127,7 +127,9 @@ def entry_value(
     Beyond H the firm is a growing perpetuity of its normalized month-H flow (operating cash
     less amortization, `terminal_value`); since that charges the fleet in service at H for
     its remaining life again, the fleet's book value at H (undepreciated capex, straight
-    line) is added back. The sunk cost of entering, if any, is the caller's to subtract.
+    line) is added back. If that flow is not positive, the value beyond H is nil: the firm
+    would leave, its fleet written off (errs low: it could run the fleet out first). The
+    sunk cost of entering, if any, is the caller's to subtract.
     """
     bought = fleet_purchases(capacity_mtok, life_months)
     horizon = capacity_mtok.size - 1
@@ -135,7 +137,7 @@ def entry_value(
     book = capex_per_unit_usd * float(np.sum(bought * np.clip(life_months - age, 0, None)))
     book /= life_months
     tail = operating_cash_usd[-1] - capex_per_unit_usd * capacity_mtok[-1] / life_months
-    beyond = terminal_value([tail], discount_per_year, growth_per_year) + book
+    beyond = terminal_value([tail], discount_per_year, growth_per_year) + book if tail > 0 else 0.0
     flows = operating_cash_usd - capex_per_unit_usd * bought
     return (
         discounted(flows, discount_per_year, 0)

@@ -138,7 +138,8 @@ def test_hurdle_above_one_delays_or_prevents_entry(make_variant):
 
 def test_a_growing_perpetuity_needs_no_horizon_and_fleets_are_replaced():
     """Without capex, a constant flow is worth pi (1 + r) / r whatever the forecast horizon;
-    a vintage is bought again when it retires, and growth is bought as it comes."""
+    a vintage is bought again when it retires, and growth is bought as it comes; a firm
+    losing cash has only its losses and its first fleet's capex."""
     rate = finance.monthly_rate(0.1)
     for horizon in (1, 24, 100):
         value = finance.entry_value(
@@ -147,6 +148,9 @@ def test_a_growing_perpetuity_needs_no_horizon_and_fleets_are_replaced():
         assert value == pytest.approx(5.0 * (1.0 + rate) / rate, rel=1e-9)
     bought = finance.fleet_purchases(np.array([2.0, 2.0, 3.0, 3.0, 3.0, 3.0]), life_months=2)
     assert bought.tolist() == [2.0, 0.0, 3.0, 0.0, 3.0, 0.0]
+    # a firm losing cash in normal operation has no value beyond the horizon: it would leave
+    losing = finance.entry_value(np.full(25, -1.0), np.ones(25), 10.0, 48, 0.1, 0.0)
+    assert losing == pytest.approx(-10.0 - sum((1.0 + rate) ** -k for k in range(25)))
 
 
 def test_a_plan_costs_capacity_as_the_firm_does():
