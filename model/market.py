@@ -15,12 +15,12 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import expit, ndtri
 
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
-from tokenmarket.model import costs, demand, frontier, metrics
+from tokenmarket.model import costs, demand, entry, frontier, metrics
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.random import OUTSIDE_KEY, Purpose, Streams, key_of, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
@@ -106,6 +106,8 @@ MARKET_COLUMNS = (
     "consumer_surplus",
     "cross_border_share",
     "active_providers",
+    "entries",
+    "exits",
     "energy_kwh",
     "frontier_quality",
 )
@@ -235,6 +237,13 @@ class TokenMarket(mesa.Model):
                 self.provider_list[spec.all_providers.index(shock.provider)].schedule_entry(
                     shock.step
                 )
+        first = len(self.provider_list) - len(spec.potential_entrants)
+        self._waiting = list(zip(self.provider_list[first:], spec.potential_entrants, strict=True))
+        """Potential entrants not yet in, with their terms (`model/entry.py`)."""
+        for waiting, terms in self._waiting:
+            waiting.schedule_entry(terms.earliest_step)
+        self.entries = self.exits = 0
+        """Providers that entered, and that left, this month."""
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
         tiers = [(p, t) for p in self.provider_list for t in p.tiers]
@@ -331,7 +340,12 @@ class TokenMarket(mesa.Model):
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
+        aware_p = np.column_stack(
+            [
+                self._initial_awareness(p) if p.active else np.zeros(n_regions)
+                for p in self.provider_list
+            ]
+        )
         return Population(
             region=region,
             segment=segment,
@@ -387,8 +401,6 @@ class TokenMarket(mesa.Model):
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
-        if not provider.active:
-            return np.zeros(self.n_regions)
         spec = provider.spec
         abroad = (
             self.spec.market.awareness_initial
@@ -455,11 +467,15 @@ class TokenMarket(mesa.Model):
         pop = self.population
         return (pop.aware & pop.access & active)[:, self.product_provider]
 
-    def _choice_weights(self) -> demand.ChoiceWeights:
-        """Every developer's logit weights over its choice set, at this month's offers."""
+    def _choice_weights(self, available: np.ndarray | None = None) -> demand.ChoiceWeights:
+        """Every developer's logit weights at this month's offers.
+
+        Over the choice set `available` (developers x providers); by default today's.
+        """
         v_inside, v_outside = self._cell_utilities()
+        available = self._available() if available is None else available
         return demand.ChoiceWeights.of(
-            self.population, v_inside, v_outside, self._available(), self.spec.market.mu
+            self.population, v_inside, v_outside, available, self.spec.market.mu
         )
 
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
@@ -572,6 +588,7 @@ class TokenMarket(mesa.Model):
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
         self.providers.select(lambda p: p.active).do("decide", self._observe())
+        self._consider_entry()
         self.providers.do("update_capacity")
         self._diffuse_awareness()
         self._choose()
@@ -626,18 +643,111 @@ class TokenMarket(mesa.Model):
             pop.access[rows, j] = allowed
             pop.must_review[rows[(chosen == j) & ~allowed]] = True
 
-    def _enter(self, entrant: Provider) -> None:
-        """A scheduled entrant: awareness drawn now, its fleet sized from its expected demand."""
+    def _enter(self, entrant: Provider, plan: entry.EntryPlan | None = None) -> None:
+        """An entrant: awareness drawn now, and a fleet.
+
+        A scheduled entrant replays history: its fleet, sized from its expected demand, comes
+        paid for. An entrant by value (`plan`) launches at its planned price with its
+        planned first fleet and pays its entry cost this month: the capex of that fleet (the
+        pipeline of its first months included) and its sunk cost, in `capex_paid_usd` (so in
+        free cash flow and DCF, not amortized).
+        """
         pop = self.population
         entrant.active = True
+        entrant.entry_step = self.steps
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
-        probabilities = self._choice_weights().probabilities()[:, :-1]
-        expected, growth = self._expected_demand(probabilities)
-        j = entrant.index
-        entrant.install_initial_capacity(
-            self._initial_capacity(entrant, float(expected[j])), growth[j]
+        if plan is None:
+            probabilities = self._choice_weights().probabilities()[:, :-1]
+            expected, growth = self._expected_demand(probabilities)
+            j = entrant.index
+            entrant.install_initial_capacity(
+                self._initial_capacity(entrant, float(expected[j])), growth[j]
+            )
+            return
+        entrant.price_usd_per_mtok = plan.price_usd_per_mtok
+        entrant.install_initial_capacity(plan.capacity_mtok, plan.growth_per_month)
+        bought = entrant.capacity_mtok + sum(v.capacity_mtok for v in entrant.fleet.orders)
+        entrant.capex_paid_usd = bought * entrant.capex_per_unit_usd + plan.sunk_cost_usd
+        entrant.cash_usd -= entrant.capex_paid_usd
+
+    def _consider_entry(self) -> None:
+        """Every `entry_review_months`, each waiting potential entrant weighs entering.
+
+        In the scenario's order, each seeing the ones that entered before it: sequential
+        entry, so two entrants do not both count on a market only one of them can live in.
+        Decided after incumbents post their prices, so an entrant prices against this
+        month's offers; it decides its own price from next month.
+        """
+        market = self.spec.market
+        if self.steps % market.entry_review_months:
+            return
+        weights = None
+        review = self._demand_weighted(self.population.review_probability)
+        for waiting, terms in list(self._waiting):
+            if self.steps < terms.earliest_step:
+                continue
+            if weights is None:  # again after an entry: the next candidate sees the entrant
+                weights = self._waiting_weights()
+            active = [p.price_usd_per_mtok for p in self.provider_list if p.active]
+            prices = entry.price_grid(np.array(active))
+            demand_mtok, growth = self._entrant_demand(waiting, prices, weights)
+            plan = entry.plan(
+                waiting, prices, demand_mtok, growth, terms.sunk_cost_usd, market, review
+            )
+            if plan.worth_it(market.entry_hurdle):
+                self._waiting.remove((waiting, terms))
+                self._enter(waiting, plan)
+                weights = None
+
+    def _waiting_weights(self) -> np.ndarray:
+        """Logit weights (developers x providers + outside) at today's offers.
+
+        Every waiting candidate is offered to the developers with access to it: one
+        computation serves them all.
+        """
+        available = self._available()
+        for waiting, _ in self._waiting:
+            products = self.product_provider == waiting.index
+            available[:, products] = self.population.access[:, [waiting.index]]
+        return self._choice_weights(available).weights
+
+    def _entrant_demand(
+        self, candidate: Provider, prices_usd_per_mtok: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A candidate's expected logit demand (Mtok/month) and its growth, at each price.
+
+        Each developer with access to it chooses among it, the providers in the market and
+        the outside option (`weights`: `_waiting_weights`); its weight at price p is its
+        weight at its listed price p0 times exp(-alpha (f(p) - f(p0)) / mu) (the logit of
+        `demand.cell_utilities`), in logs so that no price overflows. Its tiers move
+        together (exact with log price utility, where a price change shifts every tier's
+        log cost per task alike), each counting its tokens per task and compute share. Each
+        developer counts with the probability of being aware of it at entry. Demand is at
+        the price it would be chosen at, so the intensive margin does not enter.
+        """
+        pop, mu = self.population, self.spec.market.mu
+        products = self.product_provider == candidate.index
+        active = np.array([p.active for p in self.provider_list])
+        in_market = np.append(active[self.product_provider], True)  # outside last
+        others = weights[:, in_market].sum(axis=1)
+        own = weights[:, np.append(products, False)]
+        own_weight = own.sum(axis=1)
+        load = (self.task_factor * self.compute_share)[products]
+        mix = np.divide(own @ load, own_weight, out=np.zeros_like(own_weight), where=own_weight > 0)
+        kind = self.spec.market.price_utility
+        shift = demand.price_term(prices_usd_per_mtok, kind) - demand.price_term(
+            np.array(candidate.price_usd_per_mtok), kind
         )
+        with np.errstate(divide="ignore"):
+            log_odds = np.log(own_weight)[:, None] - np.log(others)[:, None]
+        alpha = self.segment_alpha[pop.segment][:, None]
+        chosen = expit(log_odds - alpha * shift[None, :] / mu)
+        weight = self._initial_awareness(candidate)[pop.region] * self._task_demand_mtok() * mix
+        expected = weight @ chosen
+        growing = (weight * self.demand_growth[pop.region]) @ chosen
+        growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
+        return expected, growth
 
     def _news(self, provider: Provider, event: int) -> np.ndarray:
         """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
@@ -890,10 +1000,13 @@ class TokenMarket(mesa.Model):
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""
+        self.exits = 0
         for p in self.provider_list:
             if p.active and p.should_exit():
                 p.exit()
                 self.population.must_review[self.chosen_provider() == p.index] = True
+                self.exits += 1
+        self.entries = sum(p.active and p.entry_step == self.steps for p in self.provider_list)
         active = [p for p in self.provider_list if p.active]
         self.active_providers = len(active)
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
@@ -904,7 +1017,9 @@ class TokenMarket(mesa.Model):
         R&D has diminishing returns relative to market revenue; progress is research made
         public (papers, open weights, distillation), so no provider rides the frontier by
         assumption: each closes `homogenization` of its gap to where the frontier was
-        `diffusion_lag_months` ago (`model/frontier.py`).
+        `diffusion_lag_months` ago (`model/frontier.py`). So do potential entrants while
+        they wait (they learn from the same published research), or one weighing entry in
+        year five would bring a model of year one.
         """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
@@ -922,7 +1037,7 @@ class TokenMarket(mesa.Model):
         lagged = self._frontier_path[
             max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)
         ]
-        for p in active:
+        for p in active + [waiting for waiting, _ in self._waiting]:
             p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
         self.frontier_quality = self._frontier_quality()
 
@@ -983,6 +1098,11 @@ class TokenMarket(mesa.Model):
         """One row per month: concentration, prices, volumes, surplus, cross-border share."""
         frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
         return self._tagged(_with_missing(frame.astype({"step": int, "active_providers": int})))
+
+    def turnover_frame(self) -> pd.DataFrame:
+        """One row per entry or exit: `step`, `provider`, `event` (`entry.turnover`)."""
+        incumbents = {p.name for p in self.spec.providers}
+        return self._tagged(entry.turnover(self.provider_frame(), incumbents))
 
     def strategy_frame(self) -> pd.DataFrame:
         """One row per month and strategy: its providers' summed shares and profit."""

@@ -211,7 +211,8 @@ def _homed(scenario: Scenario, region: str) -> list[ProviderSpec]:
 def _provider_tables(data: Data) -> list[dict[str, Any]]:
     """Provider tables of the data, entrants included, in `all_providers` order."""
     entrants = [s["provider"] for s in data.get("shocks", []) if s["kind"] == "entry"]
-    return [*data["providers"], *entrants]
+    potential = [e["provider"] for e in data.get("potential_entrants", [])]
+    return [*data["providers"], *entrants, *potential]
 
 
 def _provider_table(data: Data, name: str) -> dict[str, Any]:

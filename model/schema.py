@@ -258,6 +258,13 @@ class Market(_Strict):
     """A move to another tier of the same provider costs this share of the switching cost
     (same key, contract, SDK and data terms; only the model name changes)."""
     # --- end tiers ---
+    entry_review_months: Annotated[int, Field(ge=1, le=120)] = 3
+    """A potential entrant weighs entering every this many months (`model/entry.py`)."""
+    entry_hurdle: Annotated[float, Field(ge=1.0, le=10.0)] = 1.0
+    """A potential entrant enters when the value of the firm it would start is at least this
+    multiple of its entry cost: 1 is the free-entry rule (enter when the NPV is positive);
+    above 1, the value of waiting of an irreversible investment under uncertainty (Dixit &
+    Pindyck 1994, ch. 5: the trigger is beta / (beta - 1) > 1 times the cost)."""
 
 
 class _Shock(_Strict):
@@ -334,6 +341,23 @@ class EntryShock(_Shock):
     provider: ProviderSpec
 
 
+class PotentialEntrant(_Strict):
+    """A firm outside the market that enters when entering is worth its cost (`model/entry.py`).
+
+    Its entry cost is the capex of its first fleet (sized by its plan to the demand it expects
+    in its first month) plus `sunk_cost_usd`.
+    """
+
+    provider: ProviderSpec
+    """Who would enter: home, cost stack, quality, strategy, as an incumbent's. Its
+    `price_usd_per_mtok` is unused: the entrant plans its launch price (`model/entry.py`)."""
+    sunk_cost_usd: Annotated[float, Field(ge=0.0, le=1e12)]
+    """Cost of entering beyond hardware, lost on exit: the API platform, sales and support
+    set-up, the adaptation of a model to serve (USD, paid at entry)."""
+    earliest_step: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """First month it may enter (its model is ready, or its market opens)."""
+
+
 class QualityShock(_Shock):
     """A model release: a provider's quality jumps by `points`, and news of it spreads.
 
@@ -385,6 +409,9 @@ class Scenario(_Strict):
     shocks: list[Shock] = Field(default_factory=list)
     """Scheduled events: power and carbon prices, access, demand growth, efficiency,
     export controls, entry, model releases."""
+    potential_entrants: list[PotentialEntrant] = Field(default_factory=list)
+    """Firms that enter when the expected value of entering exceeds its cost (`model/entry.py`);
+    scheduled `entry` shocks replay entries that happened."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -408,11 +435,18 @@ class Scenario(_Strict):
         ):
             problems += _matrix_problems(field, matrix, names, complete)
         entrants = {s.provider.name: s.step for s in self.shocks if isinstance(s, EntryShock)}
-        located = [(f"providers.{i}", p) for i, p in enumerate(self.providers)] + [
-            (f"shocks.{i}.provider", s.provider)
-            for i, s in enumerate(self.shocks)
-            if isinstance(s, EntryShock)
-        ]
+        located = (
+            [(f"providers.{i}", p) for i, p in enumerate(self.providers)]
+            + [
+                (f"shocks.{i}.provider", s.provider)
+                for i, s in enumerate(self.shocks)
+                if isinstance(s, EntryShock)
+            ]
+            + [
+                (f"potential_entrants.{i}.provider", e.provider)
+                for i, e in enumerate(self.potential_entrants)
+            ]
+        )
         for where, p in located:
             if p.home not in names:
                 problems.append(f"{where}.home: {p.home!r} is not a region; one of {names}")
@@ -427,6 +461,7 @@ class Scenario(_Strict):
                 f"{self.market.discount_rate_per_year})"
             )
         providers = [p.name for p in self.all_providers]
+        potential = {e.provider.name for e in self.potential_entrants}
         for i, shock in enumerate(self.shocks):
             for field in ("region", "developer_region", "home"):
                 value = getattr(shock, field, None)
@@ -442,14 +477,20 @@ class Scenario(_Strict):
                     )
                 elif entrants.get(shock.provider, 0) > shock.step:
                     problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
+                elif shock.provider in potential:
+                    problems.append(
+                        f"shocks.{i}.provider: {shock.provider!r} is a potential entrant, "
+                        "which may never enter; releases are for incumbents and scheduled entrants"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     @property
     def all_providers(self) -> list[ProviderSpec]:
-        """Incumbents, then scheduled entrants: the order of every provider axis in the model."""
-        return self.providers + [s.provider for s in self.shocks if isinstance(s, EntryShock)]
+        """Incumbents, scheduled entrants, potential entrants: every provider axis's order."""
+        scheduled = [s.provider for s in self.shocks if isinstance(s, EntryShock)]
+        return self.providers + scheduled + [e.provider for e in self.potential_entrants]
 
     @property
     def region_names(self) -> list[str]:

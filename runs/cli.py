@@ -408,7 +408,15 @@ def _run(args: argparse.Namespace) -> int:
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
     segments, products = model.segment_frame(), model.product_frame()
     figure, segment_figure = _figure_png(model.spec, providers, segments)
-    report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
+    report = summary(
+        model.spec.name,
+        args.seed,
+        model.spec.n_developers,
+        providers,
+        market,
+        flows,
+        model.turnover_frame(),
+    )
     rate = model.spec.market.discount_rate_per_year
     report += (
         f"\n\nNPV: profits discounted at {rate:.0%} a year (market.discount_rate_per_year), "
@@ -1008,7 +1016,7 @@ def _figure_png(
         segment_share_figure,
     )
 
-    shares = market_share_figure(providers, event_dates(spec))
+    shares = market_share_figure(providers, event_dates(spec, providers))
     pngs = []
     for figure in (shares, segment_share_figure(segments, providers)):
         buffer = io.BytesIO()
@@ -1056,8 +1064,12 @@ def summary(
     providers: pd.DataFrame,
     market: pd.DataFrame,
     flows: pd.DataFrame,
+    turnover: pd.DataFrame | None = None,
 ) -> str:
-    """A readable account of the final month: providers, concentration, flows by home."""
+    """A readable account of the final month: providers, concentration, flows by home.
+
+    With a `turnover` frame (`TokenMarket.turnover_frame`), the run's entries and exits too.
+    """
     import pandas as pd
 
     from tokenmarket.model.metrics import cross_border_by_home
@@ -1074,7 +1086,9 @@ def summary(
             "NPV USD": final["npv_usd"],
             "util %": final["utilization"].astype(float) * 100.0,
             "unit cost USD/Mtok": final["unit_cost_usd_per_mtok"].astype(float),
-            "active": final["active"].map({True: "yes", False: "exited"}),
+            "active": final["active"]
+            .map({True: "yes", False: "exited"})
+            .where(providers.groupby("provider")["active"].any(), "never entered"),
         }
     )
     money, pct, price = _fmt(",.0f"), _fmt(".1f"), _fmt(".3f")
@@ -1108,6 +1122,13 @@ def summary(
         "Share of the tokens each home region's providers served that went abroad:",
         *(f"  {home:<6} {_fmt('.1%')(share)}" for home, share in homes.items()),
     ]
+    if turnover is not None:
+        lines += ["", "Entries and exits (month: provider):"]
+        for event, rows in turnover.groupby("event", sort=True):
+            told = ", ".join(f"{r.step}: {r.provider}" for r in rows.itertuples())
+            lines.append(f"  {event:<7} {told}")
+        if turnover.empty:
+            lines.append("  none")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from tokenmarket.model.entry import turnover
 from tokenmarket.model.market import month_dates
 from tokenmarket.model.schema import Scenario, Shock
 
@@ -67,6 +68,7 @@ EVENT_ORDER = (
     "capacity_limit",
     "access",
     "entry",
+    "exit",
     "electricity",
     "carbon",
     "efficiency",
@@ -76,15 +78,21 @@ EVENT_ORDER = (
 """Policy first: when labels are shortened, export controls and bans are what stays."""
 
 
-def events(spec: Scenario) -> list[tuple[int, str]]:
+def events(spec: Scenario, providers: pd.DataFrame | None = None) -> list[tuple[int, str]]:
     """The scenario's shocks as (month, label), one per month: a month's labels joined.
 
     Several regions' changes of one kind in one month read as one event ("demand growth
-    in 5 regions"), so a chart keeps one short line per month.
+    in 5 regions"), so a chart keeps one short line per month. With a run's `providers`
+    frame, its entries and exits (`entry.turnover`) are events too.
     """
     by_month: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for shock in spec.shocks:
         by_month[shock.step][shock.kind].append(_event_label(shock))
+    if providers is not None:
+        incumbents = {p.name for p in spec.providers}
+        for row in turnover(providers, incumbents).itertuples():
+            kind = "entry" if row.event == "enters" else "exit"
+            by_month[row.step][kind].append(f"{row.provider} {row.event}")
     marked = []
     for month in sorted(by_month):
         parts = []
@@ -99,9 +107,11 @@ def events(spec: Scenario) -> list[tuple[int, str]]:
     return marked
 
 
-def event_dates(spec: Scenario) -> list[tuple[pd.Timestamp, str]]:
-    """`events(spec)` at their calendar dates: the first day of each shock's month."""
-    marked = events(spec)
+def event_dates(
+    spec: Scenario, providers: pd.DataFrame | None = None
+) -> list[tuple[pd.Timestamp, str]]:
+    """`events(spec, providers)` at their calendar dates: the first day of each event's month."""
+    marked = events(spec, providers)
     dates = month_dates(spec.start, [month for month, _ in marked])
     return [(date, label) for date, (_, label) in zip(dates, marked, strict=True)]
 

@@ -244,4 +244,6 @@ def cost_views(
             by_region["cross_border_share"] = shares.reindex(by_region.index)
             rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
     table = pd.concat(rows).groupby(["cost_view", "region"])
-    return table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()
+    means = table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()
+    # a region whose only providers had not entered by then has nothing to show
+    return means.dropna(subset=list(COST_VIEW_COLUMNS), how="all").reset_index(drop=True)

@@ -893,8 +893,12 @@ def test_a_parameter_with_no_effect_has_zero_indices(
     sampler: str, samples: int, effect: str, tmp_path: Path
 ) -> None:
     scenario = load_scenario("going_global")
-    homes = {p.home for p in scenario.all_providers}
-    assert "ROW" not in homes  # the premise of this test
+    # the premise of this test: no provider in ROW within the sweep's months (a potential
+    # entrant homed there may not enter before them)
+    entrants = {s.provider.home for s in scenario.shocks if s.kind == "entry"}
+    assert "ROW" not in {p.home for p in scenario.providers} | entrants
+    waiting = [e for e in scenario.potential_entrants if e.provider.home == "ROW"]
+    assert all(e.earliest_step > NO_EFFECT["steps"] for e in waiting)
     spec = write_spec(tmp_path, {**NO_EFFECT, "sampler": sampler, "samples": samples})
     out = tmp_path / "out"
     assert run_cli(["sweep", str(spec), "--out", str(out), "--executor", "serial"])[0] == 0
