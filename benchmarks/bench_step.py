@@ -190,8 +190,7 @@ def measure_point(
             model.streams,
             model.steps,
             keys,
-            provider_of=model.product_provider,
-            tier_cost_share=model.spec.market.tier_switching_cost_share,
+            **model._nesting(),
         )
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)

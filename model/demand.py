@@ -204,6 +204,8 @@ def choose(
     *,
     provider_of: np.ndarray | None = None,
     tier_cost_share: float = 1.0,
+    nest_scale: float = 1.0,
+    nest_keys: list[int] | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
 
@@ -215,7 +217,10 @@ def choose(
 
     Options are products. With `provider_of` (the provider of each product), a move to
     another product of the current provider (another tier) costs only `tier_cost_share` of
-    the switching cost (same key, contract and SDK).
+    the switching cost (same key, contract and SDK). With `nest_scale` lambda < 1 the tiers
+    of one line share part of their taste shock (`nested_shocks`, one stream per provider
+    from `nest_keys`): a nested logit by provider (McFadden 1978), so a line of near-alike
+    tiers counts as little more than one option when a developer weighs another provider.
 
     Each option's shock is the month's TASTE stream keyed by that option (`keys`: one
     `random.key_of` per product, then `OUTSIDE_KEY`), a full-population array read at the
@@ -235,6 +240,10 @@ def choose(
     shocks = -np.log(
         [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in keys]
     ).T
+    if provider_of is not None and nest_scale < 1.0 and nest_keys is not None:
+        shocks[:, :-1] = nested_shocks(
+            shocks[:, :-1], provider_of, nest_scale, streams, month, pop.size, reviewers, nest_keys
+        )
     with np.errstate(divide="ignore"):
         utility = mu * (np.log(w) + shocks)
     current_utility = utility[rows, column].copy()
@@ -251,6 +260,46 @@ def choose(
     switch = utility[rows, best] > current_utility
     new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
+
+
+def nested_shocks(
+    gumbel: np.ndarray,
+    provider_of: np.ndarray,
+    nest_scale: float,
+    streams: Streams,
+    month: int,
+    population: int,
+    reviewers: np.ndarray,
+    nest_keys: list[int],
+) -> np.ndarray:
+    """Taste shocks of a nested logit by provider from independent Gumbel ones (n, products).
+
+    A product of a line of several tiers gets lambda (G_j + ln S_p), with G_j its own Gumbel
+    draw and S_p one positive stable draw of index lambda per developer and provider (Laplace
+    transform exp(-t^lambda)): given S_p, max_j (V_j + lambda (G_j + ln S_p)) is Gumbel with
+    location lambda ln sum_j exp(V_j / lambda) + lambda ln S_p, and averaging over S_p gives
+    the nested logit's generalized extreme value law exactly (McFadden 1978; the stable
+    mixture is Cardell 1997, Econometric Theory 13). S_p is drawn by Kanter's (1975) formula
+    from a uniform angle and an exponential. A one-product line keeps its Gumbel draw: for a
+    single option the two laws are the same, so one-tier markets draw as before.
+    """
+    lines, counts = np.unique(provider_of, return_counts=True)
+    shocks = gumbel.copy()
+    a = nest_scale
+    for line in lines[counts > 1]:
+        key = nest_keys[line]
+        u = streams.uniform(Purpose.TASTE, month, population, key, 0, rows=reviewers)
+        angle = np.pi * (1.0 - u)  # in (0, pi]: sin(angle) > 0
+        e = streams.exponential(Purpose.TASTE, month, population, key, 1, rows=reviewers)
+        with np.errstate(divide="ignore"):
+            log_stable = (
+                np.log(np.sin(a * angle))
+                - np.log(np.sin(angle)) / a
+                + (1.0 - a) / a * (np.log(np.sin((1.0 - a) * angle)) - np.log(e))
+            )
+        tiers = provider_of == line
+        shocks[:, tiers] = a * (gumbel[:, tiers] + log_stable[:, None])
+    return shocks
 
 
 def diffuse_awareness(

@@ -385,7 +385,7 @@ class TokenMarket(mesa.Model):
             0,
             self._option_keys(),
             switching_cost=np.zeros(pop.size),
-            provider_of=self.product_provider,
+            **self._nesting(),
         )
         pop.reference_task_price[:] = self._task_prices()[pop.choice]
         requested, d, inside = self._demand_by_product()
@@ -809,6 +809,16 @@ class TokenMarket(mesa.Model):
             for t in p.tiers
         ] + [OUTSIDE_KEY]
 
+    def _nesting(self) -> dict[str, Any]:
+        """`demand.choose`'s product structure: lines, the tier-change cost, the nest scale."""
+        market = self.spec.market
+        return {
+            "provider_of": self.product_provider,
+            "tier_cost_share": market.tier_switching_cost_share,
+            "nest_scale": market.tier_nest_scale,
+            "nest_keys": [key_of(f"{p.name}/line") for p in self.provider_list],
+        }
+
     def _choose(self) -> None:
         pop = self.population
         self._weights = self._choice_weights()
@@ -821,8 +831,7 @@ class TokenMarket(mesa.Model):
             self.streams,
             self.steps,
             self._option_keys(),
-            provider_of=self.product_provider,
-            tier_cost_share=self.spec.market.tier_switching_cost_share,
+            **self._nesting(),
         )
         moved = reviewers[new != pop.choice[reviewers]]
         pop.choice[reviewers] = new

@@ -257,6 +257,10 @@ class Market(_Strict):
     tier_switching_cost_share: Probability = 0.25
     """A move to another tier of the same provider costs this share of the switching cost
     (same key, contract, SDK and data terms; only the model name changes)."""
+    tier_nest_scale: Annotated[float, Field(ge=0.05, le=1.0)] = 1.0
+    """lambda of the nested logit by provider (`demand.nested_shocks`): 1 is plain logit (the
+    tiers of a line are independent options, IIA), toward 0 a line counts as one option when
+    a developer weighs another provider. From 0.05: the stable draw's exponents are 1/lambda."""
     # --- end tiers ---
     entry_review_months: Annotated[int, Field(ge=1, le=120)] = 3
     """A potential entrant weighs entering every this many months (`model/entry.py`)."""

@@ -201,3 +201,38 @@ def test_the_intensive_margin_answers_price_changes_not_price_levels():
     sold = requested > 0
     assert sold.sum() > 5
     assert np.allclose(after[sold] / requested[sold], 1.1**-eta)
+
+
+@pytest.mark.parametrize("nest_scale", [0.3, 0.7])
+def test_a_line_of_tiers_is_a_nest_choices_follow_the_nested_logit(nest_scale):
+    """With no switching cost, choice frequencies are the nested logit's closed form.
+
+    Products 0 and 1 are provider 0's line, product 2 is provider 1's only model, the
+    outside option is last. P(line) = e^IV / sum e^IV with IV = lambda ln sum e^(V/lambda)
+    (a single option's IV is its V), P(tier | line) = e^(V/lambda) / sum over the line.
+    A plain-logit sampler (lambda ignored) misses these by far more than the tolerance.
+    """
+    n = 200_000
+    pop, _ = _two_providers_two_tiers(n, 0.0)
+    pop.choice[:] = demand.OUTSIDE
+    v = np.log(np.array([1.0, 2.0, 1.5, 1.0]))
+    weights = demand.ChoiceWeights(np.tile(np.exp(v), (n, 1)), np.zeros(n), 1.0)
+    new = demand.choose(
+        pop,
+        np.arange(n),
+        weights,
+        Streams(11),
+        2,
+        list(range(4)),
+        provider_of=np.array([0, 0, 1]),
+        nest_scale=nest_scale,
+        nest_keys=[100, 101],
+    )
+    line = nest_scale * np.log(np.exp(v[:2] / nest_scale).sum())
+    inclusive = np.exp([line, v[2], v[3]])
+    nest = inclusive / inclusive.sum()
+    within = np.exp(v[:2] / nest_scale) / np.exp(v[:2] / nest_scale).sum()
+    expected = {0: nest[0] * within[0], 1: nest[0] * within[1], 2: nest[1], demand.OUTSIDE: nest[2]}
+    for option, p in expected.items():
+        observed = (new == option).mean()
+        assert abs(observed - p) < 4 * np.sqrt(p * (1 - p) / n), (option, observed, p)
