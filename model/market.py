@@ -434,9 +434,8 @@ class TokenMarket(mesa.Model):
         n = len(self.provider_list)
         if per_product.ndim == 1:
             return np.bincount(self.product_provider, weights=per_product, minlength=n)
-        out = np.zeros((*per_product.shape[:-1], n))
-        np.add.at(out, (..., self.product_provider), per_product)
-        return out
+        membership = np.eye(n)[self.product_provider]  # products x providers, one-hot
+        return per_product @ membership
 
     def chosen_provider(self) -> np.ndarray:
         """Each developer's provider (the owner of its chosen product), or OUTSIDE."""
