@@ -20,6 +20,7 @@ from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import demand, frontier, metrics
+from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.random import Purpose, Streams, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
@@ -31,6 +32,7 @@ from tokenmarket.model.schema import (
     EfficiencyShock,
     ElectricityShock,
     EntryShock,
+    GpuAccessShock,
     QualityShock,
     Scenario,
     Shock,
@@ -187,6 +189,9 @@ class TokenMarket(mesa.Model):
                 )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
+        self.gpu_market = GpuMarket.of(spec)
+        """The compute market (`model/compute.py`); None: providers keep their own hardware."""
+        self._equip_for_purchase(self.provider_list)
         self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
         """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
         self._frontier_path = [self.frontier_capability]
@@ -330,6 +335,19 @@ class TokenMarket(mesa.Model):
         return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers
+    def _equip_for_purchase(self, providers: list[Provider]) -> None:
+        """Hook of the compute market: hardware is what each provider may buy now."""
+        if self.gpu_market is not None:
+            for p in providers:
+                self.gpu_market.equip_for_purchase(p)
+
+    def _equip_fleet(self) -> None:
+        """Hook of the compute market: the month's bills are those of each fleet's mix."""
+        if self.gpu_market is not None:
+            for p in self.provider_list:
+                if p.active:
+                    self.gpu_market.equip_fleet(p, self.steps)
+
     def _available(self) -> np.ndarray:
         active = np.array([p.active for p in self.provider_list])
         return self.population.aware & self.population.access & active
@@ -411,10 +429,12 @@ class TokenMarket(mesa.Model):
             self._apply(shock)
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
+        self._equip_for_purchase([p for p in self.provider_list if p.active])
         self.providers.select(lambda p: p.active).do("decide", self._observe())
         self.providers.do("update_capacity")
         self._diffuse_awareness()
         self._choose()
+        self._equip_fleet()
         self._clear()
         self._account()
         self._update_quality()
@@ -452,6 +472,8 @@ class TokenMarket(mesa.Model):
                 self._change_access(
                     names.index(shock.developer_region), names.index(shock.home), shock.probability
                 )
+            case GpuAccessShock(region=region, gpu=gpu, allowed=allowed):
+                self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
 
@@ -474,6 +496,7 @@ class TokenMarket(mesa.Model):
         probabilities = self._choice_weights().probabilities()[:, :-1]
         expected, growth = self._expected_demand(probabilities)
         j = entrant.index
+        self._equip_for_purchase([entrant])
         entrant.install_initial_capacity(
             self._initial_capacity(entrant, float(expected[j])), growth[j]
         )

@@ -103,10 +103,11 @@ class ProviderSpec(_Strict):
     """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: UsdPerKwh | None = None
     """Own power price (a PPA); defaults to the home region's price."""
-    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
-    """All-in capex per GPU (card plus its share of servers, network, building)."""
-    gpu_kw: Annotated[float, Field(gt=0.0, le=100.0)]
-    """IT power of one GPU at full load, in kW."""
+    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)] | None = None
+    """All-in capex per GPU (card plus its share of servers, network, building). Its own
+    hardware: required without a compute market (`gpus`), not allowed with one."""
+    gpu_kw: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    """IT power of one GPU at full load, in kW; as `gpu_price_usd`."""
     amortization_months: Annotated[int, Field(ge=1, le=MAX_LIFE_MONTHS)]
     """Life of a capacity vintage: it is amortized over, and retired after, this many months."""
     opex_fixed_usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
@@ -269,6 +270,32 @@ class QualityShock(_Shock):
     awareness: Probability = 0.0
 
 
+# ---- compute market (issue 14, model/compute.py) ----
+class GpuType(_Strict):
+    """A GPU type on sale: price, power, throughput, and where it may be bought."""
+
+    name: Annotated[str, Field(min_length=1)]
+    price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
+    """All-in capex per unit (card plus its share of servers, network, building)."""
+    kw: Annotated[float, Field(gt=0.0, le=100.0)]
+    """IT power per unit at full load, host included."""
+    relative_throughput: Annotated[float, Field(gt=0.0, le=100.0)]
+    """Tokens per second relative to the reference GPU (the first listed, whose value must
+    be 1): providers' compute per token is measured on the reference."""
+    regions: list[str] | None = None
+    """Regions whose providers may buy it at the start; None: every region."""
+
+
+class GpuAccessShock(_Shock):
+    """Export controls, or a region's own purchase rule: a region may, or may not, buy a GPU."""
+
+    kind: Literal["gpu_access"]
+    region: str
+    gpu: str
+    allowed: bool
+
+
+# ---- end compute market ----
 Shock = Annotated[
     ElectricityShock
     | CarbonShock
@@ -277,7 +304,8 @@ Shock = Annotated[
     | EfficiencyShock
     | CapacityLimitShock
     | EntryShock
-    | QualityShock,
+    | QualityShock
+    | GpuAccessShock,
     Field(discriminator="kind"),
 ]
 
@@ -308,6 +336,8 @@ class Scenario(_Strict):
     shocks: list[Shock] = Field(default_factory=list)
     """Scheduled events: power and carbon prices, access, demand growth, efficiency,
     export controls, entry, model releases."""
+    gpus: list[GpuType] = Field(default_factory=list)
+    """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -365,9 +395,59 @@ class Scenario(_Strict):
                     )
                 elif entrants.get(shock.provider, 0) > shock.step:
                     problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
+        problems += self._compute_market_problems(located)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _compute_market_problems(self, located: list[tuple[str, ProviderSpec]]) -> list[str]:
+        """GPU names, the reference GPU, hardware fields, and a GPU every home may buy, always."""
+        names, gpus = self.region_names, [g.name for g in self.gpus]
+        problems = []
+        if len(set(gpus)) != len(gpus):
+            problems.append(f"gpus: names must be unique (got {gpus})")
+        if self.gpus and self.gpus[0].relative_throughput != 1.0:
+            problems.append(
+                "gpus.0.relative_throughput: the first GPU is the reference and must be 1 "
+                f"(got {self.gpus[0].relative_throughput})"
+            )
+        for i, g in enumerate(self.gpus):
+            for r in g.regions or ():
+                if r not in names:
+                    problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
+        for where, p in located:
+            for field in ("gpu_price_usd", "gpu_kw"):
+                given = getattr(p, field) is not None
+                if given and self.gpus:
+                    problems.append(f"{where}.{field}: not allowed with gpus (bought there)")
+                elif not given and not self.gpus:
+                    problems.append(f"{where}.{field}: required without gpus")
+        access = {
+            r: {g.name for g in self.gpus if g.regions is None or r in g.regions} for r in names
+        }
+        homes = {p.home for _, p in located}
+        for i, shock in enumerate(self.shocks):
+            if isinstance(shock, EfficiencyShock) and self.gpus:
+                problems.append(
+                    f"shocks.{i}.kind: efficiency acts on own hardware; with gpus, "
+                    "change the GPUs or their access"
+                )
+        for i, shock in sorted(enumerate(self.shocks), key=lambda item: item[1].step):
+            if not isinstance(shock, GpuAccessShock) or shock.region not in names:
+                continue
+            if shock.gpu not in gpus:
+                problems.append(f"shocks.{i}.gpu: {shock.gpu!r} is not a GPU; one of {gpus}")
+                continue
+            (access[shock.region].add if shock.allowed else access[shock.region].discard)(shock.gpu)
+            if shock.region in homes and not access[shock.region]:
+                problems.append(f"shocks.{i}: leaves {shock.region}'s providers no GPU to buy")
+        if self.gpus:
+            problems += [
+                f"gpus: {r}'s providers may buy no GPU"
+                for r in homes
+                if r in names and not [g for g in self.gpus if g.regions is None or r in g.regions]
+            ]
+        return problems
 
     @property
     def all_providers(self) -> list[ProviderSpec]:
