@@ -284,6 +284,8 @@ class GpuType(_Strict):
     be 1): providers' compute per token is measured on the reference."""
     regions: list[str] | None = None
     """Regions whose providers may buy it at the start; None: every region."""
+    maker: str | None = None
+    """Region where it is designed: a `maker` region's own GPU is a domestic accelerator there."""
 
 
 class GpuAccessShock(_Shock):
@@ -412,6 +414,8 @@ class Scenario(_Strict):
                 f"(got {self.gpus[0].relative_throughput})"
             )
         for i, g in enumerate(self.gpus):
+            if g.maker is not None and g.maker not in names:
+                problems.append(f"gpus.{i}.maker: {g.maker!r} is not a region; one of {names}")
             for r in g.regions or ():
                 if r not in names:
                     problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
