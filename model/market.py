@@ -22,6 +22,7 @@ from tokenmarket.agents.strategies import registry
 from tokenmarket.model import demand, frontier, metrics
 from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
+from tokenmarket.model.networks import Routes
 from tokenmarket.model.random import Purpose, Streams, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
@@ -164,7 +165,6 @@ class TokenMarket(mesa.Model):
         self.n_regions = len(spec.regions)
         self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
         self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
-        self.latency_ms = spec.latency_matrix()
         self.segment_alpha = np.array([s.price_weight for s in spec.segments])
         self.segment_beta = np.array([s.quality_weight for s in spec.segments])
         self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
@@ -192,6 +192,8 @@ class TokenMarket(mesa.Model):
         self.gpu_market = GpuMarket.of(spec)
         """The compute market (`model/compute.py`); None: providers keep their own hardware."""
         self._equip_for_purchase(self.provider_list)
+        self.routes = Routes(spec, self.home)
+        """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
         self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
         """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
         self._frontier_path = [self.frontier_capability]
@@ -362,7 +364,7 @@ class TokenMarket(mesa.Model):
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
         market = self.spec.market
         extra = np.array([p.extra_latency_ms for p in self.provider_list])
-        latency = self.latency_ms[:, self.home] + extra
+        latency = self.routes.latency_ms(self.steps) + extra
         trust = np.where(
             np.arange(self.n_regions)[:, None] == self.home[None, :], market.home_bias_utils, 0.0
         )
@@ -427,6 +429,7 @@ class TokenMarket(mesa.Model):
         """One month of the market."""
         for shock in self._shocks_by_step.get(self.steps, ()):
             self._apply(shock)
+        self.routes.buy(self.provider_list, self.steps)
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
         self._equip_for_purchase([p for p in self.provider_list if p.active])

@@ -298,6 +298,24 @@ class GpuAccessShock(_Shock):
 
 
 # ---- end compute market ----
+
+
+# ---- networks (issue 14, model/networks.py) ----
+class PopSpec(_Strict):
+    """A point of presence (or cross-border link) a provider buys for one developer region."""
+
+    provider: str
+    region: str
+    """Developer region it serves."""
+    step: Annotated[int, Field(ge=1, le=10_000)]
+    """Month it is bought and in service (1 = the first month of the run)."""
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)]
+    """Round trip from the region's developers to the provider through it."""
+    usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    """The network operator's price, added to the provider's fixed opex from `step` on."""
+
+
+# ---- end networks ----
 Shock = Annotated[
     ElectricityShock
     | CarbonShock
@@ -340,6 +358,8 @@ class Scenario(_Strict):
     export controls, entry, model releases."""
     gpus: list[GpuType] = Field(default_factory=list)
     """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
+    pops: list[PopSpec] = Field(default_factory=list)
+    """Points of presence bought by providers (`model/networks.py`); empty: public routes."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -398,6 +418,13 @@ class Scenario(_Strict):
                 elif entrants.get(shock.provider, 0) > shock.step:
                     problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
         problems += self._compute_market_problems(located)
+        for i, pop in enumerate(self.pops):
+            if pop.provider not in providers:
+                problems.append(
+                    f"pops.{i}.provider: {pop.provider!r} is not a provider; one of {providers}"
+                )
+            if pop.region not in names:
+                problems.append(f"pops.{i}.region: {pop.region!r} is not a region; one of {names}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
