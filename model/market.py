@@ -189,6 +189,10 @@ class TokenMarket(mesa.Model):
                 )
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
+        names = [p.name for p in self.provider_list]
+        self.author = np.array([names.index(p.spec.hosts or p.name) for p in self.provider_list])
+        """Provider whose model each provider serves: itself, or an open-weights author."""
+        self._follow_authors()
         self.gpu_market = GpuMarket.of(spec)
         """The compute market (`model/compute.py`); None: providers keep their own hardware."""
         self._equip_for_purchase(self.provider_list)
@@ -342,6 +346,14 @@ class TokenMarket(mesa.Model):
         if self.gpu_market is not None:
             for p in providers:
                 self.gpu_market.equip_for_purchase(p)
+
+    def _follow_authors(self) -> None:
+        """Hook of open-weights hosting: a host serves its author's current weights."""
+        for host, author in enumerate(self.author):
+            if host != author:
+                model = self.provider_list[author]
+                self.provider_list[host].compute_per_token = model.compute_per_token
+                self.provider_list[host].capability = model.capability
 
     def _equip_fleet(self) -> None:
         """Hook of the compute market: the month's bills are those of each fleet's mix."""
@@ -699,6 +711,7 @@ class TokenMarket(mesa.Model):
         ]
         for p in active:
             p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self._follow_authors()
         self.frontier_quality = self._frontier_quality()
 
     def _frontier_quality(self) -> float:
@@ -797,6 +810,27 @@ class TokenMarket(mesa.Model):
             }
         )
         return self._tagged(frame)
+
+    def author_frame(self) -> pd.DataFrame:
+        """Tokens served per month by host and by model author (open-weights hosting).
+
+        One row per month and provider (the host, who serves and is paid), with the author of
+        the model it serves (itself, or the open-weights provider it hosts) and both home
+        regions: a model's tokens go abroad when a foreign host serves them, without its author
+        exporting. Summed by `author` or by `provider`, the tokens are the same.
+        """
+        frame = self.provider_frame()[[*FRAME_KEYS, "provider", "region", "served_mtok"]]
+        names = [p.name for p in self.provider_list]
+        author = {p.name: names[self.author[p.index]] for p in self.provider_list}
+        region = {p.name: p.region for p in self.provider_list}
+        frame = frame.rename(columns={"region": "host_region"})
+        frame.insert(
+            frame.columns.get_loc("host_region") + 1, "author", frame["provider"].map(author)
+        )
+        frame.insert(
+            frame.columns.get_loc("author") + 1, "author_region", frame["author"].map(region)
+        )
+        return frame
 
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""

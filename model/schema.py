@@ -120,6 +120,10 @@ class ProviderSpec(_Strict):
     """Share of developers aware of the provider at step 0; None uses the market default."""
     initial_home_awareness: Probability | None = None
     """The same among developers of its home region; None: as `initial_awareness`."""
+    hosts: str | None = None
+    """Open-weights hosting (issue 14): the open-weights provider whose model it serves, so its
+    quality and compute per token are that model's (its own R&D moves nothing); None: its
+    own model."""
 
 
 class Market(_Strict):
@@ -418,6 +422,16 @@ class Scenario(_Strict):
                 elif entrants.get(shock.provider, 0) > shock.step:
                     problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
         problems += self._compute_market_problems(located)
+        authors = {p.name: p for p in self.all_providers}
+        for where, p in located:
+            if p.hosts is None:
+                continue
+            author = authors.get(p.hosts)
+            if author is None or not author.open_weights or author.hosts is not None:
+                problems.append(
+                    f"{where}.hosts: {p.hosts!r} is not an open-weights author (a provider with "
+                    "open_weights = true serving its own model)"
+                )
         for i, pop in enumerate(self.pops):
             if pop.provider not in providers:
                 problems.append(
