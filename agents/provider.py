@@ -64,8 +64,9 @@ class Provider(mesa.Agent):
         self.pue = spec.pue
         self.amortization_months = spec.amortization_months
         self.opex_fixed_usd_per_month = spec.opex_fixed_usd_per_month
-        self.gpu_price_usd = spec.gpu_price_usd
-        self.gpu_kw = spec.gpu_kw
+        self.gpu_price_usd = spec.gpu_price_usd or 0.0
+        self.gpu_kw = spec.gpu_kw or 1.0
+        """Its own hardware; with a compute market these are set from the GPU it buys."""
         self.opex_usd_per_gpu_month = spec.opex_usd_per_gpu_month
         self.gpu = 0
         """GPU type it buys in the scenario's compute market (`model/compute.py`), which also

@@ -487,7 +487,7 @@ class TokenMarket(mesa.Model):
                 self._change_access(
                     names.index(shock.developer_region), names.index(shock.home), shock.probability
                 )
-            case GpuAccessShock(region=region, gpu=gpu, allowed=allowed):
+            case GpuAccessShock(region=region, gpu=gpu, allowed=allowed) if self.gpu_market:
                 self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
