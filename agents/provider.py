@@ -29,6 +29,16 @@ class Provider(mesa.Agent):
 
     State is last month's outcome until `settle` books the new month; everything the
     DataCollector reads is a plain attribute or property with its unit in the name.
+
+    It sells a line of tiers (`spec.tiers`; one, its reference model, by default). Its cost
+    stack, capacity, demand and output are in Mtok of the reference model: a tier at compute
+    share s needs s of the energy, GPU time and so capex and opex per token, so a token of it
+    uses s of a unit of capacity. The strategy prices the reference model; a tier's price is
+    that price times s (`tier_prices`), the same markup over unit cost on every tier — what
+    a multi-product firm facing logit demand with one price coefficient sets: with log-price
+    utility the profit-maximizing p/c is common to all its products, with linear utility
+    p - c is (Anderson, de Palma & Thisse 1992, ch. 7; Konovalov & Sandor 2010, Economic
+    Theory 44). Revenue is then price x served Mtok of the reference model, as for one model.
     """
 
     def __init__(
@@ -50,8 +60,11 @@ class Provider(mesa.Agent):
         self.strategy = strategy
         self.open_weights = spec.open_weights
         self.compute_per_token = spec.energy_kwh_per_mtok
-        """Compute per token of its model, in kWh/Mtok on the scenario's starting hardware
-        (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        """Compute per token of its reference model, in kWh/Mtok on the scenario's starting
+        hardware (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        self.tiers = spec.tier_list
+        """The models it sells (products): each at `compute_share` of the reference compute."""
+        self.compute_share = np.array([t.compute_share for t in self.tiers])
         self.capability = 0.0
         """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
@@ -100,7 +113,7 @@ class Provider(mesa.Agent):
         self.demand_mtok = self.served_mtok = self.capacity_mtok = self.energy_kwh = 0.0
         self.revenue_usd = self.electricity_usd = self.capex_usd = self.capex_paid_usd = 0.0
         self.opex_usd = self.rnd_usd = self.profit_usd = self.free_cash_flow_usd = 0.0
-        self.token_share = self.developer_share = self.demand_share = 0.0
+        self.token_share = self.developer_share = self.demand_share = self.tokens_mtok = 0.0
         self.customers = 0
 
     def schedule_entry(self, step: int) -> None:
@@ -118,6 +131,18 @@ class Provider(mesa.Agent):
     def quality(self, points: float) -> None:
         slope = self.model.spec.market.quality_per_log_compute
         self.capability = float(frontier.capability(points, self.compute_per_token, slope))
+
+    @property
+    def tier_prices(self) -> np.ndarray:
+        """Posted price of each tier (USD/Mtok): the reference price times its compute share."""
+        return self.price_usd_per_mtok * self.compute_share
+
+    @property
+    def tier_qualities(self) -> np.ndarray:
+        """Quality of each tier: capability + slope ln(compute), on or behind the frontier."""
+        slope = self.model.spec.market.quality_per_log_compute
+        compute = self.compute_per_token * self.compute_share
+        return np.asarray(frontier.quality(self.capability, compute, slope))
 
     @property
     def strategy_name(self) -> str:

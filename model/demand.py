@@ -42,9 +42,12 @@ class Population:
     access: np.ndarray
     """bool (n, J): access_draw < access probability of (region, home); kept until a shock."""
     choice: np.ndarray
-    """int, provider index or OUTSIDE."""
+    """int, product index (a provider's tier) or OUTSIDE."""
     must_review: np.ndarray
     """bool: rationed last month, or its provider exited."""
+    reference_task_price: np.ndarray
+    """USD per Mtok of a reference task (price x tokens-per-task factor) of the option it
+    chose, when it chose it: its intensive margin answers changes from this price."""
 
     @property
     def size(self) -> int:
@@ -195,23 +198,34 @@ def choose(
     streams: Streams,
     month: int,
     switching_cost: np.ndarray | None = None,
+    *,
+    provider_of: np.ndarray | None = None,
+    tier_cost_share: float = 1.0,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
 
     The rule: fresh Gumbel(0, mu) taste shocks on every option; a reviewer moves to its best
     alternative only if that beats its current option's utility plus its switching cost
-    (leaving or entering the outside option included). A current provider no longer
+    (leaving or entering the outside option included). A current product no longer
     available (exited, access withdrawn) has utility -inf, so its customers must move.
     `switching_cost` (one per reviewer) replaces theirs, e.g. zeros as the market forms.
+
+    Options are products. With `provider_of` (the provider of each product), a move to
+    another product of the current provider (another tier) costs only `tier_cost_share` of
+    the switching cost: the reviewer takes the better of the best other-provider option less
+    its cost and the best same-provider option less the smaller cost.
 
     Sampled exactly without a shock per option, by max-stability of the Gumbel law: over
     the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
     exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
-    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
+    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built; the
+    two groups of alternatives (other providers, own provider's other tiers) are disjoint,
+    so their maxima are independent and each is sampled so (two more draws).
 
-    The three draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2:
-    the current option's Gumbel), full-population arrays read at the reviewer's own row: a
-    developer's shocks do not depend on who else reviews, so paired runs stay paired.
+    The draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2: the
+    current option's Gumbel; 3 and 4 the same for the own provider's other tiers),
+    full-population arrays read at the reviewer's own row: a developer's shocks do not
+    depend on who else reviews, so paired runs stay paired.
     """
     n, mu = reviewers.size, weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
@@ -221,20 +235,54 @@ def choose(
     rows = np.arange(n)
     current_weight = w[rows, column].copy()
     w[rows, column] = 0.0
-    cumulative = np.cumsum(w, axis=1, out=w)
-    alternatives = cumulative[:, -1]
-    target = streams.uniform(Purpose.TASTE, month, pop.size, 0, rows=reviewers) * alternatives
-    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
-    shocks = -np.log(
-        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in (1, 2)]
-    )
-    with np.errstate(divide="ignore"):
-        best_utility = mu * (np.log(alternatives) + shocks[0])
-        current_utility = mu * (np.log(current_weight) + shocks[1])
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
+    tiers = provider_of is not None and np.unique(provider_of).size < provider_of.size
+    if tiers:
+        # the outside option's owner is -1: for a reviewer outside, "same" is only its
+        # current column, whose weight is already 0, so its own-tier group is empty
+        owner = np.append(provider_of, -1)
+        same = owner[None, :] == owner[column][:, None]
+        w_same = w * same
+        w -= w_same
+    best, best_utility = _best(w, mu, streams, month, pop.size, reviewers, (0, 1))
+    with np.errstate(divide="ignore"):
+        current_utility = mu * (
+            np.log(current_weight)
+            - np.log(streams.exponential(Purpose.TASTE, month, pop.size, 2, rows=reviewers))
+        )
     switch = best_utility > current_utility + cost
+    if tiers:
+        tier, tier_utility = _best(w_same, mu, streams, month, pop.size, reviewers, (3, 4))
+        to_tier = tier_utility - tier_cost_share * cost > np.maximum(
+            best_utility - cost, current_utility
+        )
+        switch |= to_tier
+        best = np.where(to_tier, tier, best)
     new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
+
+
+def _best(
+    w: np.ndarray,
+    mu: float,
+    streams: Streams,
+    month: int,
+    population: int,
+    reviewers: np.ndarray,
+    keys: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax and max utility over each row's options of weight w, by Gumbel max-stability.
+
+    Column k is drawn with probability w_k / W from TASTE draw `keys[0]`, and the max is
+    mu (ln W + Gumbel) from draw `keys[1]`; -inf where a row has no option. `w` is consumed.
+    """
+    cumulative = np.cumsum(w, axis=1, out=w)
+    total = cumulative[:, -1]
+    uniform = streams.uniform(Purpose.TASTE, month, population, keys[0], rows=reviewers)
+    best = np.minimum((cumulative <= (uniform * total)[:, None]).sum(axis=1), w.shape[1] - 1)
+    shock = -np.log(streams.exponential(Purpose.TASTE, month, population, keys[1], rows=reviewers))
+    with np.errstate(divide="ignore"):
+        return best, mu * (np.log(total) + shock)
 
 
 def diffuse_awareness(
@@ -257,11 +305,17 @@ def diffuse_awareness(
     pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 
-def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:
-    """(n_regions, J): share of each region's developers who are customers of each provider."""
+def developer_share_by_region(
+    pop: Population, n_regions: int, n_providers: int, provider_of: np.ndarray
+) -> np.ndarray:
+    """(n_regions, J): share of each region's developers who are customers of each provider.
+
+    `provider_of` maps a product (the choice) to its provider.
+    """
     inside = pop.choice != OUTSIDE
     counts = np.bincount(
-        pop.region[inside] * n_providers + pop.choice[inside], minlength=n_regions * n_providers
+        pop.region[inside] * n_providers + provider_of[pop.choice[inside]],
+        minlength=n_regions * n_providers,
     ).reshape(n_regions, n_providers)
     per_region = np.bincount(pop.region, minlength=n_regions)
     return counts / np.maximum(per_region, 1)[:, None]

@@ -19,7 +19,7 @@ from scipy.special import ndtri
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
-from tokenmarket.model import demand, frontier, metrics
+from tokenmarket.model import costs, demand, frontier, metrics
 from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.networks import Routes
@@ -69,9 +69,31 @@ PROVIDER_COLUMNS = (
     "electricity_share_of_opex",
     "electricity_share_of_cost",
     "quality",
+    "tokens_mtok",
     "active",
 )
-"""Per provider and month, in `provider_frame()`; every name is a Provider attribute."""
+"""Per provider and month, in `provider_frame()`; every name is a Provider attribute.
+`demand_mtok`, `served_mtok` and `capacity_mtok` are in Mtok of its reference model (a tier
+of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers."""
+
+PRODUCT_COLUMNS = (
+    "price_usd_per_mtok",
+    "quality",
+    "compute_kwh_per_mtok",
+    "tokens_per_task_factor",
+    "requested_mtok",
+    "served_mtok",
+    "spill_in_mtok",
+    "spilled_mtok",
+    "spill_served_mtok",
+    "lost_mtok",
+    "tasks",
+)
+"""Per product (provider x tier) and month, in `product_frame()` (from `product_table`).
+Price and quality are what developers chose on; `requested_mtok` is its customers' first-
+choice demand; `served_mtok` = requested served directly + `spill_in_mtok` (others' rationed
+demand it took); of its own unserved demand (`spilled_mtok`), `spill_served_mtok` was served
+elsewhere and `lost_mtok` was not; `tasks` is served Mtok over tokens per task."""
 
 MARKET_COLUMNS = (
     "hhi",
@@ -94,8 +116,15 @@ MARKET_COLUMNS = (
 FRAME_KEYS = ("run_id", "seed", "step", "date")
 """First columns of every frame: the run's label and seed, the month and its calendar date."""
 
-ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
-"""Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
+ARRAY_REPORTERS = (
+    "flows_mtok",
+    "segment_demand_mtok",
+    "segment_served_mtok",
+    "segment_spend_usd",
+    "product_table",
+)
+"""Per month, arrays behind `flow_frame()`, `segment_frame()` and `product_frame()`, not
+`market_frame()` columns."""
 
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
@@ -123,10 +152,12 @@ class _Observed:
     price_sensitivity: float
     price_utility: str
     population: Population
+    chosen_provider: np.ndarray
+    """Each developer's provider (the owner of its product), or OUTSIDE."""
 
     def reach(self, provider_index: int) -> np.ndarray:
         """Share of the provider's customers (all developers, if it has none) who may use each."""
-        customers = self.population.choice == provider_index
+        customers = self.chosen_provider == provider_index
         rows = self.population.access[customers] if customers.any() else self.population.access
         return rows.mean(axis=0)
 
@@ -198,6 +229,17 @@ class TokenMarket(mesa.Model):
         self._equip_for_purchase(self.provider_list)
         self.routes = Routes(spec, self.home)
         """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
+        tiers = [(p, t) for p in self.provider_list for t in p.tiers]
+        self.product_provider = np.array([p.index for p, _ in tiers])
+        """Provider of each product (provider x tier): the product axis of choice and clearing."""
+        self.product_names = [(p.name, t.name) for p, t in tiers]
+        self.compute_share = np.array([t.compute_share for _, t in tiers])
+        """Compute per token of each product over its provider's reference model's."""
+        self.task_factor = np.array([t.tokens_per_task_factor for _, t in tiers])
+        """Tokens per task of each product over its segment's `tokens_per_task`."""
+        self.tokens_per_task_growth = np.array(
+            [s.tokens_per_task_growth_per_month for s in spec.segments]
+        )
         self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
         """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
         self._frontier_path = [self.frontier_capability]
@@ -215,9 +257,10 @@ class TokenMarket(mesa.Model):
         self.requested_mtok = self.spilled_mtok = self.spill_served_mtok = self.lost_mtok = 0.0
         """Unmet demand of the month, Mtok: requested of providers (first choices), spilled
         by rationing, served after spilling, lost (`_clear` states the conservation law)."""
-        self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
+        self.segment_demand_mtok = self.segment_served_mtok = self.segment_spend_usd = np.zeros(
             (len(spec.segments), len(self.provider_list))
         )
+        self.product_table = np.zeros((len(tiers), len(PRODUCT_COLUMNS)))
         self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
@@ -274,6 +317,7 @@ class TokenMarket(mesa.Model):
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
             must_review=np.zeros(n, dtype=bool),
+            reference_task_price=np.ones(n),
         )
 
     def _form_market(self) -> None:
@@ -288,14 +332,25 @@ class TokenMarket(mesa.Model):
                 )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop, everyone, self._weights, self.streams, 0, switching_cost=np.zeros(pop.size)
+            pop,
+            everyone,
+            self._weights,
+            self.streams,
+            0,
+            switching_cost=np.zeros(pop.size),
+            provider_of=self.product_provider,
         )
-        requested, d, inside = self._demand_by_provider()
+        pop.reference_task_price[:] = self._task_prices()[pop.choice]
+        requested, d, inside = self._demand_by_product()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
+        load, tokens = (
+            self._by_provider(requested * self.compute_share),
+            self._by_provider(requested),
+        )
         for p in self.provider_list:
-            p.demand_mtok = requested[p.index]
-            p.demand_share = requested[p.index] / total
+            p.demand_mtok = load[p.index]
+            p.demand_share = tokens[p.index] / total
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
@@ -311,17 +366,37 @@ class TokenMarket(mesa.Model):
         return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
 
     def _expected_demand(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each provider's expected logit demand (Mtok/month) and its expected monthly growth.
+        """Each provider's expected logit demand and its expected monthly growth.
 
-        `probabilities` is developers x providers. Growth is the demand-weighted growth of the
-        regions its expected customers live in: what a firm sizing its pipeline would plan for.
+        `probabilities` is developers x products; demand is in Mtok of the provider's
+        reference model a month (its tiers' tokens weighted by their compute share), at the
+        prices a developer would choose at (the intensive margin is relative to them). Growth
+        is the demand-weighted growth of the regions its expected customers live in: what a
+        firm sizing its pipeline would plan for.
         """
         pop = self.population
-        expected = probabilities.T @ pop.base_demand_mtok
-        growing = probabilities.T @ (pop.base_demand_mtok * self.demand_growth[pop.region])
+        d = self._task_demand_mtok()
+        factor = self.task_factor * self.compute_share
+        expected = self._by_provider((probabilities.T @ d) * factor)
+        growing = self._by_provider(
+            (probabilities.T @ (d * self.demand_growth[pop.region])) * factor
+        )
         growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
-        prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
-        return expected * self._price_factor(prices), growth
+        return expected, growth
+
+    def _by_provider(self, per_product: np.ndarray) -> np.ndarray:
+        """Sum a per-product array (last axis) over each provider's tiers."""
+        n = len(self.provider_list)
+        if per_product.ndim == 1:
+            return np.bincount(self.product_provider, weights=per_product, minlength=n)
+        out = np.zeros((*per_product.shape[:-1], n))
+        np.add.at(out, (..., self.product_provider), per_product)
+        return out
+
+    def chosen_provider(self) -> np.ndarray:
+        """Each developer's provider (the owner of its chosen product), or OUTSIDE."""
+        choice = self.population.choice
+        return np.where(choice == OUTSIDE, OUTSIDE, self.product_provider[choice])
 
     def _growth_cap_from_start(self, provider: Provider) -> float:
         """A capacity-growth cap in force from month 1 also held for the orders in the pipeline."""
@@ -363,8 +438,10 @@ class TokenMarket(mesa.Model):
                     self.gpu_market.equip_fleet(p, self.steps)
 
     def _available(self) -> np.ndarray:
+        """(n, products): products of active providers a developer knows of and may use."""
         active = np.array([p.active for p in self.provider_list])
-        return self.population.aware & self.population.access & active
+        pop = self.population
+        return (pop.aware & pop.access & active)[:, self.product_provider]
 
     def _choice_weights(self) -> demand.ChoiceWeights:
         """Every developer's logit weights over its choice set, at this month's offers."""
@@ -376,17 +453,18 @@ class TokenMarket(mesa.Model):
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
         market = self.spec.market
         extra = np.array([p.extra_latency_ms for p in self.provider_list])
-        latency = self.routes.latency_ms(self.steps) + extra
+        latency = (self.routes.latency_ms(self.steps) + extra)[:, self.product_provider]
+        home = self.home[self.product_provider]
         trust = np.where(
-            np.arange(self.n_regions)[:, None] == self.home[None, :], market.home_bias_utils, 0.0
+            np.arange(self.n_regions)[:, None] == home[None, :], market.home_bias_utils, 0.0
         )
         return demand.cell_utilities(
             alpha=self.segment_alpha,
             beta=self.segment_beta,
             gamma=self.segment_gamma,
             u0=self.segment_u0,
-            price_usd_per_mtok=self._prices()[:-1],
-            quality=np.array([p.quality for p in self.provider_list]),
+            price_usd_per_mtok=self._prices()[:-1] * self.task_factor,
+            quality=self._product_quality(),
             latency_ms=latency,
             trust=trust,
             outside_price_usd_per_mtok=market.outside_price_usd_per_mtok,
@@ -402,29 +480,67 @@ class TokenMarket(mesa.Model):
         models; tying it to the research frontier instead would let the outside option pass
         every API whenever diffusion is slow.
         """
-        best = max((p.quality for p in self.provider_list if p.active), default=0.0)
-        return best - self.spec.market.outside_quality_gap
+        active = np.array([p.active for p in self.provider_list])[self.product_provider]
+        best = self._product_quality()[active].max(initial=0.0)
+        return float(best) - self.spec.market.outside_quality_gap
 
-    def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
-        """Intensive margin: d = d0 (p / p_ref) ** -eta."""
-        market = self.spec.market
-        return (
-            price_usd_per_mtok / market.reference_price_usd_per_mtok
-        ) ** -market.demand_elasticity
+    def _task_prices(self) -> np.ndarray:
+        """Price x tokens-per-task factor of each product, outside last (USD/Mtok).
+
+        The cost of a task on it, up to the segment's tokens per task: what developers compare.
+        """
+        return self._prices() * np.append(self.task_factor, 1.0)
+
+    def _developer_demand_mtok(self, product: np.ndarray) -> np.ndarray:
+        """Each developer's Mtok this month if it buys `product` (one per developer; -1 outside).
+
+        Tasks times tokens per task: its task demand, times the tier's tokens-per-task factor,
+        times the intensive margin on cost per task, tasks = t0 (c / c_ref) ** -eta, with c
+        the product's task price now and c_ref the one when the developer chose it: a short-
+        run response to price changes (cal B.7: about -1.1), while the choice between cheap
+        and dear products is the logit's, on cost per task. So a reasoning tier cheaper per
+        token but dearer per task loses choosers, and a rising price cuts its customers' use.
+        """
+        eta = self.spec.market.demand_elasticity
+        ratio = self._task_prices()[product] / self.population.reference_task_price
+        factor = np.append(self.task_factor, 1.0)[product]
+        return self._task_demand_mtok() * factor * ratio**-eta
+
+    def _task_demand_mtok(self) -> np.ndarray:
+        """Each developer's tasks this month times its segment's tokens per task, in Mtok.
+
+        `base_demand_mtok` is tasks at the start times the segment's `tokens_per_task` (it
+        grows at the region's rate); tokens per task grow at the segment's agentic rate.
+        """
+        pop = self.population
+        return pop.base_demand_mtok * self._tokens_per_task_growth_factor()[pop.segment]
+
+    def _tokens_per_task_growth_factor(self) -> np.ndarray:
+        """Each segment's tokens per task now over at the start (agentic growth)."""
+        return (1.0 + self.tokens_per_task_growth) ** self.steps
 
     def _prices(self) -> np.ndarray:
-        """Posted prices by provider index, the outside option last (OUTSIDE = -1 indexes it)."""
-        posted = [p.price_usd_per_mtok for p in self.provider_list]
-        return np.array([*posted, self.spec.market.outside_price_usd_per_mtok])
+        """Posted prices by product index, the outside option last (OUTSIDE = -1 indexes it).
 
-    def _demand_by_provider(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Requested demand per provider, each developer's demand at its choice, the inside mask."""
+        A tier's price is its provider's posted price times its compute share: the provider
+        prices its reference model and every tier at the same markup over its unit cost
+        (`Provider.tier_prices`).
+        """
+        tiers = np.concatenate([p.tier_prices for p in self.provider_list])
+        return np.append(tiers, self.spec.market.outside_price_usd_per_mtok)
+
+    def _product_quality(self) -> np.ndarray:
+        """Quality of each product: its provider's capability + slope ln(its compute)."""
+        return np.concatenate([p.tier_qualities for p in self.provider_list])
+
+    def _demand_by_product(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requested Mtok per product, each developer's Mtok at its choice, the inside mask."""
         choice = self.population.choice
         inside = choice != OUTSIDE
-        d = self.population.base_demand_mtok * self._price_factor(self._prices())[choice]
+        d = self._developer_demand_mtok(choice)
         # float even when nobody is inside (bincount of nothing is int64)
         requested = np.bincount(
-            choice[inside], weights=d[inside], minlength=len(self.provider_list)
+            choice[inside], weights=d[inside], minlength=self.compute_share.size
         )
         return requested.astype(float), d, inside
 
@@ -498,9 +614,10 @@ class TokenMarket(mesa.Model):
         self.access_probability[developer_region, home] = probability
         rows = np.flatnonzero(pop.region == developer_region)
         allowed = pop.access_draw[rows, home] < probability
+        chosen = self.chosen_provider()[rows]
         for j in np.flatnonzero(self.home == home):
             pop.access[rows, j] = allowed
-            pop.must_review[rows[(pop.choice[rows] == j) & ~allowed]] = True
+            pop.must_review[rows[(chosen == j) & ~allowed]] = True
 
     def _enter(self, entrant: Provider) -> None:
         """A scheduled entrant: awareness drawn now, its fleet sized from its expected demand."""
@@ -530,7 +647,7 @@ class TokenMarket(mesa.Model):
         alpha = self.segment_alpha[self.population.segment]
         return _Observed(
             step=self.steps,
-            price_usd_per_mtok=self._prices()[:-1],
+            price_usd_per_mtok=np.array([p.price_usd_per_mtok for p in self.provider_list]),
             quality=np.array([p.quality for p in self.provider_list]),
             active=np.array([p.active for p in self.provider_list]),
             demand_share=np.array([p.demand_share for p in self.provider_list]),
@@ -538,6 +655,7 @@ class TokenMarket(mesa.Model):
             price_sensitivity=self._demand_weighted(alpha) / market.mu,
             price_utility=market.price_utility,
             population=self.population,
+            chosen_provider=self.chosen_provider(),
         )
 
     def _diffuse_awareness(self) -> None:
@@ -550,7 +668,7 @@ class TokenMarket(mesa.Model):
             ]
         )
         shares = demand.developer_share_by_region(
-            self.population, self.n_regions, len(self.provider_list)
+            self.population, self.n_regions, len(self.provider_list), self.product_provider
         )
         demand.diffuse_awareness(
             self.population,
@@ -566,75 +684,108 @@ class TokenMarket(mesa.Model):
         self._weights = self._choice_weights()
         review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
         reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
-        pop.choice[reviewers] = demand.choose(
-            pop, reviewers, self._weights, self.streams, self.steps
+        new = demand.choose(
+            pop,
+            reviewers,
+            self._weights,
+            self.streams,
+            self.steps,
+            provider_of=self.product_provider,
+            tier_cost_share=self.spec.market.tier_switching_cost_share,
         )
+        moved = reviewers[new != pop.choice[reviewers]]
+        pop.choice[reviewers] = new
+        pop.reference_task_price[moved] = self._task_prices()[pop.choice[moved]]
         pop.must_review[:] = False
 
     def _clear(self) -> None:
         """Serve min(demand, capacity); rationed demand spills to the next choice, or is lost.
 
-        A short provider serves each customer the same fraction of its request (random
-        rationing would serve some fully, some not; the expected split is the same) and each
-        of them must review next month with probability equal to the unserved fraction.
-        Unmet demand first spills (`_spill`) to spare capacity elsewhere this month.
-        Conservation, every month and in Mtok: requested = served directly + spilled, spilled
-        = served after spilling + lost, so requested = served + lost.
+        Capacity is the provider's, shared by its tiers: a token of a tier uses its compute
+        share of a unit (Mtok of the reference model), so a provider's load is its tiers'
+        requests weighted by their shares. A short provider serves each customer of each of
+        its tiers the same fraction of its request (random rationing would serve some fully,
+        some not; the expected split is the same) and each of them must review next month
+        with probability equal to the unserved fraction. Unmet demand first spills (`_spill`)
+        to spare capacity elsewhere this month. Conservation, every month, in Mtok of tokens,
+        per product, per provider and in all: requested = served directly + spilled, spilled
+        = served after spilling (elsewhere) + lost, so requested = served + lost.
         """
         pop = self.population
-        requested, d, inside = self._demand_by_provider()
+        requested, d, inside = self._demand_by_product()
+        share, owner = self.compute_share, self.product_provider
+        load = self._by_provider(requested * share)
         capacity = np.array([p.capacity_mtok for p in self.provider_list])
-        direct = np.minimum(requested, capacity)
-        fill = np.divide(direct, requested, out=np.ones_like(direct), where=requested > 0)
+        direct_load = np.minimum(load, capacity)
+        provider_fill = np.divide(direct_load, load, out=np.ones_like(load), where=load > 0)
+        fill = provider_fill[owner]
         customers = np.flatnonzero(inside)
-        short = (1.0 - fill)[pop.choice[customers]]
+        chosen = pop.choice[customers]
+        short = (1.0 - fill)[chosen]
         rationing = self.streams.uniform(Purpose.RATIONING, self.steps, pop.size, rows=customers)
         pop.must_review[customers] = rationing < short
         rationed = customers[short > 0.0]
-        asked, spill_served = self._spill(rationed, d, fill, np.maximum(capacity - direct, 0.0))
-        n_segments, n_providers = len(self.spec.segments), len(self.provider_list)
-        to = np.tile(np.arange(n_providers), rationed.size)
-        spilled_segment = np.repeat(pop.segment[rationed], n_providers)
+        asked, spill_served = self._spill(
+            rationed, d, fill, np.maximum(capacity - direct_load, 0.0)
+        )
+        n_segments, n_products = len(self.spec.segments), owner.size
+        to = np.tile(np.arange(n_products), rationed.size)
+        spilled_segment = np.repeat(pop.segment[rationed], n_products)
         first_demand = metrics.cross_sum(
-            pop.segment[customers], pop.choice[customers], d[customers], (n_segments, n_providers)
+            pop.segment[customers], chosen, d[customers], (n_segments, n_products)
         )
         self.flows_mtok = metrics.flows_by_region(
             pop.region[customers],
-            self.home[pop.choice[customers]],
-            d[customers] * fill[pop.choice[customers]],
+            self.home[owner[chosen]],
+            d[customers] * fill[chosen],
             self.n_regions,
         ) + metrics.flows_by_region(
-            np.repeat(pop.region[rationed], n_providers),
-            self.home[to],
+            np.repeat(pop.region[rationed], n_products),
+            self.home[owner[to]],
             spill_served.ravel(),
             self.n_regions,
         )
-        self.segment_demand_mtok = first_demand + metrics.cross_sum(
-            spilled_segment, to, asked.ravel(), (n_segments, n_providers)
+        segment_served = first_demand * fill + metrics.cross_sum(
+            spilled_segment, to, spill_served.ravel(), (n_segments, n_products)
         )
-        self.segment_served_mtok = first_demand * fill + metrics.cross_sum(
-            spilled_segment, to, spill_served.ravel(), (n_segments, n_providers)
+        self.segment_demand_mtok = self._by_provider(
+            first_demand
+            + metrics.cross_sum(spilled_segment, to, asked.ravel(), (n_segments, n_products))
         )
-        asked_of = asked.sum(axis=0)
-        served = direct + spill_served.sum(axis=0)
+        self.segment_served_mtok = self._by_provider(segment_served)
+        self.segment_spend_usd = self._by_provider(segment_served * self._prices()[:-1])
+        spill_in = spill_served.sum(axis=0)
+        served = requested * fill + spill_in
+        spilled = requested * (1.0 - fill)
+        served_elsewhere = np.bincount(
+            pop.choice[rationed], weights=spill_served.sum(axis=1), minlength=n_products
+        )
+        self._record_products(
+            requested, served, spill_in, spilled, served_elsewhere, segment_served
+        )
+        tokens, asked_load = self._by_provider(served), self._by_provider(asked.sum(axis=0) * share)
+        served_load = direct_load + self._by_provider(spill_in * share)
+        requested_tokens = self._by_provider(requested)
         outside = float(d[~inside].sum())
-        counts = np.bincount(pop.choice[customers], minlength=n_providers)
-        total_served = served.sum()
+        n_providers = len(self.provider_list)
+        counts = np.bincount(owner[chosen], minlength=n_providers)
+        total_served = tokens.sum()
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
             j = p.index
             p.customers = int(counts[j])
             p.developer_share = counts[j] / pop.size
-            p.token_share = served[j] / total_served if total_served > 0 else 0.0
-            p.demand_share = requested[j] / (requested.sum() + outside)
-            p.extra_latency_ms = congestion * (1.0 - fill[j])
+            p.tokens_mtok = float(tokens[j])
+            p.token_share = tokens[j] / total_served if total_served > 0 else 0.0
+            p.demand_share = requested_tokens[j] / (requested.sum() + outside)
+            p.extra_latency_ms = congestion * (1.0 - provider_fill[j])
             if p.active:
-                p.settle(requested[j] + asked_of[j], served[j])
-        self.hhi = metrics.hhi(served)
+                p.settle(load[j] + asked_load[j], served_load[j])
+        self.hhi = metrics.hhi(tokens)
         self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
         self.requested_mtok = float(requested.sum())
-        self.spilled_mtok = float((requested - direct).sum())
-        self.spill_served_mtok = float(spill_served.sum())
+        self.spilled_mtok = float(spilled.sum())
+        self.spill_served_mtok = float(spill_in.sum())
         self.lost_mtok = max(0.0, self.spilled_mtok - self.spill_served_mtok)
         self.total_demand_mtok = float(requested.sum() + outside)
         self.total_served_mtok = float(total_served)
@@ -642,25 +793,63 @@ class TokenMarket(mesa.Model):
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
         self.consumer_surplus = float(self._weights.log_sum().mean())
 
+    def _record_products(
+        self,
+        requested: np.ndarray,
+        served: np.ndarray,
+        spill_in: np.ndarray,
+        spilled: np.ndarray,
+        served_elsewhere: np.ndarray,
+        segment_served: np.ndarray,
+    ) -> None:
+        """The month's `product_table` (PRODUCT_COLUMNS): what was offered and what it sold.
+
+        Tasks are served Mtok over tokens per task, segment by segment (a segment's
+        `tokens_per_task`, grown at its agentic rate, times the tier's factor).
+        """
+        start = np.array([s.tokens_per_task for s in self.spec.segments])
+        tokens_per_task = np.outer(start * self._tokens_per_task_growth_factor(), self.task_factor)
+        compute = np.array([p.compute_per_token for p in self.provider_list])
+        columns = {
+            "price_usd_per_mtok": np.where(
+                np.array([p.active for p in self.provider_list])[self.product_provider],
+                self._prices()[:-1],
+                np.nan,
+            ),
+            "quality": self._product_quality(),
+            "compute_kwh_per_mtok": compute[self.product_provider] * self.compute_share,
+            "tokens_per_task_factor": self.task_factor,
+            "requested_mtok": requested,
+            "served_mtok": served,
+            "spill_in_mtok": spill_in,
+            "spilled_mtok": spilled,
+            "spill_served_mtok": served_elsewhere,
+            "lost_mtok": np.maximum(spilled - served_elsewhere, 0.0),
+            "tasks": (segment_served * 1e6 / tokens_per_task).sum(axis=0),
+        }
+        self.product_table = np.column_stack([columns[c] for c in PRODUCT_COLUMNS])
+
     def _spill(
         self, rationed: np.ndarray, d: np.ndarray, fill: np.ndarray, spare_mtok: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Unserved demand of `rationed` customers, sent to their next choice this month.
 
-        Returns (rationed x providers) Mtok asked of each provider, and Mtok it served.
+        Returns (rationed x products) Mtok asked of each product, and Mtok it served. `fill`
+        is per product, `spare_mtok` per provider (in Mtok of its reference model).
         A rationed customer's unserved share goes to its second choice: under logit the
         ranking of options is Plackett-Luce (Luce 1959; Train 2009, ch. 7.3), so given that
-        its provider j was best, the next best is k with probability w_k / (W - w_j), the
+        its product j was best, the next best is k with probability w_k / (W - w_j), the
         outside option included; the expected split is sent, without a draw. This is how API
         buyers overflow (routers such as OpenRouter fall back to the next provider when one
         is rate-limited), at the fallback's price, for the quantity first requested. A
-        provider serves spilled demand up to its spare capacity, every asker the same
-        fraction; what finds no spare capacity, or goes to the outside option, is lost for the
-        month (one round: no third choice). The customer itself reviews next month (`_clear`).
+        provider serves spilled demand up to its spare capacity, every asker of each of its
+        tiers the same fraction (another tier of a short provider finds none); what finds no
+        spare capacity, or goes to the outside option, is lost for the month (one round: no
+        third choice). The customer itself reviews next month (`_clear`).
         """
-        n_providers = len(self.provider_list)
+        n_products = self.product_provider.size
         if rationed.size == 0:
-            return np.zeros((0, n_providers)), np.zeros((0, n_providers))
+            return np.zeros((0, n_products)), np.zeros((0, n_products))
         first = self.population.choice[rationed]
         w = np.take(self._weights.weights, rationed, axis=0)
         w[np.arange(rationed.size), first] = 0.0
@@ -669,18 +858,18 @@ class TokenMarket(mesa.Model):
         to = np.divide(
             unserved[:, None] * w[:, :-1], total, out=np.zeros_like(w[:, :-1]), where=total > 0
         )
-        asked = to.sum(axis=0)
+        asked = self._by_provider(to.sum(axis=0) * self.compute_share)
         taken = np.divide(
             np.minimum(asked, spare_mtok), asked, out=np.zeros_like(asked), where=asked > 0
         )
-        return to, to * taken
+        return to, to * taken[self.product_provider]
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""
         for p in self.provider_list:
             if p.active and p.should_exit():
                 p.exit()
-                self.population.must_review[self.population.choice == p.index] = True
+                self.population.must_review[self.chosen_provider() == p.index] = True
         active = [p for p in self.provider_list if p.active]
         self.active_providers = len(active)
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
@@ -716,7 +905,10 @@ class TokenMarket(mesa.Model):
 
     def _frontier_quality(self) -> float:
         """q_max at the largest compute per token on offer: the best quality reachable now."""
-        compute = max((p.compute_per_token for p in self.provider_list if p.active), default=1.0)
+        compute = max(
+            (p.compute_per_token * p.compute_share.max() for p in self.provider_list if p.active),
+            default=1.0,
+        )
         slope = self.spec.market.quality_per_log_compute
         return float(frontier.quality(self.frontier_capability, compute, slope))
 
@@ -789,12 +981,13 @@ class TokenMarket(mesa.Model):
 
         `token_share` is the provider's share of the tokens served to the segment that month
         (0 when the segment bought none): who wins price-sensitive and quality-sensitive work.
+        `spend_usd` is what the segment paid it (its tiers' prices times their tokens).
         """
         steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
         shape = (len(steps), len(self.spec.segments), len(self.provider_list))
-        demand_mtok, served_mtok = (
+        demand_mtok, served_mtok, spend_usd = (
             np.array(self.datacollector.model_vars[name], dtype=float).reshape(shape)
-            for name in ("segment_demand_mtok", "segment_served_mtok")
+            for name in ("segment_demand_mtok", "segment_served_mtok", "segment_spend_usd")
         )
         segment_total = served_mtok.sum(axis=2, keepdims=True)
         share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
@@ -806,6 +999,7 @@ class TokenMarket(mesa.Model):
                 "provider": np.asarray([p.name for p in self.provider_list])[j.ravel()],
                 "demand_mtok": demand_mtok.ravel(),
                 "served_mtok": served_mtok.ravel(),
+                "spend_usd": spend_usd.ravel(),
                 "token_share": share.ravel(),
             }
         )
@@ -831,6 +1025,38 @@ class TokenMarket(mesa.Model):
             frame.columns.get_loc("author") + 1, "author_region", frame["author"].map(region)
         )
         return frame
+
+    def product_frame(self) -> pd.DataFrame:
+        """One row per month and product (provider x tier): offer, sales and cost per task.
+
+        PRODUCT_COLUMNS, plus `tokens_per_task` (served tokens per task, its buyers' mix of
+        segments) and `cost_per_task_usd` = price x tokens per task: what a task cost on it.
+        Both are missing in a month it served nothing. `token_share` is its share of all
+        tokens served that month.
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        n_products = self.product_provider.size
+        table = np.array(self.datacollector.model_vars["product_table"], dtype=float).reshape(
+            len(steps), n_products, len(PRODUCT_COLUMNS)
+        )
+        t, k = np.meshgrid(np.arange(len(steps)), np.arange(n_products), indexing="ij")
+        names = np.asarray(self.product_names, dtype=object).reshape(n_products, 2)
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "provider": names[k.ravel(), 0].astype(str),
+                "tier": names[k.ravel(), 1].astype(str),
+                **{c: table[..., i].ravel() for i, c in enumerate(PRODUCT_COLUMNS)},
+            }
+        )
+        served, tasks = frame["served_mtok"], frame["tasks"]
+        frame["tokens_per_task"] = costs.share_or_missing(served.to_numpy() * 1e6, tasks.to_numpy())
+        frame["cost_per_task_usd"] = frame["price_usd_per_mtok"] * frame["tokens_per_task"] / 1e6
+        month_total = served.groupby(frame["step"]).transform("sum").to_numpy()
+        frame["token_share"] = np.divide(
+            served.to_numpy(), month_total, out=np.zeros(len(frame)), where=month_total > 0
+        )
+        return self._tagged(frame)
 
     def flow_frame(self) -> pd.DataFrame:
         """Tokens served per month from each provider home region to each developer region."""

@@ -78,6 +78,33 @@ class Segment(_Strict):
     """`rho`: probability per month of reviewing the current choice."""
     outside_utility: Utils = 0.0
     """`u0`: extra utility of the outside option (no API, or self-hosting)."""
+    # --- tiers (issue 12) ---
+    tokens_per_task: Annotated[float, Field(gt=0.0, le=1e8)] = 1000.0
+    """Tokens a task of this segment takes on a reference model (tier factor 1) at the start."""
+    tokens_per_task_growth_per_month: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0
+    """Growth of tokens per task (agentic and reasoning use): demand in tokens grows with it."""
+    # --- end tiers ---
+
+
+# --- tiers (issue 12): a provider's line of models, and demand in tasks -------------------
+class TierSpec(_Strict):
+    """One model of a provider's line (flagship, mid, small...): a product developers choose.
+
+    Its compute per token is `compute_share` x the provider's reference compute
+    (`energy_kwh_per_mtok`, the model its `quality` and `price_usd_per_mtok` describe), so its
+    quality is the provider's capability + slope ln(compute) (`model/frontier.py`), its energy
+    and capex per token scale with the share, and so does its price (`agents/provider.py`).
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    compute_share: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    """Compute per token relative to the provider's reference model (1: that model)."""
+    tokens_per_task_factor: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    """Tokens a task takes on this tier relative to the segment's `tokens_per_task`
+    (reasoning tiers think at length: > 1)."""
+
+
+# --- end tiers -----------------------------------------------------------------------------
 
 
 class ProviderSpec(_Strict):
@@ -124,6 +151,23 @@ class ProviderSpec(_Strict):
     """Open-weights hosting (issue 14): the open-weights provider whose model it serves, so its
     quality and compute per token are that model's (its own R&D moves nothing); None: its
     own model."""
+    # --- tiers (issue 12) ---
+    tiers: Annotated[list[TierSpec], Field(min_length=1, max_length=20)] | None = None
+    """The models it sells; None: one, its reference model (`TierSpec` defaults)."""
+
+    @model_validator(mode="after")
+    def _unique_tiers(self) -> Self:
+        names = [t.name for t in self.tiers or ()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tiers: names must be unique within a provider (got {names})")
+        return self
+
+    @property
+    def tier_list(self) -> list[TierSpec]:
+        """Its tiers, or its one reference model."""
+        return self.tiers or [TierSpec(name="main")]
+
+    # --- end tiers ---
 
 
 class Market(_Strict):
@@ -165,8 +209,8 @@ class Market(_Strict):
     congestion_ms_per_unserved: Annotated[float, Field(ge=0.0, le=1e5)] = 200.0
     """Extra latency next month per unit of a provider's unserved demand fraction."""
     demand_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    """`eta`: intensive-margin elasticity, d = d0 (p / p_ref) ** -eta; 0 switches it off."""
-    reference_price_usd_per_mtok: UsdPerMtok = 1.0
+    """`eta`: short-run intensive-margin elasticity of tasks to the cost per task, d = d0 (c /
+    c_chosen) ** -eta with c_chosen the cost when the developer chose its product; 0: off."""
     learning_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     """`b` of the learning curve, capex ~ cumulative output ** -b; 0 switches it off."""
     discount_rate_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1
@@ -186,6 +230,11 @@ class Market(_Strict):
     """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
     initial_fleet_depreciated: bool = False
     """The fleet at step 0 is written off (no amortization): the operating-cost view."""
+    # --- tiers (issue 12) ---
+    tier_switching_cost_share: Probability = 0.25
+    """A move to another tier of the same provider costs this share of the switching cost
+    (same key, contract, SDK and data terms; only the model name changes)."""
+    # --- end tiers ---
 
 
 class _Shock(_Strict):

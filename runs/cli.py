@@ -406,7 +406,7 @@ def _run(args: argparse.Namespace) -> int:
         model.step()
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
-    segments = model.segment_frame()
+    segments, products = model.segment_frame(), model.product_frame()
     figure, segment_figure = _figure_png(model.spec, providers, segments)
     report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
     rate = model.spec.market.discount_rate_per_year
@@ -421,6 +421,7 @@ def _run(args: argparse.Namespace) -> int:
             "market.parquet": _parquet_writer(market),
             "flows.parquet": _parquet_writer(flows),
             "segments.parquet": _parquet_writer(segments),
+            "products.parquet": _parquet_writer(products),
             "market_share.png": _bytes_writer(figure),
             "segment_share.png": _bytes_writer(segment_figure),
             "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
@@ -429,7 +430,7 @@ def _run(args: argparse.Namespace) -> int:
     print(report)
     print(
         f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
-        "market_share.png segment_share.png scenario.toml"
+        "products.parquet market_share.png segment_share.png scenario.toml"
     )
     print(
         f"next: open {out}/market_share.png, or compare strategies over seeds with "

@@ -28,6 +28,7 @@ def population(current: int, switching_cost: float, rng) -> Population:
         access=np.ones((N, 4), dtype=bool),
         choice=np.full(N, current),
         must_review=np.zeros(N, dtype=bool),
+        reference_task_price=np.ones(N),
     )
 
 

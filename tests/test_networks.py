@@ -65,8 +65,9 @@ def test_a_pop_cuts_exactly_its_routes_latency_utility_and_is_paid_every_month()
     r, j = regions.index("US"), [p.name for p in with_pop.provider_list].index(POP["provider"])
     saved = with_pop.spec.latency_ms["US"]["CN"] - POP["latency_ms"]
     gain = (v_pop - v).reshape(len(with_pop.segment_gamma), len(regions), -1)
-    assert np.allclose(gain[:, r, j], with_pop.segment_gamma * saved)
-    gain[:, r, j] = 0.0
+    products = np.flatnonzero(with_pop.product_provider == j)  # the provider's tiers
+    assert np.allclose(gain[:, r][:, products], with_pop.segment_gamma[:, None] * saved)
+    gain[:, r, products] = 0.0
     assert not gain.any() and np.array_equal(outside_pop, outside)
     paid = TokenMarket(_with_pops({**POP, "usd_per_month": FEE}), rng=0, n_developers=500)
     paid.run_for(POP["step"] - 1)
