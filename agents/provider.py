@@ -80,9 +80,13 @@ class Provider(mesa.Agent):
         self.pue = spec.pue
         self.amortization_months = spec.amortization_months
         self.opex_fixed_usd_per_month = spec.opex_fixed_usd_per_month
-        self.gpu_price_usd = spec.gpu_price_usd
-        self.gpu_kw = spec.gpu_kw
+        self.gpu_price_usd = spec.gpu_price_usd or 0.0
+        self.gpu_kw = spec.gpu_kw or 1.0
+        """Its own hardware; with a compute market these are set from the GPU it buys."""
         self.opex_usd_per_gpu_month = spec.opex_usd_per_gpu_month
+        self.gpu = 0
+        """GPU type it buys in the scenario's compute market (`model/compute.py`), which also
+        sets the hardware fields above; 0, and its own hardware, without one."""
         self.cash_usd = spec.cash_usd
         self.lead_months = model.spec.market.capacity_lead_months
         self.active = True
@@ -254,14 +258,16 @@ class Provider(mesa.Agent):
         unit = self.capex_per_unit_usd
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
         unit_per_month = 0.0 if written_off else unit / life
-        self.fleet = Fleet(life, now, per_vintage, per_vintage * unit_per_month)
+        self.fleet = Fleet(
+            life, now, per_vintage, per_vintage * unit_per_month, cohort_gpu=self.gpu
+        )
         g = float(np.clip(growth_per_month, *GROWTH_BOUNDS))
         for k in range(1, self.lead_months + 1):
             retiring = per_vintage if 2 <= k <= life + 1 else 0.0
             order = capacity_mtok * ((1.0 + g) ** k - (1.0 + g) ** (k - 1)) + retiring
             if order > 0:
                 self.fleet.orders.append(
-                    Vintage(order, order * unit_per_month, now + k, now + k + life)
+                    Vintage(order, order * unit_per_month, now + k, now + k + life, self.gpu)
                 )
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
@@ -291,7 +297,9 @@ class Provider(mesa.Agent):
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
             life = self.amortization_months
-            self.fleet.orders.append(Vintage(order, order * unit / life, arrival, arrival + life))
+            self.fleet.orders.append(
+                Vintage(order, order * unit / life, arrival, arrival + life, self.gpu)
+            )
             self.capex_paid_usd = order * unit
             self.cash_usd -= self.capex_paid_usd
 

@@ -21,7 +21,9 @@ from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
 from tokenmarket.model import costs, demand, entry, frontier, metrics
+from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
+from tokenmarket.model.networks import Routes
 from tokenmarket.model.random import OUTSIDE_KEY, Purpose, Streams, key_of, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
@@ -32,6 +34,7 @@ from tokenmarket.model.schema import (
     EfficiencyShock,
     ElectricityShock,
     EntryShock,
+    GpuAccessShock,
     QualityShock,
     Scenario,
     Shock,
@@ -214,7 +217,6 @@ class TokenMarket(mesa.Model):
         self.n_regions = len(spec.regions)
         self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
         self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
-        self.latency_ms = spec.latency_matrix()
         self.segment_alpha = np.array([s.price_weight for s in spec.segments])
         self.segment_beta = np.array([s.quality_weight for s in spec.segments])
         self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
@@ -246,6 +248,15 @@ class TokenMarket(mesa.Model):
         """Providers that entered, and that left, this month."""
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
+        names = [p.name for p in self.provider_list]
+        self.author = np.array([names.index(p.spec.hosts or p.name) for p in self.provider_list])
+        """Provider whose model each provider serves: itself, or an open-weights author."""
+        self._follow_authors()
+        self.gpu_market = GpuMarket.of(spec)
+        """The compute market (`model/compute.py`); None: providers keep their own hardware."""
+        self._equip_for_purchase(self.provider_list)
+        self.routes = Routes(spec, self.home)
+        """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
         tiers = [(p, t) for p in self.provider_list for t in p.tiers]
         self.product_provider = np.array([p.index for p, _ in tiers])
         """Provider of each product (provider x tier): the product axis of choice and clearing."""
@@ -460,6 +471,27 @@ class TokenMarket(mesa.Model):
         return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers
+    def _equip_for_purchase(self, providers: list[Provider]) -> None:
+        """Hook of the compute market: hardware is what each provider may buy now."""
+        if self.gpu_market is not None:
+            for p in providers:
+                self.gpu_market.equip_for_purchase(p)
+
+    def _follow_authors(self) -> None:
+        """Hook of open-weights hosting: a host serves its author's current weights."""
+        for host, author in enumerate(self.author):
+            if host != author:
+                model = self.provider_list[author]
+                self.provider_list[host].compute_per_token = model.compute_per_token
+                self.provider_list[host].capability = model.capability
+
+    def _equip_fleet(self) -> None:
+        """Hook of the compute market: the month's bills are those of each fleet's mix."""
+        if self.gpu_market is not None:
+            for p in self.provider_list:
+                if p.active:
+                    self.gpu_market.equip_fleet(p, self.steps)
+
     def _available(self) -> np.ndarray:
         """(n, products): products of active providers a developer knows of and may use."""
         active = np.array([p.active for p in self.provider_list])
@@ -480,7 +512,7 @@ class TokenMarket(mesa.Model):
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
         market = self.spec.market
         extra = np.array([p.extra_latency_ms for p in self.provider_list])
-        latency = (self.latency_ms[:, self.home] + extra)[:, self.product_provider]
+        latency = (self.routes.latency_ms(self.steps) + extra)[:, self.product_provider]
         home = self.home[self.product_provider]
         trust = np.where(
             np.arange(self.n_regions)[:, None] == home[None, :], market.home_bias_utils, 0.0
@@ -584,13 +616,16 @@ class TokenMarket(mesa.Model):
         """One month of the market."""
         for shock in self._shocks_by_step.get(self.steps, ()):
             self._apply(shock)
+        self.routes.buy(self.provider_list, self.steps)
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
+        self._equip_for_purchase([p for p in self.provider_list if p.active])
         self.providers.select(lambda p: p.active).do("decide", self._observe())
         self._consider_entry()
         self.providers.do("update_capacity")
         self._diffuse_awareness()
         self._choose()
+        self._equip_fleet()
         self._clear()
         self._account()
         self._update_quality()
@@ -628,6 +663,8 @@ class TokenMarket(mesa.Model):
                 self._change_access(
                     names.index(shock.developer_region), names.index(shock.home), shock.probability
                 )
+            case GpuAccessShock(region=region, gpu=gpu, allowed=allowed) if self.gpu_market:
+                self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
 
@@ -656,6 +693,7 @@ class TokenMarket(mesa.Model):
         entrant.entry_step = self.steps
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
+        self._equip_for_purchase([entrant])
         if plan is None:
             probabilities = self._choice_weights().probabilities()[:, :-1]
             expected, growth = self._expected_demand(probabilities)
@@ -688,6 +726,7 @@ class TokenMarket(mesa.Model):
                 continue
             if weights is None:  # again after an entry: the next candidate sees the entrant
                 weights = self._waiting_weights()
+            self._equip_for_purchase([waiting])
             active = [p.price_usd_per_mtok for p in self.provider_list if p.active]
             prices = entry.price_grid(np.array(active))
             demand_mtok, growth = self._entrant_demand(waiting, prices, weights)
@@ -1047,6 +1086,7 @@ class TokenMarket(mesa.Model):
         ]
         for p in active + [waiting for waiting, _ in self._waiting]:
             p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self._follow_authors()
         self.frontier_quality = self._frontier_quality()
 
     def _frontier_quality(self) -> float:
@@ -1153,6 +1193,27 @@ class TokenMarket(mesa.Model):
             }
         )
         return self._tagged(frame)
+
+    def author_frame(self) -> pd.DataFrame:
+        """Tokens served per month by host and by model author (open-weights hosting).
+
+        One row per month and provider (the host, who serves and is paid), with the author of
+        the model it serves (itself, or the open-weights provider it hosts) and both home
+        regions: a model's tokens go abroad when a foreign host serves them, without its author
+        exporting. Summed by `author` or by `provider`, the tokens are the same.
+        """
+        frame = self.provider_frame()[[*FRAME_KEYS, "provider", "region", "served_mtok"]]
+        names = [p.name for p in self.provider_list]
+        author = {p.name: names[self.author[p.index]] for p in self.provider_list}
+        region = {p.name: p.region for p in self.provider_list}
+        frame = frame.rename(columns={"region": "host_region"})
+        frame.insert(
+            frame.columns.get_loc("host_region") + 1, "author", frame["provider"].map(author)
+        )
+        frame.insert(
+            frame.columns.get_loc("author") + 1, "author_region", frame["author"].map(region)
+        )
+        return frame
 
     def product_frame(self) -> pd.DataFrame:
         """One row per month and product (provider x tier): offer, sales and cost per task.

@@ -155,11 +155,15 @@ class ProviderSpec(_Strict):
     """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: UsdPerKwh | None = None
     """Own power price (a PPA); defaults to the home region's price."""
-    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7), zero_or_from_floor(1e7, "USD")]
+    gpu_price_usd: (
+        Annotated[float, Field(ge=0.0, le=1e7), zero_or_from_floor(1e7, "USD")] | None
+    ) = None
     """All-in capex per GPU (card plus its share of servers, network, building); 0 or from
-    FLOOR, since capex per unit of capacity divides budgets."""
-    gpu_kw: Annotated[float, Field(ge=FLOOR, le=100.0)]
-    """IT power of one GPU at full load, in kW (a divisor of capex per unit of capacity)."""
+    FLOOR, since capex per unit of capacity divides budgets. Its own hardware: required
+    without a compute market (`gpus`), not allowed with one."""
+    gpu_kw: Annotated[float, Field(ge=FLOOR, le=100.0)] | None = None
+    """IT power of one GPU at full load, in kW (a divisor of capex per unit of capacity); as
+    `gpu_price_usd`."""
     amortization_months: Annotated[int, Field(ge=1, le=MAX_LIFE_MONTHS)]
     """Life of a capacity vintage: it is amortized over, and retired after, this many months."""
     opex_fixed_usd_per_month: Annotated[
@@ -174,6 +178,10 @@ class ProviderSpec(_Strict):
     """Share of developers aware of the provider at step 0; None uses the market default."""
     initial_home_awareness: Probability | None = None
     """The same among developers of its home region; None: as `initial_awareness`."""
+    hosts: str | None = None
+    """Open-weights hosting (issue 14): the open-weights provider whose model it serves, so its
+    quality and compute per token are that model's (its own R&D moves nothing); None: its
+    own model."""
     # --- tiers (issue 12) ---
     tiers: Annotated[list[TierSpec], Field(min_length=1, max_length=20)] | None = None
     """The models it sells; None: one, its reference model (`TierSpec` defaults)."""
@@ -374,6 +382,52 @@ class QualityShock(_Shock):
     awareness: Probability = 0.0
 
 
+# ---- compute market (issue 14, model/compute.py) ----
+class GpuType(_Strict):
+    """A GPU type on sale: price, power, throughput, and where it may be bought."""
+
+    name: Annotated[str, Field(min_length=1)]
+    price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
+    """All-in capex per unit (card plus its share of servers, network, building)."""
+    kw: Annotated[float, Field(gt=0.0, le=100.0)]
+    """IT power per unit at full load, host included."""
+    relative_throughput: Annotated[float, Field(gt=0.0, le=100.0)]
+    """Tokens per second relative to the reference GPU (the first listed, whose value must
+    be 1): providers' compute per token is measured on the reference."""
+    regions: list[str] | None = None
+    """Regions whose providers may buy it at the start; None: every region."""
+    maker: str | None = None
+    """Region where it is designed: a `maker` region's own GPU is a domestic accelerator there."""
+
+
+class GpuAccessShock(_Shock):
+    """Export controls, or a region's own purchase rule: a region may, or may not, buy a GPU."""
+
+    kind: Literal["gpu_access"]
+    region: str
+    gpu: str
+    allowed: bool
+
+
+# ---- end compute market ----
+
+
+# ---- networks (issue 14, model/networks.py) ----
+class PopSpec(_Strict):
+    """A point of presence (or cross-border link) a provider buys for one developer region."""
+
+    provider: str
+    region: str
+    """Developer region it serves."""
+    step: Annotated[int, Field(ge=1, le=10_000)]
+    """Month it is bought and in service (1 = the first month of the run)."""
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)]
+    """Round trip from the region's developers to the provider through it."""
+    usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    """The network operator's price, added to the provider's fixed opex from `step` on."""
+
+
+# ---- end networks ----
 Shock = Annotated[
     ElectricityShock
     | CarbonShock
@@ -382,7 +436,8 @@ Shock = Annotated[
     | EfficiencyShock
     | CapacityLimitShock
     | EntryShock
-    | QualityShock,
+    | QualityShock
+    | GpuAccessShock,
     Field(discriminator="kind"),
 ]
 
@@ -416,6 +471,10 @@ class Scenario(_Strict):
     potential_entrants: list[PotentialEntrant] = Field(default_factory=list)
     """Firms that enter when the expected value of entering exceeds its cost (`model/entry.py`);
     scheduled `entry` shocks replay entries that happened."""
+    gpus: list[GpuType] = Field(default_factory=list)
+    """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
+    pops: list[PopSpec] = Field(default_factory=list)
+    """Points of presence bought by providers (`model/networks.py`); empty: public routes."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -486,9 +545,78 @@ class Scenario(_Strict):
                         f"shocks.{i}.provider: {shock.provider!r} is a potential entrant, "
                         "which may never enter; releases are for incumbents and scheduled entrants"
                     )
+        problems += self._compute_market_problems(located)
+        authors = {p.name: p for p in self.all_providers}
+        for where, p in located:
+            if p.hosts is None:
+                continue
+            author = authors.get(p.hosts)
+            if author is None or not author.open_weights or author.hosts is not None:
+                problems.append(
+                    f"{where}.hosts: {p.hosts!r} is not an open-weights author (a provider with "
+                    "open_weights = true serving its own model)"
+                )
+        for i, pop in enumerate(self.pops):
+            if pop.provider not in providers:
+                problems.append(
+                    f"pops.{i}.provider: {pop.provider!r} is not a provider; one of {providers}"
+                )
+            if pop.region not in names:
+                problems.append(f"pops.{i}.region: {pop.region!r} is not a region; one of {names}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _compute_market_problems(self, located: list[tuple[str, ProviderSpec]]) -> list[str]:
+        """GPU names, the reference GPU, hardware fields, and a GPU every home may buy, always."""
+        names, gpus = self.region_names, [g.name for g in self.gpus]
+        problems = []
+        if len(set(gpus)) != len(gpus):
+            problems.append(f"gpus: names must be unique (got {gpus})")
+        if self.gpus and self.gpus[0].relative_throughput != 1.0:
+            problems.append(
+                "gpus.0.relative_throughput: the first GPU is the reference and must be 1 "
+                f"(got {self.gpus[0].relative_throughput})"
+            )
+        for i, g in enumerate(self.gpus):
+            if g.maker is not None and g.maker not in names:
+                problems.append(f"gpus.{i}.maker: {g.maker!r} is not a region; one of {names}")
+            for r in g.regions or ():
+                if r not in names:
+                    problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
+        for where, p in located:
+            for field in ("gpu_price_usd", "gpu_kw"):
+                given = getattr(p, field) is not None
+                if given and self.gpus:
+                    problems.append(f"{where}.{field}: not allowed with gpus (bought there)")
+                elif not given and not self.gpus:
+                    problems.append(f"{where}.{field}: required without gpus")
+        access = {
+            r: {g.name for g in self.gpus if g.regions is None or r in g.regions} for r in names
+        }
+        homes = {p.home for _, p in located}
+        for i, shock in enumerate(self.shocks):
+            if isinstance(shock, EfficiencyShock) and self.gpus:
+                problems.append(
+                    f"shocks.{i}.kind: efficiency acts on own hardware; with gpus, "
+                    "change the GPUs or their access"
+                )
+        for i, shock in sorted(enumerate(self.shocks), key=lambda item: item[1].step):
+            if not isinstance(shock, GpuAccessShock) or shock.region not in names:
+                continue
+            if shock.gpu not in gpus:
+                problems.append(f"shocks.{i}.gpu: {shock.gpu!r} is not a GPU; one of {gpus}")
+                continue
+            (access[shock.region].add if shock.allowed else access[shock.region].discard)(shock.gpu)
+            if shock.region in homes and not access[shock.region]:
+                problems.append(f"shocks.{i}: leaves {shock.region}'s providers no GPU to buy")
+        if self.gpus:
+            problems += [
+                f"gpus: {r}'s providers may buy no GPU"
+                for r in homes
+                if r in names and not [g for g in self.gpus if g.regions is None or r in g.regions]
+            ]
+        return problems
 
     @property
     def all_providers(self) -> list[ProviderSpec]:

@@ -45,6 +45,10 @@ def _event_label(shock: Shock) -> str:
         case "capacity_limit":
             lifted = shock.max_growth_per_month is None
             return f"{shock.region} export controls" + (" lifted" if lifted else "")
+        case "gpu_access":
+            if shock.allowed:
+                return f"{shock.region} may buy {shock.gpu}"
+            return f"{shock.region} export controls: no {shock.gpu}"
         case "access":
             if shock.probability == 0:
                 return f"{shock.developer_region} bans {shock.home} APIs"
@@ -66,6 +70,7 @@ def _event_label(shock: Shock) -> str:
 
 EVENT_ORDER = (
     "capacity_limit",
+    "gpu_access",
     "access",
     "entry",
     "exit",

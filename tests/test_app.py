@@ -461,7 +461,7 @@ def test_events_label_each_shock_month_once_policy_first():
     months = [m for m, _ in marked]
     assert months == sorted({s.step for s in spec.shocks})  # one mark per month with a shock
     labels = dict(marked)
-    limit = next(s for s in spec.shocks if s.kind == "capacity_limit")
+    limit = next(s for s in spec.shocks if s.kind == "gpu_access")
     assert labels[limit.step].startswith(f"{limit.region} export controls")
     releases = [s for s in spec.shocks if s.kind == "quality_jump"]
     assert all(f"{s.provider} release" in labels[s.step] for s in releases)
