@@ -51,10 +51,18 @@ notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
 	$(BIN)/jupyter lab notebooks
 
-# The notebooks, executed top to bottom, as HTML with their figures (not committed: ~MBs).
-docs: $(STAMP)
+# The notebooks, executed top to bottom, as HTML with their figures (not committed: ~MBs),
+# and the README's figure (committed), redrawn from a fresh run.
+docs: $(STAMP) docs/market_share.png
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	$(BIN)/jupyter nbconvert --to html --execute --output-dir docs/notebooks notebooks/*.ipynb
+
+# The README's figure: `tokenmarket run` of going_global, seed 0, the whole scenario.
+docs/market_share.png: $(STAMP) model/scenarios/going_global.toml runs/plots.py
+	rm -rf build/docs_run
+	$(BIN)/tokenmarket run --scenario going_global --seed 0 --out build/docs_run
+	cp build/docs_run/market_share.png $@
+	rm -rf build/docs_run
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }

@@ -37,7 +37,10 @@ class Developer(mesa.Agent):
 
     @property
     def demand_mtok(self) -> float:
-        """Monthly token demand before any intensive-margin price response."""
+        """Monthly Mtok: tasks x its segment's tokens per task at the start.
+
+        Before the tier's tokens-per-task factor and the intensive-margin response.
+        """
         return float(self.model.population.base_demand_mtok[self.row])
 
     @property
@@ -47,9 +50,17 @@ class Developer(mesa.Agent):
 
     @property
     def provider(self) -> Provider | None:
-        """The current provider, or None for the outside option."""
+        """The current provider (the owner of its product), or None for the outside option."""
         choice = int(self.model.population.choice[self.row])
-        return None if choice == OUTSIDE else self.model.provider_list[choice]
+        if choice == OUTSIDE:
+            return None
+        return self.model.provider_list[self.model.product_provider[choice]]
+
+    @property
+    def tier(self) -> str | None:
+        """Name of the current tier of its provider, or None for the outside option."""
+        choice = int(self.model.population.choice[self.row])
+        return None if choice == OUTSIDE else self.model.product_names[choice][1]
 
     @property
     def choice_set(self) -> list[Provider]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(slots=True)
 class Vintage:
@@ -22,6 +24,8 @@ class Vintage:
     amortization_usd_per_month: float
     arrival_step: int
     retire_step: int
+    gpu: int = 0
+    """GPU type it runs on (`model/compute.py`; 0 without a compute market)."""
 
 
 @dataclass(slots=True)
@@ -38,6 +42,8 @@ class Fleet:
     cohort_capacity_mtok: float = 0.0
     cohort_amortization_usd_per_month: float = 0.0
     orders: list[Vintage] = field(default_factory=list)
+    cohort_gpu: int = 0
+    """GPU type of the initial cohort (`model/compute.py`)."""
 
     def _cohort_count(self, step: int) -> int:
         """Vintages of the initial cohort still in service at `step`."""
@@ -59,6 +65,15 @@ class Fleet:
         return self._total(
             step, self.cohort_amortization_usd_per_month, "amortization_usd_per_month"
         )
+
+    def capacity_by_gpu(self, step: int, n_gpus: int) -> np.ndarray:
+        """Capacity in service at `step` (Mtok/month) by GPU type: the fleet's hardware mix."""
+        by_gpu = np.zeros(n_gpus)
+        by_gpu[self.cohort_gpu] = self.cohort_capacity_mtok * self._cohort_count(step)
+        for v in self.orders:
+            if v.arrival_step <= step < v.retire_step:
+                by_gpu[v.gpu] += v.capacity_mtok
+        return by_gpu
 
     def retire(self, step: int) -> None:
         """Forget the orders past their life at `step` (the cohort retires by its count)."""

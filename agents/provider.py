@@ -10,7 +10,8 @@ import numpy as np
 
 from tokenmarket.agents.fleet import Fleet, Vintage
 from tokenmarket.model import costs, finance, frontier
-from tokenmarket.model.random import Purpose
+from tokenmarket.model.random import Purpose, key_of
+from tokenmarket.model.schema import FLOOR
 
 if TYPE_CHECKING:
     from tokenmarket.agents.strategies import MarketView, Strategy
@@ -29,6 +30,16 @@ class Provider(mesa.Agent):
 
     State is last month's outcome until `settle` books the new month; everything the
     DataCollector reads is a plain attribute or property with its unit in the name.
+
+    It sells a line of tiers (`spec.tiers`; one, its reference model, by default). Its cost
+    stack, capacity, demand and output are in Mtok of the reference model: a tier at compute
+    share s needs s of the energy, GPU time and so capex and opex per token, so a token of it
+    uses s of a unit of capacity. The strategy prices the reference model; a tier's price is
+    that price times s (`tier_prices`), the same markup over unit cost on every tier — what
+    a multi-product firm facing logit demand with one price coefficient sets: with log-price
+    utility the profit-maximizing p/c is common to all its products, with linear utility
+    p - c is (Anderson, de Palma & Thisse 1992, ch. 7; Konovalov & Sandor 2010, Economic
+    Theory 44). Revenue is then price x served Mtok of the reference model, as for one model.
     """
 
     def __init__(
@@ -45,13 +56,18 @@ class Provider(mesa.Agent):
         self.name = spec.name
         self.index = index
         """Position on every provider axis of the model's arrays."""
+        self.key = key_of(spec.name)
+        """Its random streams' key (`model.random.key_of`): stable when providers enter."""
         self.home = home
         self.region = spec.home
         self.strategy = strategy
         self.open_weights = spec.open_weights
         self.compute_per_token = spec.energy_kwh_per_mtok
-        """Compute per token of its model, in kWh/Mtok on the scenario's starting hardware
-        (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        """Compute per token of its reference model, in kWh/Mtok on the scenario's starting
+        hardware (`model/frontier.py`); hardware shocks change the energy per token, not this."""
+        self.tiers = spec.tier_list
+        """The models it sells (products): each at `compute_share` of the reference compute."""
+        self.compute_share = np.array([t.compute_share for t in self.tiers])
         self.capability = 0.0
         """Where its frontier sits: quality = capability + slope ln(compute per token)."""
         self.quality = spec.quality
@@ -64,9 +80,13 @@ class Provider(mesa.Agent):
         self.pue = spec.pue
         self.amortization_months = spec.amortization_months
         self.opex_fixed_usd_per_month = spec.opex_fixed_usd_per_month
-        self.gpu_price_usd = spec.gpu_price_usd
-        self.gpu_kw = spec.gpu_kw
+        self.gpu_price_usd = spec.gpu_price_usd or 0.0
+        self.gpu_kw = spec.gpu_kw or 1.0
+        """Its own hardware; with a compute market these are set from the GPU it buys."""
         self.opex_usd_per_gpu_month = spec.opex_usd_per_gpu_month
+        self.gpu = 0
+        """GPU type it buys in the scenario's compute market (`model/compute.py`), which also
+        sets the hardware fields above; 0, and its own hardware, without one."""
         self.cash_usd = spec.cash_usd
         self.lead_months = model.spec.market.capacity_lead_months
         self.active = True
@@ -96,7 +116,7 @@ class Provider(mesa.Agent):
         self.demand_mtok = self.served_mtok = self.capacity_mtok = self.energy_kwh = 0.0
         self.revenue_usd = self.electricity_usd = self.capex_usd = self.capex_paid_usd = 0.0
         self.opex_usd = self.rnd_usd = self.profit_usd = self.free_cash_flow_usd = 0.0
-        self.token_share = self.developer_share = self.demand_share = 0.0
+        self.token_share = self.developer_share = self.demand_share = self.tokens_mtok = 0.0
         self.customers = 0
 
     def schedule_entry(self, step: int) -> None:
@@ -114,6 +134,18 @@ class Provider(mesa.Agent):
     def quality(self, points: float) -> None:
         slope = self.model.spec.market.quality_per_log_compute
         self.capability = float(frontier.capability(points, self.compute_per_token, slope))
+
+    @property
+    def tier_prices(self) -> np.ndarray:
+        """Posted price of each tier (USD/Mtok): the reference price times its compute share."""
+        return self.price_usd_per_mtok * self.compute_share
+
+    @property
+    def tier_qualities(self) -> np.ndarray:
+        """Quality of each tier: capability + slope ln(compute), on or behind the frontier."""
+        slope = self.model.spec.market.quality_per_log_compute
+        compute = self.compute_per_token * self.compute_share
+        return np.asarray(frontier.quality(self.capability, compute, slope))
 
     @property
     def strategy_name(self) -> str:
@@ -183,11 +215,14 @@ class Provider(mesa.Agent):
 
     @property
     def unit_cost_usd_per_mtok(self) -> float:
-        """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served."""
+        """Realized cost per Mtok served (R&D excluded); NaN (missing) when nothing is served.
+
+        Less than one token (FLOOR Mtok) counts as nothing: tokens are whole, and a month's
+        cost over a sub-normal volume (demand that shrank for years) would overflow float64.
+        """
+        served = self.served_mtok if self.served_mtok >= FLOOR else 0.0
         return float(
-            costs.share_or_missing(
-                self.electricity_usd + self.capex_usd + self.opex_usd, self.served_mtok
-            )
+            costs.share_or_missing(self.electricity_usd + self.capex_usd + self.opex_usd, served)
         )
 
     @property
@@ -223,14 +258,16 @@ class Provider(mesa.Agent):
         unit = self.capex_per_unit_usd
         written_off = self.model.spec.market.initial_fleet_depreciated and self.entry_step == 0
         unit_per_month = 0.0 if written_off else unit / life
-        self.fleet = Fleet(life, now, per_vintage, per_vintage * unit_per_month)
+        self.fleet = Fleet(
+            life, now, per_vintage, per_vintage * unit_per_month, cohort_gpu=self.gpu
+        )
         g = float(np.clip(growth_per_month, *GROWTH_BOUNDS))
         for k in range(1, self.lead_months + 1):
             retiring = per_vintage if 2 <= k <= life + 1 else 0.0
             order = capacity_mtok * ((1.0 + g) ** k - (1.0 + g) ** (k - 1)) + retiring
             if order > 0:
                 self.fleet.orders.append(
-                    Vintage(order, order * unit_per_month, now + k, now + k + life)
+                    Vintage(order, order * unit_per_month, now + k, now + k + life, self.gpu)
                 )
         self.capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
@@ -243,9 +280,9 @@ class Provider(mesa.Agent):
     def decide(self, market: MarketView) -> None:
         """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
 
-        The strategy draws from its own stream (STRATEGY, month, provider index).
+        The strategy draws from its own stream (STRATEGY, month, the key of its name).
         """
-        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.index)
+        rng = self.model.streams.generator(Purpose.STRATEGY, self.model.steps, self.key)
         decision = self.strategy.decide(self, market, rng)
         self.price_usd_per_mtok = decision.price_usd_per_mtok
         self.scarcity_premium = decision.scarcity_premium
@@ -260,7 +297,9 @@ class Provider(mesa.Agent):
             unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
             life = self.amortization_months
-            self.fleet.orders.append(Vintage(order, order * unit / life, arrival, arrival + life))
+            self.fleet.orders.append(
+                Vintage(order, order * unit / life, arrival, arrival + life, self.gpu)
+            )
             self.capex_paid_usd = order * unit
             self.cash_usd -= self.capex_paid_usd
 
@@ -288,7 +327,7 @@ class Provider(mesa.Agent):
 
     def settle(self, demand_mtok: float, served_mtok: float) -> None:
         """Book the month: revenue, each cost line, profit, cash, discounted profit."""
-        if self.demand_mtok > 0:
+        if self.demand_mtok >= FLOOR:  # from one token: a sub-normal divisor would overflow
             growth = demand_mtok / self.demand_mtok - 1.0
             self.growth_estimate = float(
                 np.clip(0.9 * self.growth_estimate + 0.1 * growth, *GROWTH_BOUNDS)

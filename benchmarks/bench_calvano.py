@@ -40,7 +40,7 @@ def timed_learn(periods: int) -> tuple[np.ndarray, float]:
     started = time.process_time()
     qlearning.learn(
         q, greedy, shared.profits, calvano.ALPHA, calvano.BETA, shared.game.delta,
-        periods + 1, periods, SEED,
+        periods + 1, periods, np.random.default_rng(SEED),
     )  # fmt: skip
     return q, time.process_time() - started
 

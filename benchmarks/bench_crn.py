@@ -1,6 +1,6 @@
 """Do paired runs stay paired? Common random numbers (CRN) before and after named streams.
 
-Run as `.venv/bin/python benchmarks/bench_crn.py` (about 10 minutes on 2 cores at the
+Run as `.venv/bin/python benchmarks/bench_crn.py` (about 3 minutes on 2 cores at the
 defaults); `--seeds`, `--developers`, `--workers` change the design.
 
 The experiment: going_global, and the same scenario with every Chinese provider's power
@@ -15,9 +15,16 @@ Two ways of turning a seed into draws, in the same run of this script:
 - "one generator" (the baseline, the draw order before named streams): `OneGenerator`
   hands every purpose the same numpy generator and draws only for the agents that need a
   draw (the reviewers, the customers), in the order the model asks. One changed decision
-  then shifts every later draw. This reproduces the earlier code's draw sequence.
-- "named streams" (`model.random.Streams`): each purpose and month has its own generator
-  and agent i always reads element i of a full-population draw.
+  then shifts every later draw.
+- "named streams" (`model.random.Streams`): each purpose and month has its own generator,
+  draws about a provider are keyed by its name, and agent i always reads element i of a
+  full-population draw.
+
+Measured (5,000 developers, 8 seeds; docs/variance.md): with the choice kernel that sampled
+the argmax by inverse CDF over the options in list order and streams keyed by list position,
+paired correlations at month 120 were 0.88 (served abroad), 0.62 (Chinese share of tokens),
+0.69 (mean price), 0.80 (HHI); with one Gumbel stream per option, keyed by name, 0.98,
+0.97, 0.95, 0.99 (one seed of eight parts, through a price rule, not the draws).
 """
 
 from __future__ import annotations
@@ -152,7 +159,7 @@ def paired_table(frame: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--developers", type=int, default=20_000)
+    parser.add_argument("--developers", type=int, default=5_000)  # README resolution rule
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--draws", choices=["both", "streams"], default="both")
     parser.add_argument("--out", help="also write the tidy per-run outcomes to this CSV")

@@ -15,15 +15,16 @@ What is measured, in one run:
 3. Baseline (b), the floor: the logit choice alone on preallocated arrays (gather of the
    N x (J+1) utilities, Gumbel draws, argmax), nothing else. Next to it, the model's own
    choice kernel (`demand.ChoiceWeights.of` then `demand.choose`, which samples the same
-   law by Gumbel max-stability) timed alone on the model's arrays: the step's overhead
-   beyond choosing is the gap.
+   law with one keyed Gumbel shock per option) timed alone on the model's arrays: the
+   step's overhead beyond choosing is the gap.
 4. Peak RSS (ru_maxrss) of building a 100k-developer, 20-provider market and running 5
    steps, in a fresh subprocess, next to the interpreter-plus-imports baseline.
    Before the timings count, the three implementations are checked against each other.
 5. Build and 120 steps of the `going_global` scenario at its default size.
-6. The products point: N=100k developers and J=60 products (the size of 20 providers x 3
-   tiers; providers sell one model each in this version, so 60 single-model providers),
-   full step against the floor over the same 60 products, no per-agent baseline.
+6. The products point: N=100k developers and 20 providers x 3 tiers (60 products, J = 60
+   in the tables; capacity shared by each provider's tiers, a tier change cheaper than a
+   provider change), full step against the floor over the same 60 products, no per-agent
+   baseline.
 Throughput is developers x providers per second (J, the outside option not counted).
 """
 
@@ -52,11 +53,13 @@ from per_agent import PerAgentMarket
 from tokenmarket.model import demand
 from tokenmarket.model.market import TokenMarket
 from tokenmarket.model.random import Streams
+from tokenmarket.model.scenario import Scenario, load_scenario
 
 SEED = 1
 GOAL_POINT = (100_000, 20)
 PRODUCTS_POINT = (100_000, 60)
-"""20 providers x 3 tiers worth of products, judged against the same floor goal."""
+"""20 providers x 3 tiers (60 products), judged against the same floor goal."""
+TIERS = 3
 FLOOR_RATIO_GOAL = 3.0
 SPEEDUP_GOAL = 50.0
 RSS_GOAL_MB = 1024.0
@@ -141,18 +144,28 @@ class Floor:
 
 
 # --------------------------------------------------------------------------- measurements
-def build_market(n: int, j: int) -> TokenMarket:
-    return TokenMarket("synthetic", rng=SEED, n_developers=n, n_providers=j, review_probability=1.0)
+def build_market(n: int, j: int, tiers: int = 1) -> TokenMarket:
+    """The synthetic market: n developers, j providers each selling `tiers` tiers."""
+    spec = load_scenario("synthetic", n_developers=n, n_providers=j, review_probability=1.0)
+    if tiers > 1:
+        data = spec.model_dump()
+        for p in data["providers"]:
+            p["tiers"] = [{"name": f"tier{k}", "compute_share": 0.4**k} for k in range(tiers)]
+        spec = Scenario.model_validate(data)
+    return TokenMarket(spec, rng=SEED)
 
 
-def measure_point(plan: Plan, n: int, j: int, per_agent: bool = True) -> tuple[Row, TokenMarket]:
+def measure_point(
+    plan: Plan, n: int, j: int, per_agent: bool = True, tiers: int = 1
+) -> tuple[Row, TokenMarket]:
+    """Time a step at n developers and j products (j / tiers providers of `tiers` tiers)."""
     row = Row(n, j)
     start = time.perf_counter()
-    model = build_market(n, j)
+    model = build_market(n, j // tiers, tiers)
     row.build_s = time.perf_counter() - start
     model.step()
     row.full_s = median_seconds(model.step, plan.step_repeats)
-    row.active_providers = sum(p.active for p in model.provider_list)
+    row.active_providers = sum(p.active for p in model.provider_list) * tiers
     row.how["full"] = f"median of {plan.step_repeats} steps after 1 warm-up"
 
     v_inside, v_outside = model._cell_utilities()
@@ -166,9 +179,19 @@ def measure_point(plan: Plan, n: int, j: int, per_agent: bool = True) -> tuple[R
         model._available(),
     )
 
+    keys = model._option_keys()
+
     def kernel() -> np.ndarray:
         weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
-        return demand.choose(pop, everyone, weights, model.streams, model.steps)
+        return demand.choose(
+            pop,
+            everyone,
+            weights,
+            model.streams,
+            model.steps,
+            keys,
+            **model._nesting(),
+        )
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)
     row.how["floor"] = f"median of {plan.floor_repeats} after 1 warm-up"
@@ -209,7 +232,9 @@ def check_agreement(model: TokenMarket) -> list[str]:
     weights = demand.ChoiceWeights.of(
         pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
-    array_choice = demand.choose(pop, np.arange(pop.size), weights, Streams(SEED + 1), 0)
+    array_choice = demand.choose(
+        pop, np.arange(pop.size), weights, Streams(SEED + 1), 0, model._option_keys()
+    )
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size
     share_array = np.bincount(array_choice + 1, minlength=k) / pop.size
@@ -521,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
                 goal_model = model
             del model
             gc.collect()  # Mesa models are cycles: free this one before the next timings
-    row, model = measure_point(plan, *PRODUCTS_POINT, per_agent=False)
+    row, model = measure_point(plan, *PRODUCTS_POINT, per_agent=False, tiers=TIERS)
     rows.append(row)
     del model
     gc.collect()
@@ -547,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"  floor and kernel: {r.how['floor']}; the floor on preallocated arrays, the kernel")
     say("    (demand.choose: every developer reviews) on the model's own arrays")
     say(
-        f"  active providers at the end of the timed steps: "
+        f"  active products at the end of the timed steps: "
         f"{', '.join(f'{row.active_providers}/{row.j}' for row in rows)}"
     )
     say("")

@@ -136,7 +136,7 @@ class PerAgentMarket(mesa.Model):
             np.array([p.price_usd_per_mtok for p in providers]), spec.market.price_utility
         ).tolist()
         extra = np.array([p.extra_latency_ms for p in providers])
-        self.latency_ms = (source.latency_ms[:, source.home] + extra).tolist()
+        self.latency_ms = (source.routes.latency_ms(source.steps) + extra).tolist()
         n_regions = source.n_regions
         self.trust = np.where(
             np.arange(n_regions)[:, None] == source.home[None, :],

@@ -42,9 +42,14 @@ class Population:
     access: np.ndarray
     """bool (n, J): access_draw < access probability of (region, home); kept until a shock."""
     choice: np.ndarray
-    """int, provider index or OUTSIDE."""
+    """int, product index (a provider's tier) or OUTSIDE."""
     must_review: np.ndarray
     """bool: rationed last month, or its provider exited."""
+    reference_task_price: np.ndarray
+    """USD per Mtok of a reference task (price x tokens-per-task factor) of the option it
+    chose, when it chose it: its intensive margin answers changes from this price."""
+    weight: np.ndarray
+    """Developers each agent stands for, relative (sum n): more agents go where the tokens are."""
 
     @property
     def size(self) -> int:
@@ -194,47 +199,107 @@ def choose(
     weights: ChoiceWeights,
     streams: Streams,
     month: int,
+    keys: list[int],
     switching_cost: np.ndarray | None = None,
+    *,
+    provider_of: np.ndarray | None = None,
+    tier_cost_share: float = 1.0,
+    nest_scale: float = 1.0,
+    nest_keys: list[int] | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
 
     The rule: fresh Gumbel(0, mu) taste shocks on every option; a reviewer moves to its best
     alternative only if that beats its current option's utility plus its switching cost
-    (leaving or entering the outside option included). A current provider no longer
+    (leaving or entering the outside option included). A current product no longer
     available (exited, access withdrawn) has utility -inf, so its customers must move.
     `switching_cost` (one per reviewer) replaces theirs, e.g. zeros as the market forms.
 
-    Sampled exactly without a shock per option, by max-stability of the Gumbel law: over
-    the alternatives A, the argmax is k with probability w_k / W (W = sum of w over A, w =
-    exp(V / mu)), and the max, independent of the argmax, is Gumbel with location mu ln W.
-    So three draws per reviewer replace J + 1, and no (n, J + 1) utility array is built.
+    Options are products. With `provider_of` (the provider of each product), a move to
+    another product of the current provider (another tier) costs only `tier_cost_share` of
+    the switching cost (same key, contract and SDK). With `nest_scale` lambda < 1 the tiers
+    of one line share part of their taste shock (`nested_shocks`, one stream per provider
+    from `nest_keys`): a nested logit by provider (McFadden 1978), so a line of near-alike
+    tiers counts as little more than one option when a developer weighs another provider.
 
-    The three draws are the month's TASTE streams (0: which alternative, 1: its Gumbel, 2:
-    the current option's Gumbel), full-population arrays read at the reviewer's own row: a
-    developer's shocks do not depend on who else reviews, so paired runs stay paired.
+    Each option's shock is the month's TASTE stream keyed by that option (`keys`: one
+    `random.key_of` per product, then `OUTSIDE_KEY`), a full-population array read at the
+    reviewer's own row. So a developer's shocks depend neither on who else reviews nor on
+    which other options exist, and a change to one option's utility moves only the choices
+    at that option's margin. (Sampling the argmax by inverse CDF over the options in list
+    order, with three draws, needed fewer draws, but a small change in any one weight moved
+    the boundaries between all later options, and an entrant moved them all: paired runs
+    came apart; `benchmarks/bench_crn.py`.)
     """
-    n, mu = reviewers.size, weights.mu
+    mu = weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
     outside = w.shape[1] - 1
     current = pop.choice[reviewers]
     column = np.where(current == OUTSIDE, outside, current)
-    rows = np.arange(n)
-    current_weight = w[rows, column].copy()
-    w[rows, column] = 0.0
-    cumulative = np.cumsum(w, axis=1, out=w)
-    alternatives = cumulative[:, -1]
-    target = streams.uniform(Purpose.TASTE, month, pop.size, 0, rows=reviewers) * alternatives
-    best = np.minimum((cumulative <= target[:, None]).sum(axis=1), outside)
+    rows = np.arange(reviewers.size)
     shocks = -np.log(
-        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in (1, 2)]
-    )
+        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in keys]
+    ).T
+    if provider_of is not None and nest_scale < 1.0 and nest_keys is not None:
+        shocks[:, :-1] = nested_shocks(
+            shocks[:, :-1], provider_of, nest_scale, streams, month, pop.size, reviewers, nest_keys
+        )
     with np.errstate(divide="ignore"):
-        best_utility = mu * (np.log(alternatives) + shocks[0])
-        current_utility = mu * (np.log(current_weight) + shocks[1])
+        utility = mu * (np.log(w) + shocks)
+    current_utility = utility[rows, column].copy()
+    utility[rows, column] = -np.inf
     cost = pop.switching_cost[reviewers] if switching_cost is None else switching_cost
-    switch = best_utility > current_utility + cost
+    if provider_of is None:
+        utility -= cost[:, None]
+    else:
+        # the outside option's owner is -1: a reviewer outside has no other "own" option
+        owner = np.append(provider_of, -1)
+        same = owner[None, :] == owner[column][:, None]
+        utility -= np.where(same, tier_cost_share, 1.0) * cost[:, None]
+    best = utility.argmax(axis=1)
+    switch = utility[rows, best] > current_utility
     new = np.where(best == outside, OUTSIDE, best)
     return np.where(switch, new, current)
+
+
+def nested_shocks(
+    gumbel: np.ndarray,
+    provider_of: np.ndarray,
+    nest_scale: float,
+    streams: Streams,
+    month: int,
+    population: int,
+    reviewers: np.ndarray,
+    nest_keys: list[int],
+) -> np.ndarray:
+    """Taste shocks of a nested logit by provider from independent Gumbel ones (n, products).
+
+    A product of a line of several tiers gets lambda (G_j + ln S_p), with G_j its own Gumbel
+    draw and S_p one positive stable draw of index lambda per developer and provider (Laplace
+    transform exp(-t^lambda)): given S_p, max_j (V_j + lambda (G_j + ln S_p)) is Gumbel with
+    location lambda ln sum_j exp(V_j / lambda) + lambda ln S_p, and averaging over S_p gives
+    the nested logit's generalized extreme value law exactly (McFadden 1978; the stable
+    mixture is Cardell 1997, Econometric Theory 13). S_p is drawn by Kanter's (1975) formula
+    from a uniform angle and an exponential. A one-product line keeps its Gumbel draw: for a
+    single option the two laws are the same, so one-tier markets draw as before.
+    """
+    lines, counts = np.unique(provider_of, return_counts=True)
+    shocks = gumbel.copy()
+    a = nest_scale
+    for line in lines[counts > 1]:
+        key = nest_keys[line]
+        u = streams.uniform(Purpose.TASTE, month, population, key, 0, rows=reviewers)
+        angle = np.pi * (1.0 - u)  # in (0, pi]: sin(angle) > 0
+        e = streams.exponential(Purpose.TASTE, month, population, key, 1, rows=reviewers)
+        with np.errstate(divide="ignore"):
+            log_stable = (
+                np.log(np.sin(a * angle))
+                - np.log(np.sin(angle)) / a
+                + (1.0 - a) / a * (np.log(np.sin((1.0 - a) * angle)) - np.log(e))
+            )
+        tiers = provider_of == line
+        shocks[:, tiers] = a * (gumbel[:, tiers] + log_stable[:, None])
+    return shocks
 
 
 def diffuse_awareness(
@@ -244,24 +309,33 @@ def diffuse_awareness(
     developer_share_by_region: np.ndarray,
     streams: Streams,
     month: int,
+    keys: list[int],
 ) -> None:
     """Bass diffusion: an unaware developer learns of i with prob a_i + w * share of i locally.
 
-    One AWARENESS draw per developer and provider a month, aware or not: a dense draw costs
-    less than finding the unaware pairs first, and keeps every pair's draw fixed.
+    One AWARENESS draw per developer and provider a month, aware or not, keyed by the
+    provider (`keys`, its `random.key_of(name)`): a dense draw costs less than finding the
+    unaware pairs first, and keeps every pair's draw fixed whoever else enters.
     """
     if pop.aware.all():
         return
     learn_probability = base[None, :] + word_of_mouth * developer_share_by_region
-    draws = streams.uniform(Purpose.AWARENESS, month, pop.aware.shape)
+    draws = np.column_stack([streams.uniform(Purpose.AWARENESS, month, pop.size, k) for k in keys])
     pop.aware |= draws < np.take(learn_probability, pop.region, axis=0)
 
 
-def developer_share_by_region(pop: Population, n_regions: int, n_providers: int) -> np.ndarray:
-    """(n_regions, J): share of each region's developers who are customers of each provider."""
+def developer_share_by_region(
+    pop: Population, n_regions: int, n_providers: int, provider_of: np.ndarray
+) -> np.ndarray:
+    """(n_regions, J): share of each region's developers who are customers of each provider.
+
+    `provider_of` maps a product (the choice) to its provider.
+    """
     inside = pop.choice != OUTSIDE
     counts = np.bincount(
-        pop.region[inside] * n_providers + pop.choice[inside], minlength=n_regions * n_providers
+        pop.region[inside] * n_providers + provider_of[pop.choice[inside]],
+        weights=pop.weight[inside],
+        minlength=n_regions * n_providers,
     ).reshape(n_regions, n_providers)
-    per_region = np.bincount(pop.region, minlength=n_regions)
-    return counts / np.maximum(per_region, 1)[:, None]
+    per_region = np.bincount(pop.region, weights=pop.weight, minlength=n_regions)
+    return counts / np.maximum(per_region, 1e-12)[:, None]

@@ -18,6 +18,14 @@ def monthly_rate(annual: float) -> float:
     return (1.0 + annual) ** (1.0 / 12.0) - 1.0
 
 
+def discounted(
+    monthly_cash_flow_usd: np.ndarray, discount_per_year: float, first_month: int
+) -> float:
+    """Present value of flows in months first_month, first_month + 1, ... (month 0 is now)."""
+    months = first_month + np.arange(len(monthly_cash_flow_usd), dtype=np.float64)
+    return float(np.sum(monthly_cash_flow_usd * (1.0 + monthly_rate(discount_per_year)) ** -months))
+
+
 def terminal_value(
     monthly_cash_flow_usd: Sequence[float], discount_per_year: float, growth_per_year: float
 ) -> float:
@@ -68,8 +76,7 @@ def continuation_value(
     level = flows.mean() + slope * (months[-1] - months.mean())
     ahead = np.arange(1, horizon_months + 1, dtype=np.float64)
     trend = np.cumsum(trend_damping**ahead)
-    forecast = level + slope * trend
-    return float(np.sum(forecast * (1.0 + monthly_rate(discount_per_year)) ** -ahead))
+    return discounted(level + slope * trend, discount_per_year, 1)
 
 
 def worth_leaving(
@@ -91,3 +98,48 @@ def worth_leaving(
         monthly_cash_flow_usd, discount_per_year, horizon_months, trend_damping
     )
     return value < 0.0
+
+
+def fleet_purchases(capacity_mtok: np.ndarray, life_months: int) -> np.ndarray:
+    """Capacity bought each month (Mtok/month) to hold `capacity_mtok[k]` from month 0 on.
+
+    Month 0 buys the first fleet; later months buy the growth and replace what was bought
+    `life_months` earlier (a vintage serves its life, then retires: `agents/fleet.py`).
+    """
+    bought = np.diff(capacity_mtok, prepend=0.0).clip(min=0.0)
+    for k in range(life_months, bought.size):
+        bought[k] += bought[k - life_months]
+    return bought
+
+
+def entry_value(
+    operating_cash_usd: np.ndarray,
+    capacity_mtok: np.ndarray,
+    capex_per_unit_usd: float,
+    life_months: int,
+    discount_per_year: float,
+    growth_per_year: float,
+) -> float:
+    """Present value, at entry, of a new firm's free cash flow, its first fleet's capex included.
+
+    `operating_cash_usd[k]` (revenue less power, opex and R&D) and `capacity_mtok[k]` are the
+    firm's plan for months k = 0 (entry) to H. Capex is paid when bought (`fleet_purchases`).
+    Beyond H the firm is a growing perpetuity of its normalized month-H flow (operating cash
+    less amortization, `terminal_value`); since that charges the fleet in service at H for
+    its remaining life again, the fleet's book value at H (undepreciated capex, straight
+    line) is added back. If that flow is not positive, the value beyond H is nil: the firm
+    would leave, its fleet written off (errs low: it could run the fleet out first). The
+    sunk cost of entering, if any, is the caller's to subtract.
+    """
+    bought = fleet_purchases(capacity_mtok, life_months)
+    horizon = capacity_mtok.size - 1
+    age = horizon - np.arange(capacity_mtok.size)
+    book = capex_per_unit_usd * float(np.sum(bought * np.clip(life_months - age, 0, None)))
+    book /= life_months
+    tail = operating_cash_usd[-1] - capex_per_unit_usd * capacity_mtok[-1] / life_months
+    beyond = terminal_value([tail], discount_per_year, growth_per_year) + book if tail > 0 else 0.0
+    flows = operating_cash_usd - capex_per_unit_usd * bought
+    return (
+        discounted(flows, discount_per_year, 0)
+        + beyond * (1.0 + monthly_rate(discount_per_year)) ** -horizon
+    )

@@ -7,6 +7,7 @@ providers book the month and may exit; quality moves; the DataCollector records.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,16 @@ from typing import Any
 import mesa
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import expit, ndtri
 
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
-from tokenmarket.model import demand, frontier, metrics
+from tokenmarket.model import costs, demand, entry, frontier, metrics
+from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
-from tokenmarket.model.random import Purpose, Streams, seed_of
+from tokenmarket.model.networks import Routes
+from tokenmarket.model.random import OUTSIDE_KEY, Purpose, Streams, key_of, seed_of
 from tokenmarket.model.scenario import ScenarioError, load_scenario
 from tokenmarket.model.schema import (
     AccessShock,
@@ -31,6 +34,7 @@ from tokenmarket.model.schema import (
     EfficiencyShock,
     ElectricityShock,
     EntryShock,
+    GpuAccessShock,
     QualityShock,
     Scenario,
     Shock,
@@ -66,9 +70,31 @@ PROVIDER_COLUMNS = (
     "electricity_share_of_opex",
     "electricity_share_of_cost",
     "quality",
+    "tokens_mtok",
     "active",
 )
-"""Per provider and month, in `provider_frame()`; every name is a Provider attribute."""
+"""Per provider and month, in `provider_frame()`; every name is a Provider attribute.
+`demand_mtok`, `served_mtok` and `capacity_mtok` are in Mtok of its reference model (a tier
+of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers."""
+
+PRODUCT_COLUMNS = (
+    "price_usd_per_mtok",
+    "quality",
+    "compute_kwh_per_mtok",
+    "tokens_per_task_factor",
+    "requested_mtok",
+    "served_mtok",
+    "spill_in_mtok",
+    "spilled_mtok",
+    "spill_served_mtok",
+    "lost_mtok",
+    "tasks",
+)
+"""Per product (provider x tier) and month, in `product_frame()` (from `product_table`).
+Price and quality are what developers chose on; `requested_mtok` is its customers' first-
+choice demand; `served_mtok` = requested served directly + `spill_in_mtok` (others' rationed
+demand it took); of its own unserved demand (`spilled_mtok`), `spill_served_mtok` was served
+elsewhere and `lost_mtok` was not; `tasks` is served Mtok over tokens per task."""
 
 MARKET_COLUMNS = (
     "hhi",
@@ -83,6 +109,8 @@ MARKET_COLUMNS = (
     "consumer_surplus",
     "cross_border_share",
     "active_providers",
+    "entries",
+    "exits",
     "energy_kwh",
     "frontier_quality",
 )
@@ -91,8 +119,27 @@ MARKET_COLUMNS = (
 FRAME_KEYS = ("run_id", "seed", "step", "date")
 """First columns of every frame: the run's label and seed, the month and its calendar date."""
 
-ARRAY_REPORTERS = ("flows_mtok", "segment_demand_mtok", "segment_served_mtok")
-"""Per month, arrays behind `flow_frame()` and `segment_frame()`, not `market_frame()` columns."""
+
+def month_dates(start: datetime.date, steps: Any) -> pd.DatetimeIndex:
+    """The first day of each month in `steps` (1 = the month of the scenario's `start`).
+
+    One mapping from model months to calendar dates, for the frames' `date` column and for
+    the figures' event marks, so the two cannot disagree.
+    """
+    first = pd.Period(start, freq="M")
+    ordinals = first.ordinal + np.asarray(steps, dtype=np.int64) - 1
+    return pd.PeriodIndex.from_ordinals(ordinals, freq="M").to_timestamp()
+
+
+ARRAY_REPORTERS = (
+    "flows_mtok",
+    "segment_demand_mtok",
+    "segment_served_mtok",
+    "segment_spend_usd",
+    "product_table",
+)
+"""Per month, arrays behind `flow_frame()`, `segment_frame()` and `product_frame()`, not
+`market_frame()` columns."""
 
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
@@ -120,12 +167,15 @@ class _Observed:
     price_sensitivity: float
     price_utility: str
     population: Population
+    chosen_provider: np.ndarray
+    """Each developer's provider (the owner of its product), or OUTSIDE."""
 
     def reach(self, provider_index: int) -> np.ndarray:
         """Share of the provider's customers (all developers, if it has none) who may use each."""
-        customers = self.population.choice == provider_index
-        rows = self.population.access[customers] if customers.any() else self.population.access
-        return rows.mean(axis=0)
+        customers = self.chosen_provider == provider_index
+        pop = self.population
+        rows = customers if customers.any() else np.ones(pop.size, dtype=bool)
+        return np.average(pop.access[rows], axis=0, weights=pop.weight[rows])
 
 
 class TokenMarket(mesa.Model):
@@ -149,6 +199,11 @@ class TokenMarket(mesa.Model):
     """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
     by every purpose (the draw order before named streams) to measure what streams buy."""
 
+    allocation_exponent: float = 0.5
+    """Agents per region x segment cell go as population share x mean demand ** this: 0.5 by
+    default (`_draw_population`); `benchmarks/bench_variance.py` sets 0 (agents in proportion
+    to developers, as before) to measure what the allocation buys."""
+
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
     ) -> None:
@@ -162,7 +217,6 @@ class TokenMarket(mesa.Model):
         self.n_regions = len(spec.regions)
         self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
         self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
-        self.latency_ms = spec.latency_matrix()
         self.segment_alpha = np.array([s.price_weight for s in spec.segments])
         self.segment_beta = np.array([s.quality_weight for s in spec.segments])
         self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
@@ -185,8 +239,35 @@ class TokenMarket(mesa.Model):
                 self.provider_list[spec.all_providers.index(shock.provider)].schedule_entry(
                     shock.step
                 )
+        first = len(self.provider_list) - len(spec.potential_entrants)
+        self._waiting = list(zip(self.provider_list[first:], spec.potential_entrants, strict=True))
+        """Potential entrants not yet in, with their terms (`model/entry.py`)."""
+        for waiting, terms in self._waiting:
+            waiting.schedule_entry(terms.earliest_step)
+        self.entries = self.exits = 0
+        """Providers that entered, and that left, this month."""
         self.providers = self.agents_by_type[Provider]
         self.home = np.array([p.home for p in self.provider_list])
+        names = [p.name for p in self.provider_list]
+        self.author = np.array([names.index(p.spec.hosts or p.name) for p in self.provider_list])
+        """Provider whose model each provider serves: itself, or an open-weights author."""
+        self._follow_authors()
+        self.gpu_market = GpuMarket.of(spec)
+        """The compute market (`model/compute.py`); None: providers keep their own hardware."""
+        self._equip_for_purchase(self.provider_list)
+        self.routes = Routes(spec, self.home)
+        """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
+        tiers = [(p, t) for p in self.provider_list for t in p.tiers]
+        self.product_provider = np.array([p.index for p, _ in tiers])
+        """Provider of each product (provider x tier): the product axis of choice and clearing."""
+        self.product_names = [(p.name, t.name) for p, t in tiers]
+        self.compute_share = np.array([t.compute_share for _, t in tiers])
+        """Compute per token of each product over its provider's reference model's."""
+        self.task_factor = np.array([t.tokens_per_task_factor for _, t in tiers])
+        """Tokens per task of each product over its segment's `tokens_per_task`."""
+        self.tokens_per_task_growth = np.array(
+            [s.tokens_per_task_growth_per_month for s in spec.segments]
+        )
         self.frontier_capability = max(p.capability for p in self.provider_list if p.active)
         """F(t) of `model/frontier.py`: the best capability, at any compute per token."""
         self._frontier_path = [self.frontier_capability]
@@ -204,9 +285,10 @@ class TokenMarket(mesa.Model):
         self.requested_mtok = self.spilled_mtok = self.spill_served_mtok = self.lost_mtok = 0.0
         """Unmet demand of the month, Mtok: requested of providers (first choices), spilled
         by rationing, served after spilling, lost (`_clear` states the conservation law)."""
-        self.segment_demand_mtok = self.segment_served_mtok = np.zeros(
+        self.segment_demand_mtok = self.segment_served_mtok = self.segment_spend_usd = np.zeros(
             (len(spec.segments), len(self.provider_list))
         )
+        self.product_table = np.zeros((len(tiers), len(PRODUCT_COLUMNS)))
         self._weights = self._choice_weights()
         self._form_market()
         self.datacollector = mesa.DataCollector(
@@ -222,47 +304,77 @@ class TokenMarket(mesa.Model):
 
     # ----------------------------------------------------------------- set-up
     def _draw_population(self) -> Population:
-        """Developers as a stratified sample of the scenario's population.
+        """Developers as a stratified sample of the scenario's population, denser where tokens are.
 
-        Region x segment cells get their counts by largest remainders (exact to one agent),
-        and within each cell demand, switching cost, access and initial awareness are Latin
-        hypercube draws (`demand.stratified_uniforms`). A small cell (CN enterprises are
-        0.6 % of developers) then carries its share of demand at any resolution instead of
-        a binomial count times a few lognormal draws: `n_developers` changes resolution,
-        not the market.
+        Region x segment cells get their agents by largest remainders (exact to one agent) in
+        proportion to population share x sqrt(mean demand) (`allocation_exponent`), and each
+        agent carries the weight of the developers it stands for (`Population.weight`):
+        stratified sampling with a compromise between proportional and Neyman allocation
+        (Cochran 1977, Sampling Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 %
+        of developers, ~90 % of tokens): with agents in proportion to developers, a provider's
+        demand rested on a few
+        heavy customers, and that noise, fed through firms' nonlinear responses (the scarcity
+        premium, share-dependent markups, the convex HHI), moved mean outcomes with
+        `n_developers` (docs/variance.md). Every agent-level rule is a per-developer
+        probability, so the weights change no expectation, only the noise. Within each cell
+        demand, switching cost, access and initial awareness are Latin hypercube draws
+        (`demand.stratified_uniforms`), so a small cell carries its share of demand at any
+        resolution: `n_developers` changes resolution, not the market.
         """
         spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
         shares = np.outer(
             [s.population_share for s in seg], [r.population_share for r in spec.regions]
         )
-        cell = np.repeat(np.arange(shares.size), demand.apportion(n, shares.ravel()))
+        mean_demand = np.array(
+            [s.demand_median_mtok_per_month * np.exp(s.demand_sigma**2 / 2) for s in seg]
+        )
+        allocation = shares * (mean_demand**self.allocation_exponent)[:, None]
+        counts = demand.apportion(n, allocation.ravel())
+        cell = np.repeat(np.arange(shares.size), counts)
+        stood_for = np.where(counts > 0, shares.ravel(), 0.0)
+        weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
         segment, region = np.divmod(cell, n_regions)
-        n_providers = len(self.provider_list)
         u = demand.stratified_uniforms(
-            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions + n_providers
+            cell, self.streams.generator(Purpose.POPULATION), 2 + n_regions
+        )
+        aware_u = np.column_stack(
+            [
+                demand.stratified_uniforms(
+                    cell, self.streams.generator(Purpose.POPULATION, p.key), 1
+                )
+                for p in self.provider_list
+            ]
         )
         access_draw = u[:, 2 : 2 + n_regions]
         demand_median = np.array([s.demand_median_mtok_per_month for s in seg])[segment]
         demand_sigma = np.array([s.demand_sigma for s in seg])[segment]
         cost_median = np.array([s.switching_cost_median for s in seg])[segment]
         cost_sigma = np.array([s.switching_cost_sigma for s in seg])[segment]
-        aware_p = np.column_stack([self._initial_awareness(p) for p in self.provider_list])
+        aware_p = np.column_stack(
+            [
+                self._initial_awareness(p) if p.active else np.zeros(n_regions)
+                for p in self.provider_list
+            ]
+        )
         return Population(
             region=region,
             segment=segment,
             cell=cell,
             base_demand_mtok=demand_median
             * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
+            * weight
             * (spec.represented_developers or n)
             / n,
+            weight=weight,
             switching_cost=cost_median * np.exp(cost_sigma * ndtri(u[:, 1])),
             review_probability=np.array([s.review_probability for s in seg])[segment],
-            aware=u[:, 2 + n_regions :] < aware_p[region],
+            aware=aware_u < aware_p[region],
             access_draw=access_draw,
             access=(access_draw < self.access_probability[region])[:, self.home],
             choice=np.full(n, OUTSIDE),
             must_review=np.zeros(n, dtype=bool),
+            reference_task_price=np.ones(n),
         )
 
     def _form_market(self) -> None:
@@ -277,19 +389,29 @@ class TokenMarket(mesa.Model):
                 )
         everyone = np.arange(pop.size)
         pop.choice[:] = demand.choose(
-            pop, everyone, self._weights, self.streams, 0, switching_cost=np.zeros(pop.size)
+            pop,
+            everyone,
+            self._weights,
+            self.streams,
+            0,
+            self._option_keys(),
+            switching_cost=np.zeros(pop.size),
+            **self._nesting(),
         )
-        requested, d, inside = self._demand_by_provider()
+        pop.reference_task_price[:] = self._task_prices()[pop.choice]
+        requested, d, inside = self._demand_by_product()
         total = float(d.sum())
         self.outside_share = float(d[~inside].sum()) / total
+        load, tokens = (
+            self._by_provider(requested * self.compute_share),
+            self._by_provider(requested),
+        )
         for p in self.provider_list:
-            p.demand_mtok = requested[p.index]
-            p.demand_share = requested[p.index] / total
+            p.demand_mtok = load[p.index]
+            p.demand_share = tokens[p.index] / total
 
     def _initial_awareness(self, provider: Provider) -> np.ndarray:
         """Share of each region's developers aware of a provider at first (entrants: at entry)."""
-        if not provider.active:
-            return np.zeros(self.n_regions)
         spec = provider.spec
         abroad = (
             self.spec.market.awareness_initial
@@ -300,17 +422,36 @@ class TokenMarket(mesa.Model):
         return np.where(np.arange(self.n_regions) == provider.home, home, abroad)
 
     def _expected_demand(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each provider's expected logit demand (Mtok/month) and its expected monthly growth.
+        """Each provider's expected logit demand and its expected monthly growth.
 
-        `probabilities` is developers x providers. Growth is the demand-weighted growth of the
-        regions its expected customers live in: what a firm sizing its pipeline would plan for.
+        `probabilities` is developers x products; demand is in Mtok of the provider's
+        reference model a month (its tiers' tokens weighted by their compute share), at the
+        prices a developer would choose at (the intensive margin is relative to them). Growth
+        is the demand-weighted growth of the regions its expected customers live in: what a
+        firm sizing its pipeline would plan for.
         """
         pop = self.population
-        expected = probabilities.T @ pop.base_demand_mtok
-        growing = probabilities.T @ (pop.base_demand_mtok * self.demand_growth[pop.region])
+        d = self._task_demand_mtok()
+        factor = self.task_factor * self.compute_share
+        expected = self._by_provider((probabilities.T @ d) * factor)
+        growing = self._by_provider(
+            (probabilities.T @ (d * self.demand_growth[pop.region])) * factor
+        )
         growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
-        prices = np.array([p.price_usd_per_mtok for p in self.provider_list])
-        return expected * self._price_factor(prices), growth
+        return expected, growth
+
+    def _by_provider(self, per_product: np.ndarray) -> np.ndarray:
+        """Sum a per-product array (last axis) over each provider's tiers."""
+        n = len(self.provider_list)
+        if per_product.ndim == 1:
+            return np.bincount(self.product_provider, weights=per_product, minlength=n)
+        membership = np.eye(n)[self.product_provider]  # products x providers, one-hot
+        return per_product @ membership
+
+    def chosen_provider(self) -> np.ndarray:
+        """Each developer's provider (the owner of its chosen product), or OUTSIDE."""
+        choice = self.population.choice
+        return np.where(choice == OUTSIDE, OUTSIDE, self.product_provider[choice])
 
     def _growth_cap_from_start(self, provider: Provider) -> float:
         """A capacity-growth cap in force from month 1 also held for the orders in the pipeline."""
@@ -330,31 +471,59 @@ class TokenMarket(mesa.Model):
         return provider.spec.capacity_mtok or max(sized, 1.0)
 
     # ----------------------------------------------------------------- helpers
-    def _available(self) -> np.ndarray:
-        active = np.array([p.active for p in self.provider_list])
-        return self.population.aware & self.population.access & active
+    def _equip_for_purchase(self, providers: list[Provider]) -> None:
+        """Hook of the compute market: hardware is what each provider may buy now."""
+        if self.gpu_market is not None:
+            for p in providers:
+                self.gpu_market.equip_for_purchase(p)
 
-    def _choice_weights(self) -> demand.ChoiceWeights:
-        """Every developer's logit weights over its choice set, at this month's offers."""
+    def _follow_authors(self) -> None:
+        """Hook of open-weights hosting: a host serves its author's current weights."""
+        for host, author in enumerate(self.author):
+            if host != author:
+                model = self.provider_list[author]
+                self.provider_list[host].compute_per_token = model.compute_per_token
+                self.provider_list[host].capability = model.capability
+
+    def _equip_fleet(self) -> None:
+        """Hook of the compute market: the month's bills are those of each fleet's mix."""
+        if self.gpu_market is not None:
+            for p in self.provider_list:
+                if p.active:
+                    self.gpu_market.equip_fleet(p, self.steps)
+
+    def _available(self) -> np.ndarray:
+        """(n, products): products of active providers a developer knows of and may use."""
+        active = np.array([p.active for p in self.provider_list])
+        pop = self.population
+        return (pop.aware & pop.access & active)[:, self.product_provider]
+
+    def _choice_weights(self, available: np.ndarray | None = None) -> demand.ChoiceWeights:
+        """Every developer's logit weights at this month's offers.
+
+        Over the choice set `available` (developers x providers); by default today's.
+        """
         v_inside, v_outside = self._cell_utilities()
+        available = self._available() if available is None else available
         return demand.ChoiceWeights.of(
-            self.population, v_inside, v_outside, self._available(), self.spec.market.mu
+            self.population, v_inside, v_outside, available, self.spec.market.mu
         )
 
     def _cell_utilities(self) -> tuple[np.ndarray, np.ndarray]:
         market = self.spec.market
         extra = np.array([p.extra_latency_ms for p in self.provider_list])
-        latency = self.latency_ms[:, self.home] + extra
+        latency = (self.routes.latency_ms(self.steps) + extra)[:, self.product_provider]
+        home = self.home[self.product_provider]
         trust = np.where(
-            np.arange(self.n_regions)[:, None] == self.home[None, :], market.home_bias_utils, 0.0
+            np.arange(self.n_regions)[:, None] == home[None, :], market.home_bias_utils, 0.0
         )
         return demand.cell_utilities(
             alpha=self.segment_alpha,
             beta=self.segment_beta,
             gamma=self.segment_gamma,
             u0=self.segment_u0,
-            price_usd_per_mtok=self._prices()[:-1],
-            quality=np.array([p.quality for p in self.provider_list]),
+            price_usd_per_mtok=self._prices()[:-1] * self.task_factor,
+            quality=self._product_quality(),
             latency_ms=latency,
             trust=trust,
             outside_price_usd_per_mtok=market.outside_price_usd_per_mtok,
@@ -370,29 +539,67 @@ class TokenMarket(mesa.Model):
         models; tying it to the research frontier instead would let the outside option pass
         every API whenever diffusion is slow.
         """
-        best = max((p.quality for p in self.provider_list if p.active), default=0.0)
-        return best - self.spec.market.outside_quality_gap
+        active = np.array([p.active for p in self.provider_list])[self.product_provider]
+        best = self._product_quality()[active].max(initial=0.0)
+        return float(best) - self.spec.market.outside_quality_gap
 
-    def _price_factor(self, price_usd_per_mtok: np.ndarray) -> np.ndarray:
-        """Intensive margin: d = d0 (p / p_ref) ** -eta."""
-        market = self.spec.market
-        return (
-            price_usd_per_mtok / market.reference_price_usd_per_mtok
-        ) ** -market.demand_elasticity
+    def _task_prices(self) -> np.ndarray:
+        """Price x tokens-per-task factor of each product, outside last (USD/Mtok).
+
+        The cost of a task on it, up to the segment's tokens per task: what developers compare.
+        """
+        return self._prices() * np.append(self.task_factor, 1.0)
+
+    def _developer_demand_mtok(self, product: np.ndarray) -> np.ndarray:
+        """Each developer's Mtok this month if it buys `product` (one per developer; -1 outside).
+
+        Tasks times tokens per task: its task demand, times the tier's tokens-per-task factor,
+        times the intensive margin on cost per task, tasks = t0 (c / c_ref) ** -eta, with c
+        the product's task price now and c_ref the one when the developer chose it: a short-
+        run response to price changes (cal B.7: about -1.1), while the choice between cheap
+        and dear products is the logit's, on cost per task. So a reasoning tier cheaper per
+        token but dearer per task loses choosers, and a rising price cuts its customers' use.
+        """
+        eta = self.spec.market.demand_elasticity
+        ratio = self._task_prices()[product] / self.population.reference_task_price
+        factor = np.append(self.task_factor, 1.0)[product]
+        return self._task_demand_mtok() * factor * ratio**-eta
+
+    def _task_demand_mtok(self) -> np.ndarray:
+        """Each developer's tasks this month times its segment's tokens per task, in Mtok.
+
+        `base_demand_mtok` is tasks at the start times the segment's `tokens_per_task` (it
+        grows at the region's rate); tokens per task grow at the segment's agentic rate.
+        """
+        pop = self.population
+        return pop.base_demand_mtok * self._tokens_per_task_growth_factor()[pop.segment]
+
+    def _tokens_per_task_growth_factor(self) -> np.ndarray:
+        """Each segment's tokens per task now over at the start (agentic growth)."""
+        return (1.0 + self.tokens_per_task_growth) ** self.steps
 
     def _prices(self) -> np.ndarray:
-        """Posted prices by provider index, the outside option last (OUTSIDE = -1 indexes it)."""
-        posted = [p.price_usd_per_mtok for p in self.provider_list]
-        return np.array([*posted, self.spec.market.outside_price_usd_per_mtok])
+        """Posted prices by product index, the outside option last (OUTSIDE = -1 indexes it).
 
-    def _demand_by_provider(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Requested demand per provider, each developer's demand at its choice, the inside mask."""
+        A tier's price is its provider's posted price times its compute share: the provider
+        prices its reference model and every tier at the same markup over its unit cost
+        (`Provider.tier_prices`).
+        """
+        tiers = np.concatenate([p.tier_prices for p in self.provider_list])
+        return np.append(tiers, self.spec.market.outside_price_usd_per_mtok)
+
+    def _product_quality(self) -> np.ndarray:
+        """Quality of each product: its provider's capability + slope ln(its compute)."""
+        return np.concatenate([p.tier_qualities for p in self.provider_list])
+
+    def _demand_by_product(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requested Mtok per product, each developer's Mtok at its choice, the inside mask."""
         choice = self.population.choice
         inside = choice != OUTSIDE
-        d = self.population.base_demand_mtok * self._price_factor(self._prices())[choice]
+        d = self._developer_demand_mtok(choice)
         # float even when nobody is inside (bincount of nothing is int64)
         requested = np.bincount(
-            choice[inside], weights=d[inside], minlength=len(self.provider_list)
+            choice[inside], weights=d[inside], minlength=self.compute_share.size
         )
         return requested.astype(float), d, inside
 
@@ -409,12 +616,16 @@ class TokenMarket(mesa.Model):
         """One month of the market."""
         for shock in self._shocks_by_step.get(self.steps, ()):
             self._apply(shock)
+        self.routes.buy(self.provider_list, self.steps)
         self.providers.select(lambda p: not p.active).do("go_dark")
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
+        self._equip_for_purchase([p for p in self.provider_list if p.active])
         self.providers.select(lambda p: p.active).do("decide", self._observe())
+        self._consider_entry()
         self.providers.do("update_capacity")
         self._diffuse_awareness()
         self._choose()
+        self._equip_fleet()
         self._clear()
         self._account()
         self._update_quality()
@@ -452,6 +663,8 @@ class TokenMarket(mesa.Model):
                 self._change_access(
                     names.index(shock.developer_region), names.index(shock.home), shock.probability
                 )
+            case GpuAccessShock(region=region, gpu=gpu, allowed=allowed) if self.gpu_market:
+                self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
 
@@ -461,30 +674,127 @@ class TokenMarket(mesa.Model):
         self.access_probability[developer_region, home] = probability
         rows = np.flatnonzero(pop.region == developer_region)
         allowed = pop.access_draw[rows, home] < probability
+        chosen = self.chosen_provider()[rows]
         for j in np.flatnonzero(self.home == home):
             pop.access[rows, j] = allowed
-            pop.must_review[rows[(pop.choice[rows] == j) & ~allowed]] = True
+            pop.must_review[rows[(chosen == j) & ~allowed]] = True
 
-    def _enter(self, entrant: Provider) -> None:
-        """A scheduled entrant: awareness drawn now, its fleet sized from its expected demand."""
+    def _enter(self, entrant: Provider, plan: entry.EntryPlan | None = None) -> None:
+        """An entrant: awareness drawn now, and a fleet.
+
+        A scheduled entrant replays history: its fleet, sized from its expected demand, comes
+        paid for. An entrant by value (`plan`) launches at its planned price with its
+        planned first fleet and pays its entry cost this month: the capex of that fleet (the
+        pipeline of its first months included) and its sunk cost, in `capex_paid_usd` (so in
+        free cash flow and DCF, not amortized).
+        """
         pop = self.population
         entrant.active = True
+        entrant.entry_step = self.steps
         awareness = self._initial_awareness(entrant)[pop.region]
         pop.aware[:, entrant.index] = self._news(entrant, 1) < awareness
-        probabilities = self._choice_weights().probabilities()[:, :-1]
-        expected, growth = self._expected_demand(probabilities)
-        j = entrant.index
-        entrant.install_initial_capacity(
-            self._initial_capacity(entrant, float(expected[j])), growth[j]
+        self._equip_for_purchase([entrant])
+        if plan is None:
+            probabilities = self._choice_weights().probabilities()[:, :-1]
+            expected, growth = self._expected_demand(probabilities)
+            j = entrant.index
+            entrant.install_initial_capacity(
+                self._initial_capacity(entrant, float(expected[j])), growth[j]
+            )
+            return
+        entrant.price_usd_per_mtok = plan.price_usd_per_mtok
+        entrant.install_initial_capacity(plan.capacity_mtok, plan.growth_per_month)
+        bought = entrant.capacity_mtok + sum(v.capacity_mtok for v in entrant.fleet.orders)
+        entrant.capex_paid_usd = bought * entrant.capex_per_unit_usd + plan.sunk_cost_usd
+        entrant.cash_usd -= entrant.capex_paid_usd
+
+    def _consider_entry(self) -> None:
+        """Every `entry_review_months`, each waiting potential entrant weighs entering.
+
+        In the scenario's order, each seeing the ones that entered before it: sequential
+        entry, so two entrants do not both count on a market only one of them can live in.
+        Decided after incumbents post their prices, so an entrant prices against this
+        month's offers; it decides its own price from next month.
+        """
+        market = self.spec.market
+        if self.steps % market.entry_review_months:
+            return
+        weights = None
+        review = self._demand_weighted(self.population.review_probability)
+        for waiting, terms in list(self._waiting):
+            if self.steps < terms.earliest_step:
+                continue
+            if weights is None:  # again after an entry: the next candidate sees the entrant
+                weights = self._waiting_weights()
+            self._equip_for_purchase([waiting])
+            active = [p.price_usd_per_mtok for p in self.provider_list if p.active]
+            prices = entry.price_grid(np.array(active))
+            demand_mtok, growth = self._entrant_demand(waiting, prices, weights)
+            plan = entry.plan(
+                waiting, prices, demand_mtok, growth, terms.sunk_cost_usd, market, review
+            )
+            if plan.worth_it(market.entry_hurdle):
+                self._waiting.remove((waiting, terms))
+                self._enter(waiting, plan)
+                weights = None
+
+    def _waiting_weights(self) -> np.ndarray:
+        """Logit weights (developers x providers + outside) at today's offers.
+
+        Every waiting candidate is offered to the developers with access to it: one
+        computation serves them all.
+        """
+        available = self._available()
+        for waiting, _ in self._waiting:
+            products = self.product_provider == waiting.index
+            available[:, products] = self.population.access[:, [waiting.index]]
+        return self._choice_weights(available).weights
+
+    def _entrant_demand(
+        self, candidate: Provider, prices_usd_per_mtok: np.ndarray, weights: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A candidate's expected logit demand (Mtok/month) and its growth, at each price.
+
+        Each developer with access to it chooses among it, the providers in the market and
+        the outside option (`weights`: `_waiting_weights`); its weight at price p is its
+        weight at its listed price p0 times exp(-alpha (f(p) - f(p0)) / mu) (the logit of
+        `demand.cell_utilities`), in logs so that no price overflows. Its tiers move
+        together (exact with log price utility, where a price change shifts every tier's
+        log cost per task alike), each counting its tokens per task and compute share. Each
+        developer counts with the probability of being aware of it at entry. Demand is at
+        the price it would be chosen at, so the intensive margin does not enter.
+        """
+        pop, mu = self.population, self.spec.market.mu
+        products = self.product_provider == candidate.index
+        active = np.array([p.active for p in self.provider_list])
+        in_market = np.append(active[self.product_provider], True)  # outside last
+        others = weights[:, in_market].sum(axis=1)
+        own = weights[:, np.append(products, False)]
+        own_weight = own.sum(axis=1)
+        load = (self.task_factor * self.compute_share)[products]
+        mix = np.divide(own @ load, own_weight, out=np.zeros_like(own_weight), where=own_weight > 0)
+        kind = self.spec.market.price_utility
+        shift = demand.price_term(prices_usd_per_mtok, kind) - demand.price_term(
+            np.array(candidate.price_usd_per_mtok), kind
         )
+        with np.errstate(divide="ignore"):
+            log_odds = np.log(own_weight)[:, None] - np.log(others)[:, None]
+        alpha = self.segment_alpha[pop.segment][:, None]
+        chosen = expit(log_odds - alpha * shift[None, :] / mu)
+        weight = self._initial_awareness(candidate)[pop.region] * self._task_demand_mtok() * mix
+        expected = weight @ chosen
+        growing = (weight * self.demand_growth[pop.region]) @ chosen
+        growth = np.divide(growing, expected, out=np.zeros_like(expected), where=expected > 0)
+        return expected, growth
 
     def _news(self, provider: Provider, event: int) -> np.ndarray:
         """Every developer's NEWS draw this month about a provider's event (0 release, 1 entry).
 
-        Keyed by provider and event, so who hears does not depend on other events' draws.
+        Keyed by the provider's name and the event, so who hears does not depend on other
+        events' draws nor on the provider's list position.
         """
         return self.streams.uniform(
-            Purpose.NEWS, self.steps, self.population.size, provider.index, event
+            Purpose.NEWS, self.steps, self.population.size, provider.key, event
         )
 
     def _observe(self) -> _Observed:
@@ -492,7 +802,7 @@ class TokenMarket(mesa.Model):
         alpha = self.segment_alpha[self.population.segment]
         return _Observed(
             step=self.steps,
-            price_usd_per_mtok=self._prices()[:-1],
+            price_usd_per_mtok=np.array([p.price_usd_per_mtok for p in self.provider_list]),
             quality=np.array([p.quality for p in self.provider_list]),
             active=np.array([p.active for p in self.provider_list]),
             demand_share=np.array([p.demand_share for p in self.provider_list]),
@@ -500,6 +810,7 @@ class TokenMarket(mesa.Model):
             price_sensitivity=self._demand_weighted(alpha) / market.mu,
             price_utility=market.price_utility,
             population=self.population,
+            chosen_provider=self.chosen_provider(),
         )
 
     def _diffuse_awareness(self) -> None:
@@ -512,7 +823,7 @@ class TokenMarket(mesa.Model):
             ]
         )
         shares = demand.developer_share_by_region(
-            self.population, self.n_regions, len(self.provider_list)
+            self.population, self.n_regions, len(self.provider_list), self.product_provider
         )
         demand.diffuse_awareness(
             self.population,
@@ -521,108 +832,205 @@ class TokenMarket(mesa.Model):
             shares,
             self.streams,
             self.steps,
+            [p.key for p in self.provider_list],
         )
+
+    def _option_keys(self) -> list[int]:
+        """Stream keys of the choice's options (products), the outside last.
+
+        By name, never by position: a one-tier provider's product is keyed by the provider's
+        name, a tier of a line by "provider/tier", so an entrant moves no one else's draws.
+        """
+        return [
+            p.key if len(p.tiers) == 1 else key_of(f"{p.name}/{t.name}")
+            for p in self.provider_list
+            for t in p.tiers
+        ] + [OUTSIDE_KEY]
+
+    def _nesting(self) -> dict[str, Any]:
+        """`demand.choose`'s product structure: lines, the tier-change cost, the nest scale."""
+        market = self.spec.market
+        return {
+            "provider_of": self.product_provider,
+            "tier_cost_share": market.tier_switching_cost_share,
+            "nest_scale": market.tier_nest_scale,
+            "nest_keys": [key_of(f"{p.name}/line") for p in self.provider_list],
+        }
 
     def _choose(self) -> None:
         pop = self.population
         self._weights = self._choice_weights()
         review = self.streams.uniform(Purpose.REVIEW, self.steps, pop.size)
         reviewers = np.flatnonzero((review < pop.review_probability) | pop.must_review)
-        pop.choice[reviewers] = demand.choose(
-            pop, reviewers, self._weights, self.streams, self.steps
+        new = demand.choose(
+            pop,
+            reviewers,
+            self._weights,
+            self.streams,
+            self.steps,
+            self._option_keys(),
+            **self._nesting(),
         )
+        moved = reviewers[new != pop.choice[reviewers]]
+        pop.choice[reviewers] = new
+        pop.reference_task_price[moved] = self._task_prices()[pop.choice[moved]]
         pop.must_review[:] = False
 
     def _clear(self) -> None:
         """Serve min(demand, capacity); rationed demand spills to the next choice, or is lost.
 
-        A short provider serves each customer the same fraction of its request (random
-        rationing would serve some fully, some not; the expected split is the same) and each
-        of them must review next month with probability equal to the unserved fraction.
-        Unmet demand first spills (`_spill`) to spare capacity elsewhere this month.
-        Conservation, every month and in Mtok: requested = served directly + spilled, spilled
-        = served after spilling + lost, so requested = served + lost.
+        Capacity is the provider's, shared by its tiers: a token of a tier uses its compute
+        share of a unit (Mtok of the reference model), so a provider's load is its tiers'
+        requests weighted by their shares. A short provider serves each customer of each of
+        its tiers the same fraction of its request (random rationing would serve some fully,
+        some not; the expected split is the same) and each of them must review next month
+        with probability equal to the unserved fraction. Unmet demand first spills (`_spill`)
+        to spare capacity elsewhere this month. Conservation, every month, in Mtok of tokens,
+        per product, per provider and in all: requested = served directly + spilled, spilled
+        = served after spilling (elsewhere) + lost, so requested = served + lost.
         """
         pop = self.population
-        requested, d, inside = self._demand_by_provider()
+        requested, d, inside = self._demand_by_product()
+        share, owner = self.compute_share, self.product_provider
+        load = self._by_provider(requested * share)
         capacity = np.array([p.capacity_mtok for p in self.provider_list])
-        direct = np.minimum(requested, capacity)
-        fill = np.divide(direct, requested, out=np.ones_like(direct), where=requested > 0)
+        direct_load = np.minimum(load, capacity)
+        provider_fill = np.divide(direct_load, load, out=np.ones_like(load), where=load > 0)
+        fill = provider_fill[owner]
         customers = np.flatnonzero(inside)
-        short = (1.0 - fill)[pop.choice[customers]]
+        chosen = pop.choice[customers]
+        short = (1.0 - fill)[chosen]
         rationing = self.streams.uniform(Purpose.RATIONING, self.steps, pop.size, rows=customers)
         pop.must_review[customers] = rationing < short
         rationed = customers[short > 0.0]
-        asked, spill_served = self._spill(rationed, d, fill, np.maximum(capacity - direct, 0.0))
-        n_segments, n_providers = len(self.spec.segments), len(self.provider_list)
-        to = np.tile(np.arange(n_providers), rationed.size)
-        spilled_segment = np.repeat(pop.segment[rationed], n_providers)
+        asked, spill_served = self._spill(
+            rationed, d, fill, np.maximum(capacity - direct_load, 0.0)
+        )
+        n_segments, n_products = len(self.spec.segments), owner.size
+        to = np.tile(np.arange(n_products), rationed.size)
+        spilled_segment = np.repeat(pop.segment[rationed], n_products)
         first_demand = metrics.cross_sum(
-            pop.segment[customers], pop.choice[customers], d[customers], (n_segments, n_providers)
+            pop.segment[customers], chosen, d[customers], (n_segments, n_products)
         )
         self.flows_mtok = metrics.flows_by_region(
             pop.region[customers],
-            self.home[pop.choice[customers]],
-            d[customers] * fill[pop.choice[customers]],
+            self.home[owner[chosen]],
+            d[customers] * fill[chosen],
             self.n_regions,
         ) + metrics.flows_by_region(
-            np.repeat(pop.region[rationed], n_providers),
-            self.home[to],
+            np.repeat(pop.region[rationed], n_products),
+            self.home[owner[to]],
             spill_served.ravel(),
             self.n_regions,
         )
-        self.segment_demand_mtok = first_demand + metrics.cross_sum(
-            spilled_segment, to, asked.ravel(), (n_segments, n_providers)
+        segment_served = first_demand * fill + metrics.cross_sum(
+            spilled_segment, to, spill_served.ravel(), (n_segments, n_products)
         )
-        self.segment_served_mtok = first_demand * fill + metrics.cross_sum(
-            spilled_segment, to, spill_served.ravel(), (n_segments, n_providers)
+        self.segment_demand_mtok = self._by_provider(
+            first_demand
+            + metrics.cross_sum(spilled_segment, to, asked.ravel(), (n_segments, n_products))
         )
-        asked_of = asked.sum(axis=0)
-        served = direct + spill_served.sum(axis=0)
+        self.segment_served_mtok = self._by_provider(segment_served)
+        self.segment_spend_usd = self._by_provider(segment_served * self._prices()[:-1])
+        spill_in = spill_served.sum(axis=0)
+        served = requested * fill + spill_in
+        spilled = requested * (1.0 - fill)
+        served_elsewhere = np.bincount(
+            pop.choice[rationed], weights=spill_served.sum(axis=1), minlength=n_products
+        )
+        self._record_products(
+            requested, served, spill_in, spilled, served_elsewhere, segment_served
+        )
+        tokens, asked_load = self._by_provider(served), self._by_provider(asked.sum(axis=0) * share)
+        served_load = direct_load + self._by_provider(spill_in * share)
+        requested_tokens = self._by_provider(requested)
         outside = float(d[~inside].sum())
-        counts = np.bincount(pop.choice[customers], minlength=n_providers)
-        total_served = served.sum()
+        n_providers = len(self.provider_list)
+        counts = np.bincount(owner[chosen], minlength=n_providers)
+        developers = np.bincount(
+            owner[chosen], weights=pop.weight[customers], minlength=n_providers
+        )
+        total_served = tokens.sum()
         congestion = self.spec.market.congestion_ms_per_unserved
         for p in self.provider_list:
             j = p.index
             p.customers = int(counts[j])
-            p.developer_share = counts[j] / pop.size
-            p.token_share = served[j] / total_served if total_served > 0 else 0.0
-            p.demand_share = requested[j] / (requested.sum() + outside)
-            p.extra_latency_ms = congestion * (1.0 - fill[j])
+            p.developer_share = developers[j] / pop.weight.sum()
+            p.tokens_mtok = float(tokens[j])
+            p.token_share = tokens[j] / total_served if total_served > 0 else 0.0
+            p.demand_share = requested_tokens[j] / (requested.sum() + outside)
+            p.extra_latency_ms = congestion * (1.0 - provider_fill[j])
             if p.active:
-                p.settle(requested[j] + asked_of[j], served[j])
-        self.hhi = metrics.hhi(served)
+                p.settle(load[j] + asked_load[j], served_load[j])
+        self.hhi = metrics.hhi(tokens)
         self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
         self.requested_mtok = float(requested.sum())
-        self.spilled_mtok = float((requested - direct).sum())
-        self.spill_served_mtok = float(spill_served.sum())
+        self.spilled_mtok = float(spilled.sum())
+        self.spill_served_mtok = float(spill_in.sum())
         self.lost_mtok = max(0.0, self.spilled_mtok - self.spill_served_mtok)
         self.total_demand_mtok = float(requested.sum() + outside)
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
-        self.consumer_surplus = float(self._weights.log_sum().mean())
+        self.consumer_surplus = float(np.average(self._weights.log_sum(), weights=pop.weight))
+
+    def _record_products(
+        self,
+        requested: np.ndarray,
+        served: np.ndarray,
+        spill_in: np.ndarray,
+        spilled: np.ndarray,
+        served_elsewhere: np.ndarray,
+        segment_served: np.ndarray,
+    ) -> None:
+        """The month's `product_table` (PRODUCT_COLUMNS): what was offered and what it sold.
+
+        Tasks are served Mtok over tokens per task, segment by segment (a segment's
+        `tokens_per_task`, grown at its agentic rate, times the tier's factor).
+        """
+        start = np.array([s.tokens_per_task for s in self.spec.segments])
+        tokens_per_task = np.outer(start * self._tokens_per_task_growth_factor(), self.task_factor)
+        compute = np.array([p.compute_per_token for p in self.provider_list])
+        columns = {
+            "price_usd_per_mtok": np.where(
+                np.array([p.active for p in self.provider_list])[self.product_provider],
+                self._prices()[:-1],
+                np.nan,
+            ),
+            "quality": self._product_quality(),
+            "compute_kwh_per_mtok": compute[self.product_provider] * self.compute_share,
+            "tokens_per_task_factor": self.task_factor,
+            "requested_mtok": requested,
+            "served_mtok": served,
+            "spill_in_mtok": spill_in,
+            "spilled_mtok": spilled,
+            "spill_served_mtok": served_elsewhere,
+            "lost_mtok": np.maximum(spilled - served_elsewhere, 0.0),
+            "tasks": (segment_served * 1e6 / tokens_per_task).sum(axis=0),
+        }
+        self.product_table = np.column_stack([columns[c] for c in PRODUCT_COLUMNS])
 
     def _spill(
         self, rationed: np.ndarray, d: np.ndarray, fill: np.ndarray, spare_mtok: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Unserved demand of `rationed` customers, sent to their next choice this month.
 
-        Returns (rationed x providers) Mtok asked of each provider, and Mtok it served.
+        Returns (rationed x products) Mtok asked of each product, and Mtok it served. `fill`
+        is per product, `spare_mtok` per provider (in Mtok of its reference model).
         A rationed customer's unserved share goes to its second choice: under logit the
         ranking of options is Plackett-Luce (Luce 1959; Train 2009, ch. 7.3), so given that
-        its provider j was best, the next best is k with probability w_k / (W - w_j), the
+        its product j was best, the next best is k with probability w_k / (W - w_j), the
         outside option included; the expected split is sent, without a draw. This is how API
         buyers overflow (routers such as OpenRouter fall back to the next provider when one
         is rate-limited), at the fallback's price, for the quantity first requested. A
-        provider serves spilled demand up to its spare capacity, every asker the same
-        fraction; what finds no spare capacity, or goes to the outside option, is lost for the
-        month (one round: no third choice). The customer itself reviews next month (`_clear`).
+        provider serves spilled demand up to its spare capacity, every asker of each of its
+        tiers the same fraction (another tier of a short provider finds none); what finds no
+        spare capacity, or goes to the outside option, is lost for the month (one round: no
+        third choice). The customer itself reviews next month (`_clear`).
         """
-        n_providers = len(self.provider_list)
+        n_products = self.product_provider.size
         if rationed.size == 0:
-            return np.zeros((0, n_providers)), np.zeros((0, n_providers))
+            return np.zeros((0, n_products)), np.zeros((0, n_products))
         first = self.population.choice[rationed]
         w = np.take(self._weights.weights, rationed, axis=0)
         w[np.arange(rationed.size), first] = 0.0
@@ -631,18 +1039,21 @@ class TokenMarket(mesa.Model):
         to = np.divide(
             unserved[:, None] * w[:, :-1], total, out=np.zeros_like(w[:, :-1]), where=total > 0
         )
-        asked = to.sum(axis=0)
+        asked = self._by_provider(to.sum(axis=0) * self.compute_share)
         taken = np.divide(
             np.minimum(asked, spare_mtok), asked, out=np.zeros_like(asked), where=asked > 0
         )
-        return to, to * taken
+        return to, to * taken[self.product_provider]
 
     def _account(self) -> None:
         """Exits after the month is booked; an exited provider's customers must choose again."""
+        self.exits = 0
         for p in self.provider_list:
             if p.active and p.should_exit():
                 p.exit()
-                self.population.must_review[self.population.choice == p.index] = True
+                self.population.must_review[self.chosen_provider() == p.index] = True
+                self.exits += 1
+        self.entries = sum(p.active and p.entry_step == self.steps for p in self.provider_list)
         active = [p for p in self.provider_list if p.active]
         self.active_providers = len(active)
         self.energy_kwh = float(sum(p.energy_kwh for p in self.provider_list))
@@ -653,7 +1064,9 @@ class TokenMarket(mesa.Model):
         R&D has diminishing returns relative to market revenue; progress is research made
         public (papers, open weights, distillation), so no provider rides the frontier by
         assumption: each closes `homogenization` of its gap to where the frontier was
-        `diffusion_lag_months` ago (`model/frontier.py`).
+        `diffusion_lag_months` ago (`model/frontier.py`). So do potential entrants while
+        they wait (they learn from the same published research), or one weighing entry in
+        year five would bring a model of year one.
         """
         market = self.spec.market
         active = [p for p in self.provider_list if p.active]
@@ -671,13 +1084,17 @@ class TokenMarket(mesa.Model):
         lagged = self._frontier_path[
             max(0, len(self._frontier_path) - 1 - market.diffusion_lag_months)
         ]
-        for p in active:
+        for p in active + [waiting for waiting, _ in self._waiting]:
             p.capability = float(frontier.diffuse(p.capability, lagged, market.homogenization))
+        self._follow_authors()
         self.frontier_quality = self._frontier_quality()
 
     def _frontier_quality(self) -> float:
         """q_max at the largest compute per token on offer: the best quality reachable now."""
-        compute = max((p.compute_per_token for p in self.provider_list if p.active), default=1.0)
+        compute = max(
+            (p.compute_per_token * p.compute_share.max() for p in self.provider_list if p.active),
+            default=1.0,
+        )
         slope = self.spec.market.quality_per_log_compute
         return float(frontier.quality(self.frontier_capability, compute, slope))
 
@@ -691,10 +1108,8 @@ class TokenMarket(mesa.Model):
         The seed is the run's integer seed, the root of its random streams. `date` is the
         first day of the month, step 1 being the scenario's `start` month.
         """
-        start = pd.Period(self.spec.start, freq="M")
-        months = pd.PeriodIndex.from_ordinals(start.ordinal + frame["step"] - 1, freq="M")
         label = self.run_id or f"{self.spec.name}-seed{self.streams.seed}"
-        frame = frame.assign(date=months.to_timestamp())
+        frame = frame.assign(date=month_dates(self.spec.start, frame["step"]))
         frame.insert(0, "seed", self.streams.seed)
         frame.insert(0, "run_id", label)
         return frame[[*FRAME_KEYS, *(c for c in frame.columns if c not in FRAME_KEYS)]]
@@ -732,6 +1147,11 @@ class TokenMarket(mesa.Model):
         frame = self.datacollector.get_model_vars_dataframe().drop(columns=list(ARRAY_REPORTERS))
         return self._tagged(_with_missing(frame.astype({"step": int, "active_providers": int})))
 
+    def turnover_frame(self) -> pd.DataFrame:
+        """One row per entry or exit: `step`, `provider`, `event` (`entry.turnover`)."""
+        incumbents = {p.name for p in self.spec.providers}
+        return self._tagged(entry.turnover(self.provider_frame(), incumbents))
+
     def strategy_frame(self) -> pd.DataFrame:
         """One row per month and strategy: its providers' summed shares and profit."""
         return (
@@ -750,12 +1170,13 @@ class TokenMarket(mesa.Model):
 
         `token_share` is the provider's share of the tokens served to the segment that month
         (0 when the segment bought none): who wins price-sensitive and quality-sensitive work.
+        `spend_usd` is what the segment paid it (its tiers' prices times their tokens).
         """
         steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
         shape = (len(steps), len(self.spec.segments), len(self.provider_list))
-        demand_mtok, served_mtok = (
+        demand_mtok, served_mtok, spend_usd = (
             np.array(self.datacollector.model_vars[name], dtype=float).reshape(shape)
-            for name in ("segment_demand_mtok", "segment_served_mtok")
+            for name in ("segment_demand_mtok", "segment_served_mtok", "segment_spend_usd")
         )
         segment_total = served_mtok.sum(axis=2, keepdims=True)
         share = np.divide(served_mtok, segment_total, out=np.zeros(shape), where=segment_total > 0)
@@ -767,8 +1188,62 @@ class TokenMarket(mesa.Model):
                 "provider": np.asarray([p.name for p in self.provider_list])[j.ravel()],
                 "demand_mtok": demand_mtok.ravel(),
                 "served_mtok": served_mtok.ravel(),
+                "spend_usd": spend_usd.ravel(),
                 "token_share": share.ravel(),
             }
+        )
+        return self._tagged(frame)
+
+    def author_frame(self) -> pd.DataFrame:
+        """Tokens served per month by host and by model author (open-weights hosting).
+
+        One row per month and provider (the host, who serves and is paid), with the author of
+        the model it serves (itself, or the open-weights provider it hosts) and both home
+        regions: a model's tokens go abroad when a foreign host serves them, without its author
+        exporting. Summed by `author` or by `provider`, the tokens are the same.
+        """
+        frame = self.provider_frame()[[*FRAME_KEYS, "provider", "region", "served_mtok"]]
+        names = [p.name for p in self.provider_list]
+        author = {p.name: names[self.author[p.index]] for p in self.provider_list}
+        region = {p.name: p.region for p in self.provider_list}
+        frame = frame.rename(columns={"region": "host_region"})
+        frame.insert(
+            frame.columns.get_loc("host_region") + 1, "author", frame["provider"].map(author)
+        )
+        frame.insert(
+            frame.columns.get_loc("author") + 1, "author_region", frame["author"].map(region)
+        )
+        return frame
+
+    def product_frame(self) -> pd.DataFrame:
+        """One row per month and product (provider x tier): offer, sales and cost per task.
+
+        PRODUCT_COLUMNS, plus `tokens_per_task` (served tokens per task, its buyers' mix of
+        segments) and `cost_per_task_usd` = price x tokens per task: what a task cost on it.
+        Both are missing in a month it served nothing. `token_share` is its share of all
+        tokens served that month.
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        n_products = self.product_provider.size
+        table = np.array(self.datacollector.model_vars["product_table"], dtype=float).reshape(
+            len(steps), n_products, len(PRODUCT_COLUMNS)
+        )
+        t, k = np.meshgrid(np.arange(len(steps)), np.arange(n_products), indexing="ij")
+        names = np.asarray(self.product_names, dtype=object).reshape(n_products, 2)
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "provider": names[k.ravel(), 0].astype(str),
+                "tier": names[k.ravel(), 1].astype(str),
+                **{c: table[..., i].ravel() for i, c in enumerate(PRODUCT_COLUMNS)},
+            }
+        )
+        served, tasks = frame["served_mtok"], frame["tasks"]
+        frame["tokens_per_task"] = costs.share_or_missing(served.to_numpy() * 1e6, tasks.to_numpy())
+        frame["cost_per_task_usd"] = frame["price_usd_per_mtok"] * frame["tokens_per_task"] / 1e6
+        month_total = served.groupby(frame["step"]).transform("sum").to_numpy()
+        frame["token_share"] = np.divide(
+            served.to_numpy(), month_total, out=np.zeros(len(frame)), where=month_total > 0
         )
         return self._tagged(frame)
 

@@ -52,7 +52,8 @@ class Parameter(ABC):
     """A declared knob (or a family of knobs, one per region or provider)."""
 
     pattern: str
-    """The name, with placeholders: `{region}`, `{developer_region}`, `{home}`, `{provider}`."""
+    """The name, with placeholders: `{region}`, `{developer_region}`, `{home}`, `{provider}`,
+    `{gpu}`."""
     label: str
     """A short title for a control or an axis, with the same placeholders."""
     unit: str
@@ -211,7 +212,8 @@ def _homed(scenario: Scenario, region: str) -> list[ProviderSpec]:
 def _provider_tables(data: Data) -> list[dict[str, Any]]:
     """Provider tables of the data, entrants included, in `all_providers` order."""
     entrants = [s["provider"] for s in data.get("shocks", []) if s["kind"] == "entry"]
-    return [*data["providers"], *entrants]
+    potential = [e["provider"] for e in data.get("potential_entrants", [])]
+    return [*data["providers"], *entrants, *potential]
 
 
 def _provider_table(data: Data, name: str) -> dict[str, Any]:
@@ -287,6 +289,41 @@ def _write_cost_view(data: Data, binding: Binding, view: Any) -> None:
         data["market"]["initial_fleet_depreciated"] = True
         for provider in _provider_tables(data):
             provider["opex_usd_per_gpu_month"] = OPERATING_VIEW_OPEX_USD_PER_GPU_MONTH
+
+
+def _read_export_controls(scenario: Scenario, binding: Binding) -> str | None:
+    """'on' where the region is under export controls, else no knob.
+
+    Under controls: it may not buy the reference (frontier) GPU, or a `gpu_access` shock
+    closes a GPU to it; a SKU sold in one market only is not, by itself, a control.
+    """
+    region = binding["region"]
+    reference = scenario.gpus[0].regions if scenario.gpus else None
+    barred = reference is not None and region not in reference
+    closed = any(s.kind == "gpu_access" and s.region == region for s in scenario.shocks)
+    return "on" if barred or closed else None
+
+
+def _write_export_controls(data: Data, binding: Binding, value: Any) -> None:
+    """'off': the region may buy every GPU, always (its `gpu_access` shocks go); 'on': as is."""
+    if value == "off":
+        region = binding["region"]
+        for gpu in data["gpus"]:
+            if gpu["regions"] is not None and region not in gpu["regions"]:
+                gpu["regions"].append(region)
+        data["shocks"] = [
+            s for s in data["shocks"] if not (s["kind"] == "gpu_access" and s["region"] == region)
+        ]
+
+
+def _read_throughput(scenario: Scenario, binding: Binding) -> float | None:
+    """A GPU's relative throughput; no knob for the reference GPU (1 by definition)."""
+    others = scenario.gpus[1:]
+    return next((g.relative_throughput for g in others if g.name == binding["gpu"]), None)
+
+
+def _gpu_table(data: Data, name: str) -> dict[str, Any]:
+    return next(g for g in data["gpus"] if g["name"] == name)
 
 
 def _write_strategy(data: Data, binding: Binding, value: Any) -> None:
@@ -365,6 +402,28 @@ PARAMETERS: tuple[Parameter, ...] = (
         step=0.005,
         read=lambda s, b: s.market.homogenization,
         write=_set_top("market", "homogenization"),
+    ),
+    RealParameter(
+        pattern="tier_switching_cost_share",
+        label="Tier-change cost",
+        unit="share of switching cost",
+        doc="a move to another tier of the same provider costs this share of the switching cost",
+        low=0.0,
+        high=1.0,
+        step=0.05,
+        read=lambda s, b: s.market.tier_switching_cost_share,
+        write=_set_top("market", "tier_switching_cost_share"),
+    ),
+    RealParameter(
+        pattern="tier_nest_scale",
+        label="Tier nest scale",
+        unit="lambda",
+        doc="nested logit by provider: 1 plain logit (IIA), toward 0 a line counts as one option",
+        low=0.05,
+        high=1.0,
+        step=0.05,
+        read=lambda s, b: s.market.tier_nest_scale,
+        write=_set_top("market", "tier_nest_scale"),
     ),
     RealParameter(
         pattern="demand_growth",
@@ -475,6 +534,26 @@ PARAMETERS: tuple[Parameter, ...] = (
         write=_write_cost_view,
     ),
     CategoricalParameter(
+        pattern="export_controls_{region}",
+        label="Export controls on {region}",
+        unit="",
+        doc="'off': {region} may buy every GPU of the compute market, always; 'on': as written",
+        choices=lambda: ("on", "off"),
+        read=_read_export_controls,
+        write=_write_export_controls,
+    ),
+    RealParameter(
+        pattern="throughput_{gpu}",
+        label="{gpu} throughput",
+        unit="x reference GPU",
+        doc="tokens per second of a {gpu} relative to the reference GPU",
+        low=0.05,
+        high=10.0,
+        step=0.05,
+        read=_read_throughput,
+        write=lambda d, b, v: _gpu_table(d, b["gpu"]).update(relative_throughput=v),
+    ),
+    CategoricalParameter(
         pattern="strategy_{provider}",
         label="Strategy of {provider}",
         unit="",
@@ -563,7 +642,13 @@ def _step(span: float) -> float:
 def _domains(scenario: Scenario) -> dict[str, list[str]]:
     regions = scenario.region_names
     providers = [p.name for p in scenario.all_providers]
-    return {"region": regions, "developer_region": regions, "home": regions, "provider": providers}
+    return {
+        "region": regions,
+        "developer_region": regions,
+        "home": regions,
+        "provider": providers,
+        "gpu": [g.name for g in scenario.gpus],
+    }
 
 
 def _expand(parameter: Parameter, scenario: Scenario) -> list[Knob]:

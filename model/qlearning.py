@@ -19,10 +19,12 @@ Conventions shared by every function here, so a strategy in the full market can 
   greedy action and max_a Q cost one lookup instead of a scan of m entries;
 - ``profits`` has shape (m^n, n_firms): firm i's per-period profit at each profile.
 
-``learn`` draws from numba's own Mersenne Twister (``np.random`` inside compiled code is a
-per-process state separate from numpy's), seeded by its ``seed`` argument at the start, so
-a session is fixed by its seed whatever process runs it. Run uncompiled (``NUMBA_DISABLE_JIT
-=1``) the same code draws the same numbers from numpy's legacy generator.
+``learn`` takes its randomness from a numpy ``Generator`` the caller derives from its seed:
+the first state, then blocks of uniforms (two per firm and period: explore or not, which
+price) that the compiled ``play`` consumes in order. No generator state lives in compiled
+code, so a session is fixed by its Generator whatever process runs it, and the uncompiled
+code (``NUMBA_DISABLE_JIT=1``) reads the very same numbers. Uniforms are consumed in a fixed
+layout, so the block size does not change the result.
 """
 
 import numba
@@ -101,7 +103,11 @@ def update_q(
     return new_best != best
 
 
-@numba.njit(cache=True)
+BLOCK_PERIODS = 1 << 16
+"""Periods of uniforms drawn at a time (2 MB for two firms): refills cost nothing measurable,
+and a session that converges early leaves at most one block unread."""
+
+
 def learn(
     q: FloatArray,
     greedy: IntArray,
@@ -111,28 +117,60 @@ def learn(
     delta: float,
     stable_periods: int,
     max_periods: int,
-    seed: int,
+    rng: np.random.Generator,
 ) -> tuple[int, int, bool]:
     """Play and learn until convergence or ``max_periods``; returns (periods, state, converged).
 
     ``q`` and ``greedy`` are updated in place (start from ``initial_q`` and
-    ``greedy_actions(q)``). The first state is drawn uniformly; each period every firm
-    explores with probability exp(-beta t) (a uniform action, its own draw) and otherwise
-    plays its greedy action; then each updates the cell it used. The returned state is the
-    last period's profile, from which the greedy strategies' limit cycle starts.
+    ``greedy_actions(q)``). The first state is drawn uniformly from ``rng``; the periods are
+    played by ``play`` on blocks of uniforms from ``rng``. The returned state is the last
+    period's profile, from which the greedy strategies' limit cycle starts.
     """
-    np.random.seed(seed)
-    n_firms, n_states, n_actions = q.shape
+    n_firms, n_states, _ = q.shape
+    state = int(rng.integers(n_states))
+    period = unchanged = 0
+    while period < max_periods:
+        uniforms = rng.random((min(BLOCK_PERIODS, max_periods - period), n_firms, 2))
+        period, state, unchanged = play(
+            q, greedy, profits, alpha, beta, delta, stable_periods, period, state, unchanged,
+            uniforms,
+        )  # fmt: skip
+        if unchanged >= stable_periods:
+            return period, state, True
+    return max_periods, state, False
+
+
+@numba.njit(cache=True)
+def play(
+    q: FloatArray,
+    greedy: IntArray,
+    profits: FloatArray,
+    alpha: float,
+    beta: float,
+    delta: float,
+    stable_periods: int,
+    period: int,
+    state: int,
+    unchanged: int,
+    uniforms: FloatArray,
+) -> tuple[int, int, int]:
+    """Play periods ``period``, ``period + 1``, ... on ``uniforms`` (periods, n_firms, 2).
+
+    Each period every firm explores with probability exp(-beta t) (``uniforms[k, i, 0]``
+    below it), choosing the price ``uniforms[k, i, 1]`` points to, and otherwise plays its
+    greedy action; then each updates the cell it used. ``unchanged`` counts the periods
+    since a greedy action last changed. Stops at the end of the block or when ``unchanged``
+    reaches ``stable_periods``; returns (next period, state, unchanged).
+    """
+    n_firms, _, n_actions = q.shape
     actions = np.empty(n_firms, dtype=np.int64)
-    state = int(np.random.random() * n_states)
-    unchanged = 0
-    for t in range(max_periods):
-        epsilon = np.exp(-beta * t)
+    for k in range(uniforms.shape[0]):
+        epsilon = np.exp(-beta * (period + k))
         profile = 0
         weight = 1
         for firm in range(n_firms):
-            if np.random.random() < epsilon:
-                action = int(np.random.random() * n_actions)
+            if uniforms[k, firm, 0] < epsilon:
+                action = int(uniforms[k, firm, 1] * n_actions)
             else:
                 action = greedy[firm, state]
             actions[firm] = action
@@ -146,8 +184,8 @@ def learn(
         state = profile
         unchanged = 0 if changed else unchanged + 1
         if unchanged >= stable_periods:
-            return t + 1, state, True
-    return max_periods, state, False
+            return period + k + 1, state, unchanged
+    return period + uniforms.shape[0], state, unchanged
 
 
 def profile_index(actions: npt.ArrayLike, n_actions: int) -> int:

@@ -12,9 +12,24 @@ substreams; Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3", f
 
 from __future__ import annotations
 
+import hashlib
 from enum import IntEnum
 
 import numpy as np
+
+
+def key_of(name: str) -> int:
+    """A stream key for a named thing (a provider, the outside option): stable everywhere.
+
+    Draws about a provider are keyed by its name, never by its position in the provider
+    list, so a provider that enters (or a scenario that lists one more) moves no one else's
+    draws. blake2b, not `hash()`, which Python salts per process.
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+OUTSIDE_KEY = key_of("outside option")
+"""The stream key of the outside option's taste shocks."""
 
 
 class Purpose(IntEnum):
@@ -27,11 +42,14 @@ class Purpose(IntEnum):
     REVIEW = 3
     """Whether a developer reviews its choice this month."""
     TASTE = 4
-    """The taste shocks (Gumbel max and argmax) of a review."""
+    """The taste shocks of a review: one Gumbel stream per option, keyed by its name."""
     RATIONING = 5
     """Which customers of a short provider are rationed."""
     STRATEGY = 6
-    """A provider's own random decisions (exploration of a learning firm, say)."""
+    """A provider's own random decisions (exploration of a learning firm, say).
+
+    Every draw about a provider (its strategy's, the news of it, awareness of it, a taste
+    shock for it) is keyed by `key_of(name)`, not by its list position."""
     NEWS = 7
     """Who hears of a release or an entrant."""
 

@@ -14,9 +14,27 @@ from typing import Annotated, Literal, Self
 
 import numpy as np
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from tokenmarket.agents.strategies import registry
+
+FLOOR = 1e-6
+"""Smallest positive price, amount per unit or quantity a scenario may hold: a quotient of a
+legal amount (at most ~1e15) by a value at least this is far below float64's 1.8e308, while
+a sub-normal one (~1e-308) overflows it. A millionth of a dollar, kWh, kW or Mtok (one token)
+is below anything real."""
+
+
+def zero_or_from_floor(high: float, unit: str) -> AfterValidator:
+    """A price or cost that may be 0 (free: a theory setting), else from FLOOR to `high`."""
+
+    def check(value: float) -> float:
+        if 0.0 < value < FLOOR:
+            raise ValueError(f"must be 0 or from {FLOOR:g} to {high:g} {unit} (got {value!r})")
+        return value
+
+    return AfterValidator(check)
+
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Utils = Annotated[float, Field(ge=-100.0, le=100.0)]
@@ -24,17 +42,19 @@ Utils = Annotated[float, Field(ge=-100.0, le=100.0)]
 Dispersion = Annotated[float, Field(ge=0.0, le=3.0)]
 """A lognormal sigma: at 3 the 99.9th percentile is ~10^4 times the median; beyond, a few
 agents hold the whole market and their exp(sigma z) overflows float64 at sigma ~ 100."""
-UsdPerKwh = Annotated[float, Field(gt=0.0, le=10.0)]
-"""A power price: real industrial prices are 0.02-0.5 USD/kWh."""
-UsdPerMtok = Annotated[float, Field(gt=0.0, le=10_000.0)]
-"""A token price: real API prices are 0.01-100 USD per million tokens."""
+UsdPerKwh = Annotated[float, Field(ge=FLOOR, le=10.0)]
+"""A power price: real industrial prices are 0.02-0.5 USD/kWh; from FLOOR (a divisor)."""
+UsdPerMtok = Annotated[float, Field(ge=FLOOR, le=10_000.0)]
+"""A token price: real API prices are 0.01-100 USD per million tokens; from FLOOR (a
+divisor)."""
 Money = Annotated[float, Field(ge=-1e15, le=1e15)]
 """An amount in USD, within a quadrillion: sums over agents and months stay exact enough."""
 MAX_LIFE_MONTHS = 1200
 """Longest hardware life (100 years: 'never retires' in a theory scenario); the capacity
 pipeline holds one vintage per month of life."""
-Factor = Annotated[float, Field(gt=0.0, le=100.0)]
-"""A shock's multiplier."""
+Factor = Annotated[float, Field(ge=0.01, le=100.0)]
+"""A shock's multiplier, within a factor 100 either way (a tiny one scales a price or an
+energy use, both divisors, towards sub-normal)."""
 
 
 class _Strict(BaseModel):
@@ -53,7 +73,9 @@ class Region(_Strict):
     """Growth rate of every local developer's token demand (fraction per month)."""
     electricity_usd_per_kwh: UsdPerKwh
     """Default industrial power price for providers homed here."""
-    carbon_usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
+    carbon_usd_per_kwh: Annotated[
+        float, Field(ge=0.0, le=10.0), zero_or_from_floor(10.0, "USD/kWh")
+    ] = 0.0
     """Carbon price added to the power price of providers homed here."""
 
 
@@ -62,7 +84,8 @@ class Segment(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     population_share: Probability
-    demand_median_mtok_per_month: Annotated[float, Field(gt=0.0, le=1e6)]
+    demand_median_mtok_per_month: Annotated[float, Field(ge=FLOOR, le=1e6)]
+    """From one token a month: served volumes are divisors (unit cost, growth)."""
     demand_sigma: Dispersion
     """Lognormal dispersion of monthly demand across developers."""
     price_weight: Annotated[float, Field(ge=0.0, le=100.0)]
@@ -78,6 +101,35 @@ class Segment(_Strict):
     """`rho`: probability per month of reviewing the current choice."""
     outside_utility: Utils = 0.0
     """`u0`: extra utility of the outside option (no API, or self-hosting)."""
+    # --- tiers (issue 12) ---
+    tokens_per_task: Annotated[float, Field(ge=1.0, le=1e8)] = 1000.0
+    """Tokens a task of this segment takes on a reference model (tier factor 1) at the start."""
+    tokens_per_task_growth_per_month: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0
+    """Growth of tokens per task (agentic and reasoning use): demand in tokens grows with it."""
+    # --- end tiers ---
+
+
+# --- tiers (issue 12): a provider's line of models, and demand in tasks -------------------
+class TierSpec(_Strict):
+    """One model of a provider's line (flagship, mid, small...): a product developers choose.
+
+    Its compute per token is `compute_share` x the provider's reference compute
+    (`energy_kwh_per_mtok`, the model its `quality` and `price_usd_per_mtok` describe), so its
+    quality is the provider's capability + slope ln(compute) (`model/frontier.py`), its energy
+    and capex per token scale with the share, and so does its price (`agents/provider.py`).
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    compute_share: Annotated[float, Field(ge=0.001, le=100.0)] = 1.0
+    """Compute per token relative to the provider's reference model (1: that model); from
+    0.001 (a thousandth of its compute: quality 60 points lower), since energy, capex and
+    price per token scale with it and its logarithm enters quality."""
+    tokens_per_task_factor: Annotated[float, Field(ge=0.001, le=100.0)] = 1.0
+    """Tokens a task takes on this tier relative to the segment's `tokens_per_task`
+    (reasoning tiers think at length: > 1)."""
+
+
+# --- end tiers -----------------------------------------------------------------------------
 
 
 class ProviderSpec(_Strict):
@@ -92,7 +144,7 @@ class ProviderSpec(_Strict):
     """Posted price at the start (USD per million tokens)."""
     quality: Annotated[float, Field(ge=0.0, le=100.0)]
     open_weights: bool = False
-    energy_kwh_per_mtok: Annotated[float, Field(gt=0.0, le=1000.0)]
+    energy_kwh_per_mtok: Annotated[float, Field(ge=FLOOR, le=1000.0)]
     """`e`: IT energy (GPUs and their hosts; cooling and power conversion excluded) in kWh per
     million blended tokens at full load. Facility energy is `pue` x this, and the model applies
     PUE once, in `model/costs.py`: a source's per-token figure that includes PUE (Epoch's
@@ -103,22 +155,50 @@ class ProviderSpec(_Strict):
     """Facility power / IT power (>= 1)."""
     electricity_usd_per_kwh: UsdPerKwh | None = None
     """Own power price (a PPA); defaults to the home region's price."""
-    gpu_price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
-    """All-in capex per GPU (card plus its share of servers, network, building)."""
-    gpu_kw: Annotated[float, Field(gt=0.0, le=100.0)]
-    """IT power of one GPU at full load, in kW."""
+    gpu_price_usd: (
+        Annotated[float, Field(ge=0.0, le=1e7), zero_or_from_floor(1e7, "USD")] | None
+    ) = None
+    """All-in capex per GPU (card plus its share of servers, network, building); 0 or from
+    FLOOR, since capex per unit of capacity divides budgets. Its own hardware: required
+    without a compute market (`gpus`), not allowed with one."""
+    gpu_kw: Annotated[float, Field(ge=FLOOR, le=100.0)] | None = None
+    """IT power of one GPU at full load, in kW (a divisor of capex per unit of capacity); as
+    `gpu_price_usd`."""
     amortization_months: Annotated[int, Field(ge=1, le=MAX_LIFE_MONTHS)]
     """Life of a capacity vintage: it is amortized over, and retired after, this many months."""
-    opex_fixed_usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
-    opex_usd_per_gpu_month: Annotated[float, Field(ge=0.0, le=1e6)]
+    opex_fixed_usd_per_month: Annotated[
+        float, Field(ge=0.0, le=1e12), zero_or_from_floor(1e12, "USD")
+    ]
+    opex_usd_per_gpu_month: Annotated[float, Field(ge=0.0, le=1e6), zero_or_from_floor(1e6, "USD")]
     """Non-power opex per GPU of capacity (staff, colocation, network, maintenance)."""
-    capacity_mtok: Annotated[float, Field(gt=0.0, le=1e15)] | None = None
+    capacity_mtok: Annotated[float, Field(ge=FLOOR, le=1e15)] | None = None
     """Initial capacity; None sizes it from the provider's expected logit demand at step 0."""
     cash_usd: Money = 0.0
     initial_awareness: Probability | None = None
     """Share of developers aware of the provider at step 0; None uses the market default."""
     initial_home_awareness: Probability | None = None
     """The same among developers of its home region; None: as `initial_awareness`."""
+    hosts: str | None = None
+    """Open-weights hosting (issue 14): the open-weights provider whose model it serves, so its
+    quality and compute per token are that model's (its own R&D moves nothing); None: its
+    own model."""
+    # --- tiers (issue 12) ---
+    tiers: Annotated[list[TierSpec], Field(min_length=1, max_length=20)] | None = None
+    """The models it sells; None: one, its reference model (`TierSpec` defaults)."""
+
+    @model_validator(mode="after")
+    def _unique_tiers(self) -> Self:
+        names = [t.name for t in self.tiers or ()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tiers: names must be unique within a provider (got {names})")
+        return self
+
+    @property
+    def tier_list(self) -> list[TierSpec]:
+        """Its tiers, or its one reference model."""
+        return self.tiers or [TierSpec(name="main")]
+
+    # --- end tiers ---
 
 
 class Market(_Strict):
@@ -148,7 +228,7 @@ class Market(_Strict):
     """Laggards approach where the frontier was this many months ago (0: where it is)."""
     rnd_effectiveness: Annotated[float, Field(ge=0.0, le=100.0)] = 0.5
     """Quality points from R&D equal to `rnd_scale` x market revenue, per ln(2)."""
-    rnd_scale: Annotated[float, Field(gt=0.0, le=100.0)] = 0.2
+    rnd_scale: Annotated[float, Field(ge=FLOOR, le=100.0)] = 0.2
     """R&D spend, as a share of last month's market revenue, that doubles its effect."""
     awareness_initial: Probability = 0.6
     awareness_base: Probability = 0.02
@@ -160,8 +240,8 @@ class Market(_Strict):
     congestion_ms_per_unserved: Annotated[float, Field(ge=0.0, le=1e5)] = 200.0
     """Extra latency next month per unit of a provider's unserved demand fraction."""
     demand_elasticity: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
-    """`eta`: intensive-margin elasticity, d = d0 (p / p_ref) ** -eta; 0 switches it off."""
-    reference_price_usd_per_mtok: UsdPerMtok = 1.0
+    """`eta`: short-run intensive-margin elasticity of tasks to the cost per task, d = d0 (c /
+    c_chosen) ** -eta with c_chosen the cost when the developer chose its product; 0: off."""
     learning_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     """`b` of the learning curve, capex ~ cumulative output ** -b; 0 switches it off."""
     discount_rate_per_year: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1
@@ -181,6 +261,22 @@ class Market(_Strict):
     """A provider exits when cash < -(this x its trailing mean monthly revenue)."""
     initial_fleet_depreciated: bool = False
     """The fleet at step 0 is written off (no amortization): the operating-cost view."""
+    # --- tiers (issue 12) ---
+    tier_switching_cost_share: Probability = 0.25
+    """A move to another tier of the same provider costs this share of the switching cost
+    (same key, contract, SDK and data terms; only the model name changes)."""
+    tier_nest_scale: Annotated[float, Field(ge=0.05, le=1.0)] = 1.0
+    """lambda of the nested logit by provider (`demand.nested_shocks`): 1 is plain logit (the
+    tiers of a line are independent options, IIA), toward 0 a line counts as one option when
+    a developer weighs another provider. From 0.05: the stable draw's exponents are 1/lambda."""
+    # --- end tiers ---
+    entry_review_months: Annotated[int, Field(ge=1, le=120)] = 3
+    """A potential entrant weighs entering every this many months (`model/entry.py`)."""
+    entry_hurdle: Annotated[float, Field(ge=1.0, le=10.0)] = 1.0
+    """A potential entrant enters when the value of the firm it would start is at least this
+    multiple of its entry cost: 1 is the free-entry rule (enter when the NPV is positive);
+    above 1, the value of waiting of an irreversible investment under uncertainty (Dixit &
+    Pindyck 1994, ch. 5: the trigger is beta / (beta - 1) > 1 times the cost)."""
 
 
 class _Shock(_Strict):
@@ -201,7 +297,7 @@ class CarbonShock(_Shock):
 
     kind: Literal["carbon"]
     region: str
-    usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0)]
+    usd_per_kwh: Annotated[float, Field(ge=0.0, le=10.0), zero_or_from_floor(10.0, "USD/kWh")]
 
 
 class AccessShock(_Shock):
@@ -257,6 +353,23 @@ class EntryShock(_Shock):
     provider: ProviderSpec
 
 
+class PotentialEntrant(_Strict):
+    """A firm outside the market that enters when entering is worth its cost (`model/entry.py`).
+
+    Its entry cost is the capex of its first fleet (sized by its plan to the demand it expects
+    in its first month) plus `sunk_cost_usd`.
+    """
+
+    provider: ProviderSpec
+    """Who would enter: home, cost stack, quality, strategy, as an incumbent's. Its
+    `price_usd_per_mtok` is unused: the entrant plans its launch price (`model/entry.py`)."""
+    sunk_cost_usd: Annotated[float, Field(ge=0.0, le=1e12)]
+    """Cost of entering beyond hardware, lost on exit: the API platform, sales and support
+    set-up, the adaptation of a model to serve (USD, paid at entry)."""
+    earliest_step: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """First month it may enter (its model is ready, or its market opens)."""
+
+
 class QualityShock(_Shock):
     """A model release: a provider's quality jumps by `points`, and news of it spreads.
 
@@ -269,6 +382,52 @@ class QualityShock(_Shock):
     awareness: Probability = 0.0
 
 
+# ---- compute market (issue 14, model/compute.py) ----
+class GpuType(_Strict):
+    """A GPU type on sale: price, power, throughput, and where it may be bought."""
+
+    name: Annotated[str, Field(min_length=1)]
+    price_usd: Annotated[float, Field(ge=0.0, le=1e7)]
+    """All-in capex per unit (card plus its share of servers, network, building)."""
+    kw: Annotated[float, Field(gt=0.0, le=100.0)]
+    """IT power per unit at full load, host included."""
+    relative_throughput: Annotated[float, Field(gt=0.0, le=100.0)]
+    """Tokens per second relative to the reference GPU (the first listed, whose value must
+    be 1): providers' compute per token is measured on the reference."""
+    regions: list[str] | None = None
+    """Regions whose providers may buy it at the start; None: every region."""
+    maker: str | None = None
+    """Region where it is designed: a `maker` region's own GPU is a domestic accelerator there."""
+
+
+class GpuAccessShock(_Shock):
+    """Export controls, or a region's own purchase rule: a region may, or may not, buy a GPU."""
+
+    kind: Literal["gpu_access"]
+    region: str
+    gpu: str
+    allowed: bool
+
+
+# ---- end compute market ----
+
+
+# ---- networks (issue 14, model/networks.py) ----
+class PopSpec(_Strict):
+    """A point of presence (or cross-border link) a provider buys for one developer region."""
+
+    provider: str
+    region: str
+    """Developer region it serves."""
+    step: Annotated[int, Field(ge=1, le=10_000)]
+    """Month it is bought and in service (1 = the first month of the run)."""
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)]
+    """Round trip from the region's developers to the provider through it."""
+    usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    """The network operator's price, added to the provider's fixed opex from `step` on."""
+
+
+# ---- end networks ----
 Shock = Annotated[
     ElectricityShock
     | CarbonShock
@@ -277,7 +436,8 @@ Shock = Annotated[
     | EfficiencyShock
     | CapacityLimitShock
     | EntryShock
-    | QualityShock,
+    | QualityShock
+    | GpuAccessShock,
     Field(discriminator="kind"),
 ]
 
@@ -308,6 +468,13 @@ class Scenario(_Strict):
     shocks: list[Shock] = Field(default_factory=list)
     """Scheduled events: power and carbon prices, access, demand growth, efficiency,
     export controls, entry, model releases."""
+    potential_entrants: list[PotentialEntrant] = Field(default_factory=list)
+    """Firms that enter when the expected value of entering exceeds its cost (`model/entry.py`);
+    scheduled `entry` shocks replay entries that happened."""
+    gpus: list[GpuType] = Field(default_factory=list)
+    """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
+    pops: list[PopSpec] = Field(default_factory=list)
+    """Points of presence bought by providers (`model/networks.py`); empty: public routes."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -331,11 +498,18 @@ class Scenario(_Strict):
         ):
             problems += _matrix_problems(field, matrix, names, complete)
         entrants = {s.provider.name: s.step for s in self.shocks if isinstance(s, EntryShock)}
-        located = [(f"providers.{i}", p) for i, p in enumerate(self.providers)] + [
-            (f"shocks.{i}.provider", s.provider)
-            for i, s in enumerate(self.shocks)
-            if isinstance(s, EntryShock)
-        ]
+        located = (
+            [(f"providers.{i}", p) for i, p in enumerate(self.providers)]
+            + [
+                (f"shocks.{i}.provider", s.provider)
+                for i, s in enumerate(self.shocks)
+                if isinstance(s, EntryShock)
+            ]
+            + [
+                (f"potential_entrants.{i}.provider", e.provider)
+                for i, e in enumerate(self.potential_entrants)
+            ]
+        )
         for where, p in located:
             if p.home not in names:
                 problems.append(f"{where}.home: {p.home!r} is not a region; one of {names}")
@@ -350,6 +524,7 @@ class Scenario(_Strict):
                 f"{self.market.discount_rate_per_year})"
             )
         providers = [p.name for p in self.all_providers]
+        potential = {e.provider.name for e in self.potential_entrants}
         for i, shock in enumerate(self.shocks):
             for field in ("region", "developer_region", "home"):
                 value = getattr(shock, field, None)
@@ -365,14 +540,89 @@ class Scenario(_Strict):
                     )
                 elif entrants.get(shock.provider, 0) > shock.step:
                     problems.append(f"shocks.{i}.step: {shock.provider!r} has not entered yet")
+                elif shock.provider in potential:
+                    problems.append(
+                        f"shocks.{i}.provider: {shock.provider!r} is a potential entrant, "
+                        "which may never enter; releases are for incumbents and scheduled entrants"
+                    )
+        problems += self._compute_market_problems(located)
+        authors = {p.name: p for p in self.all_providers}
+        for where, p in located:
+            if p.hosts is None:
+                continue
+            author = authors.get(p.hosts)
+            if author is None or not author.open_weights or author.hosts is not None:
+                problems.append(
+                    f"{where}.hosts: {p.hosts!r} is not an open-weights author (a provider with "
+                    "open_weights = true serving its own model)"
+                )
+        for i, pop in enumerate(self.pops):
+            if pop.provider not in providers:
+                problems.append(
+                    f"pops.{i}.provider: {pop.provider!r} is not a provider; one of {providers}"
+                )
+            if pop.region not in names:
+                problems.append(f"pops.{i}.region: {pop.region!r} is not a region; one of {names}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def _compute_market_problems(self, located: list[tuple[str, ProviderSpec]]) -> list[str]:
+        """GPU names, the reference GPU, hardware fields, and a GPU every home may buy, always."""
+        names, gpus = self.region_names, [g.name for g in self.gpus]
+        problems = []
+        if len(set(gpus)) != len(gpus):
+            problems.append(f"gpus: names must be unique (got {gpus})")
+        if self.gpus and self.gpus[0].relative_throughput != 1.0:
+            problems.append(
+                "gpus.0.relative_throughput: the first GPU is the reference and must be 1 "
+                f"(got {self.gpus[0].relative_throughput})"
+            )
+        for i, g in enumerate(self.gpus):
+            if g.maker is not None and g.maker not in names:
+                problems.append(f"gpus.{i}.maker: {g.maker!r} is not a region; one of {names}")
+            for r in g.regions or ():
+                if r not in names:
+                    problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
+        for where, p in located:
+            for field in ("gpu_price_usd", "gpu_kw"):
+                given = getattr(p, field) is not None
+                if given and self.gpus:
+                    problems.append(f"{where}.{field}: not allowed with gpus (bought there)")
+                elif not given and not self.gpus:
+                    problems.append(f"{where}.{field}: required without gpus")
+        access = {
+            r: {g.name for g in self.gpus if g.regions is None or r in g.regions} for r in names
+        }
+        homes = {p.home for _, p in located}
+        for i, shock in enumerate(self.shocks):
+            if isinstance(shock, EfficiencyShock) and self.gpus:
+                problems.append(
+                    f"shocks.{i}.kind: efficiency acts on own hardware; with gpus, "
+                    "change the GPUs or their access"
+                )
+        for i, shock in sorted(enumerate(self.shocks), key=lambda item: item[1].step):
+            if not isinstance(shock, GpuAccessShock) or shock.region not in names:
+                continue
+            if shock.gpu not in gpus:
+                problems.append(f"shocks.{i}.gpu: {shock.gpu!r} is not a GPU; one of {gpus}")
+                continue
+            (access[shock.region].add if shock.allowed else access[shock.region].discard)(shock.gpu)
+            if shock.region in homes and not access[shock.region]:
+                problems.append(f"shocks.{i}: leaves {shock.region}'s providers no GPU to buy")
+        if self.gpus:
+            problems += [
+                f"gpus: {r}'s providers may buy no GPU"
+                for r in homes
+                if r in names and not [g for g in self.gpus if g.regions is None or r in g.regions]
+            ]
+        return problems
+
     @property
     def all_providers(self) -> list[ProviderSpec]:
-        """Incumbents, then scheduled entrants: the order of every provider axis in the model."""
-        return self.providers + [s.provider for s in self.shocks if isinstance(s, EntryShock)]
+        """Incumbents, scheduled entrants, potential entrants: every provider axis's order."""
+        scheduled = [s.provider for s in self.shocks if isinstance(s, EntryShock)]
+        return self.providers + scheduled + [e.provider for e in self.potential_entrants]
 
     @property
     def region_names(self) -> list[str]:

@@ -29,7 +29,13 @@ from matplotlib.figure import Figure
 
 from tokenmarket.model import parameters
 from tokenmarket.model.schema import Scenario
-from tokenmarket.runs.plots import agg_figure
+from tokenmarket.runs.plots import (
+    MONTH_AXIS_LABEL,
+    agg_figure,
+    date_axis,
+    event_dates,
+    mark_events,
+)
 from tokenmarket.runs.store import (
     SUMMARY,
     TIMESERIES,
@@ -434,14 +440,17 @@ def timeseries_figure(
     metric: str = "token_share",
     facet: str | None = None,
     pooled: bool = False,
+    marked: Sequence[tuple[pd.Timestamp, str]] = (),
 ) -> Figure:
     """Mean and 95% t-band over runs of a strategy outcome, month by month, per strategy.
 
-    Strategies differ by line style and marker as well as colour (readable in greyscale).
+    The x axis is the calendar (the frames' `date`), with the scenario's events
+    (`plots.event_dates`) marked on every panel and labelled on the first. Strategies differ
+    by line style and marker as well as colour (readable in greyscale).
     With `facet`, one panel per value of that parameter; without, runs of all points pool.
     `pooled` says in the title that other varied parameters were pooled.
     """
-    keys = ["run_id", "step", "strategy", *([facet] if facet else [])]
+    keys = ["run_id", "date", "strategy", *([facet] if facet else [])]
     frame = timeseries.groupby(keys, as_index=False)[metric].sum()
     panels = sorted(frame[facet].unique()) if facet else [None]
     order = sorted(frame["strategy"].unique())
@@ -452,7 +461,7 @@ def timeseries_figure(
         part = frame if facet is None else frame[frame[facet] == value]
         sns.lineplot(
             data=part,
-            x="step",
+            x="date",
             y=metric,
             hue="strategy",
             style="strategy",
@@ -460,13 +469,15 @@ def timeseries_figure(
             style_order=order,
             markers=True,
             dashes=True,
-            markevery=max(1, part["step"].nunique() // 10),
+            markevery=max(1, part["date"].nunique() // 10),
             errorbar=interval_of(*BOUNDS[metric]) if metric in BOUNDS else t_interval,
             ax=ax,
             legend=ax is axes[0][-1],
         )
         title = "all design points" if facet is None else f"{facet} = {_tick(value)}"
-        ax.set(title=title, xlabel="month", ylabel=STRATEGY_OUTCOMES.get(metric, metric))
+        date_axis(ax)
+        mark_events(ax, marked, fontsize=8.0, labels=ax is axes[0][0], max_chars=40)
+        ax.set(title=title, xlabel=MONTH_AXIS_LABEL, ylabel=STRATEGY_OUTCOMES.get(metric, metric))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="strategy")
     fig.suptitle(
@@ -861,7 +872,7 @@ def analyze(
         )
 
     facet = next((p for p in params if p != knob and data.summary[p].nunique() <= 6), None)
-    wanted = ["run_id", "step", "strategy", "provider", "token_share", *([facet] if facet else [])]
+    wanted = ["run_id", "date", "strategy", "provider", "token_share", *([facet] if facet else [])]
     timeseries = data.timeseries(wanted)
     if timeseries is None:
         report.notes.append(
@@ -872,7 +883,8 @@ def analyze(
         if knob is not None:  # the focal provider's own share, one line per arm
             timeseries = timeseries[timeseries["provider"] == focal]
         pooled = len(params) > (1 if facet else 0) + (knob is not None)
-        fig = timeseries_figure(timeseries, "token_share", facet, pooled)
+        marked = event_dates(data.scenario)
+        fig = timeseries_figure(timeseries, "token_share", facet, pooled, marked)
         if knob is not None:
             fig.suptitle(f"{focal}: {fig.get_suptitle()}")
         _write_figure(report, out / "timeseries_token_share.png", fig)

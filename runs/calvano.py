@@ -129,7 +129,7 @@ class Session:
     game: Game
     index: int
     seed: int
-    """Seeds numba's generator; from ``session_seeds``."""
+    """The experiment's seed: with ``index`` it fixes the session's draws (``generator``)."""
     alpha: float = ALPHA
     beta: float = BETA
     max_periods: int = qlearning.MAX_PERIODS
@@ -139,6 +139,14 @@ class Session:
     def run_id(self) -> str:
         """Names the session's task on a Dask dashboard."""
         return f"{self.index:06d}"
+
+    def generator(self) -> np.random.Generator:
+        """The session's own stream: child ``index`` of ``SeedSequence(seed)``.
+
+        The same as ``SeedSequence(seed).spawn(n)[index]`` for any n > index, so sessions are
+        independent streams, and one session's draws do not depend on how many run.
+        """
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.index,)))
 
 
 @dataclass(frozen=True)
@@ -162,12 +170,6 @@ class SessionResult:
         return len(self.cycle)
 
 
-def session_seeds(seed: int, sessions: int) -> list[int]:
-    """One 32-bit seed per session from ``SeedSequence(seed).spawn``: independent streams."""
-    children = np.random.SeedSequence(seed).spawn(sessions)
-    return [int(child.generate_state(1)[0]) for child in children]
-
-
 def sessions(
     game: Game,
     count: int,
@@ -177,10 +179,7 @@ def sessions(
     max_periods: int = qlearning.MAX_PERIODS,
 ) -> list[Session]:
     """The tasks of an experiment: ``count`` sessions of one game, seeded from ``seed``."""
-    return [
-        Session(game, index, child, alpha, beta, max_periods)
-        for index, child in enumerate(session_seeds(seed, count))
-    ]
+    return [Session(game, index, seed, alpha, beta, max_periods) for index in range(count)]
 
 
 def run_session(session: Session) -> SessionResult:
@@ -191,7 +190,7 @@ def run_session(session: Session) -> SessionResult:
     greedy = qlearning.greedy_actions(q)
     periods, state, converged = qlearning.learn(
         q, greedy, shared.profits, session.alpha, session.beta, session.game.delta,
-        session.stable_periods, session.max_periods, session.seed,
+        session.stable_periods, session.max_periods, session.generator(),
     )  # fmt: skip
     cycle = qlearning.limit_cycle(greedy, state, m)
     mean_profits = shared.profits[cycle].mean(axis=0)

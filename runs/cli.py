@@ -406,9 +406,17 @@ def _run(args: argparse.Namespace) -> int:
         model.step()
 
     providers, market, flows = model.provider_frame(), model.market_frame(), model.flow_frame()
-    segments = model.segment_frame()
+    segments, products = model.segment_frame(), model.product_frame()
     figure, segment_figure = _figure_png(model.spec, providers, segments)
-    report = summary(model.spec.name, args.seed, model.spec.n_developers, providers, market, flows)
+    report = summary(
+        model.spec.name,
+        args.seed,
+        model.spec.n_developers,
+        providers,
+        market,
+        flows,
+        model.turnover_frame(),
+    )
     rate = model.spec.market.discount_rate_per_year
     report += (
         f"\n\nNPV: profits discounted at {rate:.0%} a year (market.discount_rate_per_year), "
@@ -421,6 +429,7 @@ def _run(args: argparse.Namespace) -> int:
             "market.parquet": _parquet_writer(market),
             "flows.parquet": _parquet_writer(flows),
             "segments.parquet": _parquet_writer(segments),
+            "products.parquet": _parquet_writer(products),
             "market_share.png": _bytes_writer(figure),
             "segment_share.png": _bytes_writer(segment_figure),
             "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
@@ -429,7 +438,7 @@ def _run(args: argparse.Namespace) -> int:
     print(report)
     print(
         f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
-        "market_share.png segment_share.png scenario.toml"
+        "products.parquet market_share.png segment_share.png scenario.toml"
     )
     print(
         f"next: open {out}/market_share.png, or compare strategies over seeds with "
@@ -1002,12 +1011,12 @@ def _figure_png(
 ) -> tuple[bytes, bytes]:
     """The market-share and segment-share figures as PNG bytes, drawn before any file is touched."""
     from tokenmarket.runs.plots import (  # seaborn: lazy
-        events,
+        event_dates,
         market_share_figure,
         segment_share_figure,
     )
 
-    shares = market_share_figure(providers, events(spec))
+    shares = market_share_figure(providers, event_dates(spec, providers))
     pngs = []
     for figure in (shares, segment_share_figure(segments, providers)):
         buffer = io.BytesIO()
@@ -1055,8 +1064,12 @@ def summary(
     providers: pd.DataFrame,
     market: pd.DataFrame,
     flows: pd.DataFrame,
+    turnover: pd.DataFrame | None = None,
 ) -> str:
-    """A readable account of the final month: providers, concentration, flows by home."""
+    """A readable account of the final month: providers, concentration, flows by home.
+
+    With a `turnover` frame (`TokenMarket.turnover_frame`), the run's entries and exits too.
+    """
     import pandas as pd
 
     from tokenmarket.model.metrics import cross_border_by_home
@@ -1073,7 +1086,9 @@ def summary(
             "NPV USD": final["npv_usd"],
             "util %": final["utilization"].astype(float) * 100.0,
             "unit cost USD/Mtok": final["unit_cost_usd_per_mtok"].astype(float),
-            "active": final["active"].map({True: "yes", False: "exited"}),
+            "active": final["active"]
+            .map({True: "yes", False: "exited"})
+            .where(providers.groupby("provider")["active"].any(), "never entered"),
         }
     )
     money, pct, price = _fmt(",.0f"), _fmt(".1f"), _fmt(".3f")
@@ -1107,6 +1122,13 @@ def summary(
         "Share of the tokens each home region's providers served that went abroad:",
         *(f"  {home:<6} {_fmt('.1%')(share)}" for home, share in homes.items()),
     ]
+    if turnover is not None:
+        lines += ["", "Entries and exits (month: provider):"]
+        for event, rows in turnover.groupby("event", sort=True):
+            told = ", ".join(f"{r.step}: {r.provider}" for r in rows.itertuples())
+            lines.append(f"  {event:<7} {told}")
+        if turnover.empty:
+            lines.append("  none")
     return "\n".join(lines)
 
 

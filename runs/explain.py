@@ -5,7 +5,8 @@ The outcome (default: the share of Chinese-home providers' tokens served abroad 
 the other regions' level (or to a neutral reference). A factor is a set of knobs
 (`model/parameters.py`) with their counterfactual values; its scenario value is the scenario
 as written. Factors are grouped into the article's rationales: `energy` (power price, PUE,
-utilization), `industrial` (access abroad, open-weights reach, home bias) and
+utilization; with a compute market, GPU efficiency), `industrial` (access abroad,
+open-weights reach, home bias; with a compute market, domestic accelerators) and
 `globalization` (homogenization, demand growth).
 
 The change is split by the Owen value (Owen 1977, "Values of games with a priori unions"):
@@ -34,7 +35,7 @@ import pandas as pd
 
 from tokenmarket.model.errors import ScenarioError
 from tokenmarket.model.metrics import cross_border_by_home
-from tokenmarket.model.scenario import load_scenario
+from tokenmarket.model.scenario import knobs_of, load_scenario
 from tokenmarket.model.schema import Scenario
 from tokenmarket.runs.analysis import t_interval
 from tokenmarket.runs.executors import Executor, SerialExecutor
@@ -166,6 +167,7 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
             "energy",
             {f"param_{p.name}_target_utilization": float(utilization) for p in ours},
         ),
+        *_compute_factors(scenario, home),
         Factor("access abroad", "industrial", access),
         Factor("open-weights reach", "industrial", {"open_weights_awareness": 1.0}),
         Factor("home bias", "industrial", {"home_bias": 0.0}),
@@ -181,6 +183,24 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
             {f"demand_growth_{home}": MATURE_DEMAND_GROWTH},
         ),
     ]
+
+
+def _compute_factors(scenario: Scenario, home: str) -> list[Factor]:
+    """With a compute market: the GPUs `home` may buy, and its own accelerators' efficiency.
+
+    Energy: `GPU efficiency`, export controls on `home` off, so it buys the frontier GPU as
+    the other regions do (energy and capex per token at their level). Industrial: `domestic
+    accelerators`, the GPUs designed in `home` as efficient as the reference GPU, the
+    others' own industry. Neither exists without a compute market or without controls.
+    """
+    controlled = f"export_controls_{home}" in knobs_of(scenario)
+    domestic = {f"throughput_{g.name}": 1.0 for g in scenario.gpus[1:] if g.maker == home}
+    out = []
+    if controlled:
+        out.append(Factor("GPU efficiency", "energy", {f"export_controls_{home}": "off"}))
+    if domestic:
+        out.append(Factor("domestic accelerators", "industrial", domestic))
+    return out
 
 
 def by_group(factors: Sequence[Factor]) -> list[Factor]:

@@ -7,10 +7,12 @@ saves to a file, shows inline in a notebook and embeds in the Solara app.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -20,6 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from tokenmarket.model.entry import turnover
+from tokenmarket.model.market import month_dates
 from tokenmarket.model.schema import Scenario, Shock
 
 if TYPE_CHECKING:
@@ -31,18 +35,26 @@ def provider_labels(providers: pd.DataFrame) -> pd.Series:
     return providers["provider"] + " (" + providers["region"] + ", " + providers["strategy"] + ")"
 
 
+RELEASE = " release"
+"""Suffix of a model release's label: the most frequent event, the first to give way."""
+
+
 def _event_label(shock: Shock) -> str:
     """A few words for one shock: what happened, and where or to whom."""
     match shock.kind:
         case "capacity_limit":
             lifted = shock.max_growth_per_month is None
             return f"{shock.region} export controls" + (" lifted" if lifted else "")
+        case "gpu_access":
+            if shock.allowed:
+                return f"{shock.region} may buy {shock.gpu}"
+            return f"{shock.region} export controls: no {shock.gpu}"
         case "access":
             if shock.probability == 0:
                 return f"{shock.developer_region} bans {shock.home} APIs"
             return f"{shock.developer_region} access to {shock.home} APIs {shock.probability:.0%}"
         case "quality_jump":
-            return f"{shock.provider} release"
+            return f"{shock.provider}{RELEASE}"
         case "entry":
             return f"{shock.provider.name} enters"
         case "electricity":
@@ -58,8 +70,10 @@ def _event_label(shock: Shock) -> str:
 
 EVENT_ORDER = (
     "capacity_limit",
+    "gpu_access",
     "access",
     "entry",
+    "exit",
     "electricity",
     "carbon",
     "efficiency",
@@ -69,15 +83,21 @@ EVENT_ORDER = (
 """Policy first: when labels are shortened, export controls and bans are what stays."""
 
 
-def events(spec: Scenario) -> list[tuple[int, str]]:
+def events(spec: Scenario, providers: pd.DataFrame | None = None) -> list[tuple[int, str]]:
     """The scenario's shocks as (month, label), one per month: a month's labels joined.
 
     Several regions' changes of one kind in one month read as one event ("demand growth
-    in 5 regions"), so a chart keeps one short line per month.
+    in 5 regions"), so a chart keeps one short line per month. With a run's `providers`
+    frame, its entries and exits (`entry.turnover`) are events too.
     """
     by_month: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for shock in spec.shocks:
         by_month[shock.step][shock.kind].append(_event_label(shock))
+    if providers is not None:
+        incumbents = {p.name for p in spec.providers}
+        for row in turnover(providers, incumbents).itertuples():
+            kind = "entry" if row.event == "enters" else "exit"
+            by_month[row.step][kind].append(f"{row.provider} {row.event}")
     marked = []
     for month in sorted(by_month):
         parts = []
@@ -92,38 +112,54 @@ def events(spec: Scenario) -> list[tuple[int, str]]:
     return marked
 
 
+def event_dates(
+    spec: Scenario, providers: pd.DataFrame | None = None
+) -> list[tuple[pd.Timestamp, str]]:
+    """`events(spec, providers)` at their calendar dates: the first day of each event's month."""
+    marked = events(spec, providers)
+    dates = month_dates(spec.start, [month for month, _ in marked])
+    return [(date, label) for date, (_, label) in zip(dates, marked, strict=True)]
+
+
 def mark_events(
     ax: Axes,
-    marked: Sequence[tuple[int, str]],
+    marked: Sequence[tuple[int | pd.Timestamp, str]],
     fontsize: float = 9.0,
     labels: bool = True,
     max_chars: int = 70,
 ) -> None:
-    """A dotted vertical line at each event's month within the axes' span, labelled upright.
+    """A dotted vertical line at each event within the axes' span, labelled upright.
 
-    Events closer than 4% of the span share one label (at the first of them), shortened to
-    `max_chars`, so close events do not print over each other; labels stay out of the
+    Positions are in the x axis' own units: months on a month axis, dates (`event_dates`)
+    on a date axis. Events closer than two lines of label text share one label, model
+    releases last, at the line of the event it starts with, shortened to `max_chars`: close
+    events do not print over each other, and policy is what stays. Labels stay out of the
     layout, so long ones never squeeze the axes.
     """
     low, high = ax.get_xlim()
-    shown = [(m, label) for m, label in marked if low <= m <= high]
-    groups: list[list[tuple[int, str]]] = []
-    for month, label in shown:
-        if groups and month - groups[-1][0][0] < 0.04 * (high - low):
-            groups[-1].append((month, label))
+    at = [(float(ax.convert_xunits(x)), label) for x, label in marked]
+    shown = [(x, label) for x, label in at if low <= x <= high]
+    width_points = ax.get_window_extent().width * 72.0 / ax.figure.dpi
+    apart = 2.0 * fontsize * (high - low) / max(width_points, 1.0)  # x units of two lines
+    groups: list[list[tuple[float, str]]] = []
+    for x, label in shown:
+        if groups and x - groups[-1][0][0] < apart:
+            groups[-1].append((x, label))
         else:
-            groups.append([(month, label)])
+            groups.append([(x, label)])
     for group in groups:
-        for month, _ in group:
-            ax.axvline(month, color="black", linestyle=":", linewidth=1.2, zorder=5)
+        for x, _ in group:
+            ax.axvline(x, color="black", linestyle=":", linewidth=1.2, zorder=5)
         if not labels:
             continue
-        text = "; ".join(label for _, label in group)
+        parts = {part: x for x, label in reversed(group) for part in label.split("; ")}
+        ranked = sorted(reversed(parts), key=lambda part: part.endswith(RELEASE))
+        text = "; ".join(ranked)
         if len(text) > max_chars:
             text = text[: max_chars - 1] + "…"
         note = ax.annotate(
             text,
-            (group[0][0], 1.0),
+            (parts[ranked[0]], 1.0),  # at the line of the event that leads the label
             xycoords=("data", "axes fraction"),
             xytext=(2, -4),
             textcoords="offset points",
@@ -150,17 +186,49 @@ def agg_figure(
     return fig, fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
 
 
+MONTH_AXIS_LABEL = "calendar month"
+"""The x label of every time-series figure: one point per month, at the month's first day."""
+
+
+LABEL_INCHES = {"year": 0.6, "quarter": 0.9}
+"""Room one tick label ("2024", "Apr 2024") and a gap need on the x axis, default font size."""
+
+
+def date_axis(ax: Axes) -> None:
+    """Readable calendar ticks: years (quarters as minor ticks) or, under two years, quarters.
+
+    Tick labels are dates a reader (and `pd.to_datetime`) can parse: "2024", or "Apr 2024";
+    a narrow panel labels every second (third, ...) year or quarter, so labels never touch.
+    """
+    low, high = (mdates.num2date(x) for x in ax.get_xlim())
+    years = (high - low).days / 365.25
+    inches = ax.get_window_extent().width / ax.figure.dpi
+    if years >= 2:
+        every = math.ceil(years / max(2, int(inches / LABEL_INCHES["year"])))
+        ax.xaxis.set_major_locator(mdates.YearLocator(base=every))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        ax.xaxis.set_minor_locator(mdates.MonthLocator(bymonth=(1, 4, 7, 10)))
+    else:
+        every = math.ceil(4 * years / max(2, int(inches / LABEL_INCHES["quarter"])))
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=range(1, 13, 3 * min(every, 4))))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %Y"))
+        ax.xaxis.set_minor_locator(mdates.MonthLocator())
+
+
 def _new_figure(nrows: int, height_per_row: float = 3.2) -> tuple[Figure, list]:
-    """A figure with `nrows` panels sharing the x axis (months line up)."""
+    """A figure with `nrows` panels sharing the x axis (dates line up)."""
     fig, axes = agg_figure((10, height_per_row * nrows), nrows, sharex=True)
     return fig, list(axes[:, 0])
 
 
 def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> None:
-    """One line per provider, told apart by colour AND dashes/markers (reads in greyscale)."""
+    """One line per provider by calendar month, told apart by colour AND dashes/markers.
+
+    Dashes and markers alone tell the lines apart, so the figure reads in greyscale.
+    """
     sns.lineplot(
         data=frame,
-        x="step",
+        x="date",
         y=y,
         hue="label",
         style="label",
@@ -169,18 +237,22 @@ def _lines(frame: pd.DataFrame, y: str, ax, order: list[str], legend: bool) -> N
         markers=True,
         dashes=True,
         markersize=5,
-        markevery=max(1, frame["step"].nunique() // 12),
+        markevery=max(1, frame["date"].nunique() // 12),
         ax=ax,
         legend=legend,
     )
+    date_axis(ax)
 
 
-def market_share_figure(providers: pd.DataFrame, marked: Sequence[tuple[int, str]] = ()) -> Figure:
-    """Token market share (%) and posted price (USD/Mtok, log scale) per provider over months.
+def market_share_figure(
+    providers: pd.DataFrame, marked: Sequence[tuple[pd.Timestamp, str]] = ()
+) -> Figure:
+    """Token market share (%) and posted price (USD/Mtok, log scale) per provider by month.
 
     Share and price side by side show who wins the market and at what price: the core story
     of a run. An exited provider posts no price, so its price line stops at its exit. The
-    scenario's events (`events(spec)`) are marked on both panels; the legend sits below.
+    x axis is the calendar (the frame's `date`); the scenario's events (`event_dates(spec)`)
+    are marked at their dates on both panels; the legend sits below.
     """
     frame = providers.assign(
         label=provider_labels(providers),
@@ -204,7 +276,7 @@ def market_share_figure(providers: pd.DataFrame, marked: Sequence[tuple[int, str
     price_ax.set(
         title="Posted price",
         ylabel="price (USD per million tokens)",
-        xlabel="month",
+        xlabel=MONTH_AXIS_LABEL,
     )
     mark_events(share_ax, marked, max_chars=40)
     mark_events(price_ax, marked, labels=False)
@@ -240,11 +312,16 @@ def segment_share_figure(segments: pd.DataFrame, providers: pd.DataFrame) -> Fig
     for i, (ax, name) in enumerate(zip(axes, names, strict=True)):
         _lines(frame[frame["segment"] == name], "share_pct", ax, order, legend=i == 0)
         ax.set(title=f"Segment: {name}", ylabel="share of its tokens (%)", ylim=(0, 100))
-    axes[-1].set(xlabel="month")
+    axes[-1].set(xlabel=MONTH_AXIS_LABEL)
     handles, legend_labels = axes[0].get_legend_handles_labels()
     axes[0].get_legend().remove()
     fig.legend(
-        handles, legend_labels, title="provider (region, strategy)", loc="outside right upper"
+        handles,
+        legend_labels,
+        title="provider (region, strategy)",
+        loc="outside lower center",
+        ncols=2,
+        fontsize="small",
     )
     return fig
 

@@ -40,6 +40,7 @@ class Pattern:
     later: tuple[int, int] | None = None
     segment: str | None = None
     reference_segment: str | None = None
+    tiers: tuple[str, ...] = ()
 
 
 def load_patterns() -> list[Pattern]:
@@ -48,10 +49,11 @@ def load_patterns() -> list[Pattern]:
     rows = tomllib.loads(text)["patterns"]
     return [
         Pattern(
-            **{k: v for k, v in row.items() if k not in ("months", "later", "numerator")},
+            **{k: v for k, v in row.items() if k not in ("months", "later", "numerator", "tiers")},
             months=tuple(row["months"]),
             later=tuple(row["later"]) if "later" in row else None,
             numerator=tuple(row.get("numerator", ())),
+            tiers=tuple(row.get("tiers", ())),
         )
         for row in rows
     ]
@@ -61,9 +63,11 @@ def _months(frame: pd.DataFrame, span: tuple[int, int]) -> pd.DataFrame:
     return frame[frame["step"].between(*span)]
 
 
-def _weighted_price(frame: pd.DataFrame) -> float:
-    served = frame["served_mtok"].sum()
-    return float((frame["price_usd_per_mtok"] * frame["served_mtok"]).sum() / served)
+def _price_paid(
+    frame: pd.DataFrame, spend: str = "revenue_usd", tokens: str = "tokens_mtok"
+) -> float:
+    """USD paid per Mtok over the rows: spend over tokens (token-weighted tier prices)."""
+    return float(frame[spend].sum() / frame[tokens].sum())
 
 
 @dataclass
@@ -72,6 +76,7 @@ class _Run:
 
     providers: pd.DataFrame
     segments: pd.DataFrame
+    products: pd.DataFrame
     open_weights: set[str]
     switching: dict[tuple[int, int], float] = field(default_factory=dict)
 
@@ -90,7 +95,7 @@ def _open_weights_token_share(run: _Run, p: Pattern) -> float:
 
 def _price_ratio(run: _Run, p: Pattern) -> float:
     rows = _months(run.providers, p.months)
-    return _weighted_price(rows[rows["provider"].isin(p.numerator)]) / _weighted_price(
+    return _price_paid(rows[rows["provider"].isin(p.numerator)]) / _price_paid(
         rows[rows["region"] == p.region]
     )
 
@@ -98,7 +103,7 @@ def _price_ratio(run: _Run, p: Pattern) -> float:
 def _price_change(run: _Run, p: Pattern) -> float:
     assert p.later is not None
     before, after = _months(run.providers, p.months), _months(run.providers, p.later)
-    return _weighted_price(after[after["region"] == p.region]) / _weighted_price(
+    return _price_paid(after[after["region"] == p.region]) / _price_paid(
         before[before["region"] == p.region]
     )
 
@@ -107,10 +112,14 @@ def _annual_switching(run: _Run, p: Pattern) -> float:
     return run.switching[p.months]
 
 
+SEGMENT_SPEND = ("spend_usd", "served_mtok")
+"""Columns of `segment_frame()` a segment's price paid is read from."""
+
+
 def _segment_rows(run: _Run, p: Pattern, segment: str | None) -> pd.DataFrame:
-    """A segment's rows over the pattern's months, with each provider's home and posted price."""
+    """A segment's rows over the pattern's months, with each provider's home region."""
     rows = _months(run.segments, p.months)
-    keys = run.providers[["step", "provider", "region", "price_usd_per_mtok"]]
+    keys = run.providers[["step", "provider", "region"]]
     return rows[rows["segment"] == segment].merge(keys, on=["step", "provider"], how="left")
 
 
@@ -122,10 +131,24 @@ def _segment_region_token_share(run: _Run, p: Pattern) -> float:
     )
 
 
+def _segment_region_spend_share(run: _Run, p: Pattern) -> float:
+    """Share of the segment's spend (USD) paid to providers homed in the region."""
+    rows = _segment_rows(run, p, p.segment)
+    return float(rows.loc[rows["region"] == p.region, "spend_usd"].sum() / rows["spend_usd"].sum())
+
+
+def _tier_token_share(run: _Run, p: Pattern) -> float:
+    """Share of all tokens served on the named tiers (any provider), mean over the months."""
+    rows = _months(run.products, p.months)
+    named = rows["served_mtok"].where(rows["tier"].isin(p.tiers), 0.0)
+    by_month = named.groupby(rows["step"]).sum() / rows.groupby("step")["served_mtok"].sum()
+    return float(by_month.mean())
+
+
 def _segment_price_ratio(run: _Run, p: Pattern) -> float:
     """Token-weighted price paid by one segment over that paid by the reference segment."""
-    return _weighted_price(_segment_rows(run, p, p.segment)) / _weighted_price(
-        _segment_rows(run, p, p.reference_segment)
+    return _price_paid(_segment_rows(run, p, p.segment), *SEGMENT_SPEND) / _price_paid(
+        _segment_rows(run, p, p.reference_segment), *SEGMENT_SPEND
     )
 
 
@@ -137,6 +160,8 @@ METRICS: dict[str, Callable[[_Run, Pattern], float]] = {
     "annual_switching": _annual_switching,
     "segment_region_token_share": _segment_region_token_share,
     "segment_price_ratio": _segment_price_ratio,
+    "segment_region_spend_share": _segment_region_spend_share,
+    "tier_token_share": _tier_token_share,
 }
 
 
@@ -150,13 +175,20 @@ def _simulate(patterns: list[Pattern], seed: int, scenario: str, overrides: dict
     for _ in range(horizon):
         model.step()
         if model.steps in snapshots:
-            choices[model.steps] = model.population.choice.copy()
+            choices[model.steps] = model.chosen_provider()
     switching = {}
     for start, end in spans:
         both = (choices[start] != OUTSIDE) & (choices[end] != OUTSIDE)
-        switching[(start, end)] = float((choices[start][both] != choices[end][both]).mean())
+        moved = choices[start][both] != choices[end][both]
+        switching[(start, end)] = float(np.average(moved, weights=model.population.weight[both]))
     open_weights = {p.name for p in model.spec.all_providers if p.open_weights}
-    return _Run(model.provider_frame(), model.segment_frame(), open_weights, switching)
+    return _Run(
+        model.provider_frame(),
+        model.segment_frame(),
+        model.product_frame(),
+        open_weights,
+        switching,
+    )
 
 
 def validate(seeds: int = 10, scenario: str = "going_global", **overrides: Any) -> pd.DataFrame:
@@ -212,4 +244,6 @@ def cost_views(
             by_region["cross_border_share"] = shares.reindex(by_region.index)
             rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
     table = pd.concat(rows).groupby(["cost_view", "region"])
-    return table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()
+    means = table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()
+    # a region whose only providers had not entered by then has nothing to show
+    return means.dropna(subset=list(COST_VIEW_COLUMNS), how="all").reset_index(drop=True)

@@ -306,13 +306,16 @@ def test_provider_table_tells_exited_from_not_yet_entered(classroom):
 
 
 def test_table_before_the_first_month_lists_the_cast_with_missing_outcomes():
-    spec = load_scenario("going_global")
+    spec = load_scenario("going_global")  # potential entrants included, not yet in
     table = app.provider_table(app.starting_providers(spec))
-    assert list(table["provider"]) == [p.name for p in spec.providers]
-    assert list(table["strategy"]) == [p.strategy for p in spec.providers]
+    assert list(table["provider"]) == [p.name for p in spec.all_providers]
+    waiting = {e.provider.name for e in spec.potential_entrants}
+    assert list(table["strategy"]) == [
+        p.strategy + (" (not yet in)" if p.name in waiting else "") for p in spec.all_providers
+    ]
     assert table["share_pct"].isna().all()
-    html = app.table_html(table, {p.name: "#000000" for p in spec.providers})
-    assert html.count("<tr>") == 1 + len(spec.providers)
+    html = app.table_html(table, {p.name: "#000000" for p in spec.all_providers})
+    assert html.count("<tr>") == 1 + len(spec.all_providers)
     assert "n/a" in html
 
 
@@ -414,13 +417,14 @@ def test_advanced_settings_are_folded_away(page):
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
     select(page, "Preset").v_model = "Going global"
     spec = load_scenario("going_global")
-    wait_for(lambda: table_rows(page) == 7)  # a chart's thread may be rendering: then it re-renders
+    # a chart's drawing thread may be rendering: then it re-renders; potential entrants count
+    wait_for(lambda: table_rows(page) == len(spec.all_providers))
     assert spec.description in html_texts(page)
     assert page.find(v.Slider, label="APAC electricity price (USD/kWh)").widgets
     strategy_selects = [w for w in page.find(v.Select).widgets if w.label.startswith("Strategy")]
     assert [w.v_model for w in strategy_selects] == [p.strategy for p in spec.providers]
     click(page, "Reset")  # rebuilds the new preset, not the one the page started with
-    assert table_rows(page) == 7
+    assert table_rows(page) == len(spec.all_providers)
 
 
 def month_heading(rc):
@@ -497,7 +501,7 @@ def test_events_label_each_shock_month_once_policy_first():
     months = [m for m, _ in marked]
     assert months == sorted({s.step for s in spec.shocks})  # one mark per month with a shock
     labels = dict(marked)
-    limit = next(s for s in spec.shocks if s.kind == "capacity_limit")
+    limit = next(s for s in spec.shocks if s.kind == "gpu_access")
     assert labels[limit.step].startswith(f"{limit.region} export controls")
     releases = [s for s in spec.shocks if s.kind == "quality_jump"]
     assert all(f"{s.provider} release" in labels[s.step] for s in releases)

@@ -171,10 +171,9 @@ def test_side_by_side_shows_one_aligned_chart_and_the_scorecard_after_a_step(sid
     text = scorecard_text(side_page)
     assert "<th>A: low_price</th><th>B: differentiation</th>" in text
     assert "more profit in" in text or "about the same profit" in text
-    images = side_page.find(ipywidgets.Image)
-    images.wait_for(timeout=30)
-    assert len(images.widgets) == 1  # both runs in one figure: the same axes, one above
-    shares = bytes(images.widget.value)
+    # both runs in one figure (the same axes, one above the other), drawn in a thread
+    wait_for(lambda: len(side_page.find(ipywidgets.Image).widgets) == 1)
+    shares = bytes(side_page.find(ipywidgets.Image).widget.value)
     side_page.find(v.Tabs).widget.v_model = 1  # "Price"
     wait_for(lambda: bytes(side_page.find(ipywidgets.Image).widget.value) != shares)
 

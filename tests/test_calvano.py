@@ -121,7 +121,7 @@ def test_a_lone_learner_finds_the_best_grid_price_in_every_state() -> None:
     q = np.zeros((1, 9, 9))
     greedy = qlearning.greedy_actions(q)
     periods, _, converged = qlearning.learn(
-        q, greedy, profits, 0.15, 1e-4, 0.5, 100_000, 5_000_000, 7
+        q, greedy, profits, 0.15, 1e-4, 0.5, 100_000, 5_000_000, np.random.default_rng(7)
     )
     assert converged and periods < 5_000_000
     np.testing.assert_array_equal(greedy[0], np.argmax(profits[:, 0]))
@@ -172,28 +172,50 @@ def test_same_seed_same_sessions_serial_and_on_two_workers() -> None:
     assert [r.periods for r in other] != [r.periods for r in serial]
 
 
+def test_the_block_size_of_drawn_uniforms_does_not_change_a_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Uniforms are read in a fixed order (period, firm, draw), so cutting the stream into
+    # blocks of another size, even one that does not divide the periods, changes nothing.
+    session = calvano.sessions(BASELINE, 1, seed=5, beta=FAST_BETA)[0]
+    whole = calvano.run_session(session)
+    monkeypatch.setattr(qlearning, "BLOCK_PERIODS", 9_973)
+    cut = calvano.run_session(session)
+    assert (cut.periods, cut.cycle) == (whole.periods, whole.cycle)
+    np.testing.assert_array_equal(cut.strategy, whole.strategy)
+
+
+def test_a_sessions_stream_is_its_child_of_the_experiment_seed() -> None:
+    # So sessions are independent streams, and session i is the same in a run of any size.
+    children = np.random.SeedSequence(21).spawn(5)
+    for index in (0, 4):
+        session = calvano.sessions(BASELINE, index + 1, seed=21)[index]
+        expected = np.random.default_rng(children[index]).random(8)
+        np.testing.assert_array_equal(session.generator().random(8), expected)
+
+
 # --------------------------------------------------------------------------- CLI
-@pytest.mark.parametrize(
-    ("argv", "field"),
-    [
-        (["--sessions", "0"], "--sessions"),
-        (["--seed", "-1"], "--seed"),
-        (["--firms", "1"], "--firms"),
-        (["--firms", "6"], "--firms/--grid"),
-        (["--costs", "1,0.9,0.8"], "--costs"),
-        (["--costs", "1,x"], "--costs"),
-        (["--costs", "2.5"], "--costs"),
-        (["--alpha", "1.5"], "--alpha"),
-        (["--alpha", "nan"], "--alpha"),
-        (["--beta", "0"], "--beta"),
-        (["--delta", "1"], "--delta"),
-        (["--grid", "1"], "--grid"),
-        (["--xi", "-0.1"], "--xi"),
-        (["--max-periods", "0"], "--max-periods"),
-        (["--workers", "0"], "--workers"),
-        (["--executor", "threads"], "--executor"),
-    ],
-)
+BAD_OPTIONS = [
+    (["--sessions", "0"], "--sessions"),
+    (["--seed", "-1"], "--seed"),
+    (["--firms", "1"], "--firms"),
+    (["--firms", "6"], "--firms/--grid"),
+    (["--costs", "1,0.9,0.8"], "--costs"),
+    (["--costs", "1,x"], "--costs"),
+    (["--costs", "2.5"], "--costs"),
+    (["--alpha", "1.5"], "--alpha"),
+    (["--alpha", "nan"], "--alpha"),
+    (["--beta", "0"], "--beta"),
+    (["--delta", "1"], "--delta"),
+    (["--grid", "1"], "--grid"),
+    (["--xi", "-0.1"], "--xi"),
+    (["--max-periods", "0"], "--max-periods"),
+    (["--workers", "0"], "--workers"),
+    (["--executor", "threads"], "--executor"),
+]
+
+
+@pytest.mark.parametrize(("argv", "field"), BAD_OPTIONS)
 def test_bad_options_are_one_error_line(argv: list[str], field: str, capsys) -> None:
     code = cli.main(["calvano", *argv])
     out, err = capsys.readouterr()

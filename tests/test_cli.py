@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 from matplotlib.figure import Figure
 
-from tokenmarket.model.market import FRAME_KEYS, PROVIDER_COLUMNS, TokenMarket
+from tokenmarket.model.market import FRAME_KEYS, PRODUCT_COLUMNS, PROVIDER_COLUMNS, TokenMarket
 from tokenmarket.model.metrics import cross_border_by_home
 from tokenmarket.model.scenario import load_scenario
 from tokenmarket.runs import cli
@@ -27,6 +27,7 @@ OUTPUTS = {
     "market.parquet",
     "flows.parquet",
     "segments.parquet",
+    "products.parquet",
     "market_share.png",
     "segment_share.png",
     "scenario.toml",
@@ -43,7 +44,24 @@ MARKET_KEYS = [
     "active_providers",
     "energy_kwh",
 ]
-SEGMENT_KEYS = [*FRAME_KEYS, "segment", "provider", "demand_mtok", "served_mtok", "token_share"]
+SEGMENT_KEYS = [
+    *FRAME_KEYS,
+    "segment",
+    "provider",
+    "demand_mtok",
+    "served_mtok",
+    "spend_usd",
+    "token_share",
+]
+PRODUCT_KEYS = [
+    *FRAME_KEYS,
+    "provider",
+    "tier",
+    *PRODUCT_COLUMNS,
+    "tokens_per_task",
+    "cost_per_task_usd",
+    "token_share",
+]
 FLOW_KEYS = [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
@@ -59,7 +77,7 @@ def run_quietly(argv: list[str]) -> tuple[int, str, str]:
 def read_frames(out: Path) -> dict[str, pd.DataFrame]:
     return {
         name: pd.read_parquet(out / f"{name}.parquet")
-        for name in ("providers", "market", "flows", "segments")
+        for name in ("providers", "market", "flows", "segments", "products")
     }
 
 
@@ -129,6 +147,8 @@ def test_frames_have_the_documented_columns(run_dir: tuple[Path, str]) -> None:
     assert len(frames["providers"]) == STEPS * 4
     assert len(frames["flows"]) == STEPS * 3 * 3
     assert list(frames["segments"].columns) == SEGMENT_KEYS
+    assert list(frames["products"].columns) == PRODUCT_KEYS
+    assert len(frames["products"]) == STEPS * 4  # classroom: four providers of one model
 
 
 def test_scenario_toml_reloads_to_the_run_spec(run_dir: tuple[Path, str]) -> None:

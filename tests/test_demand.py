@@ -28,6 +28,8 @@ def population(current: int, switching_cost: float, rng) -> Population:
         access=np.ones((N, 4), dtype=bool),
         choice=np.full(N, current),
         must_review=np.zeros(N, dtype=bool),
+        reference_task_price=np.ones(N),
+        weight=np.ones(N),
     )
 
 
@@ -53,7 +55,7 @@ def test_fast_kernel_samples_the_literal_rule(current, switching_cost, mu):
     rng = np.random.default_rng(11)
     pop = population(current, switching_cost, rng)
     weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, mu)
-    fast = demand.choose(pop, np.arange(N), weights, Streams(1), 0)
+    fast = demand.choose(pop, np.arange(N), weights, Streams(1), 0, list(range(5)))
     slow = literal_rule(pop, mu, np.random.default_rng(2))
     # Two independent samples of the same categorical law, per cell: frequencies agree
     # within sampling error (5 sigma of the difference of two proportions).
@@ -70,7 +72,7 @@ def test_unavailable_current_provider_forces_a_move():
     pop = population(1, 10.0, rng)
     pop.aware[:, 1] = False
     weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, 1.0)
-    new = demand.choose(pop, np.arange(N), weights, Streams(3), 0)
+    new = demand.choose(pop, np.arange(N), weights, Streams(3), 0, list(range(5)))
     assert not (new == 1).any()
     assert np.all(pop.aware[np.arange(N), np.where(new == OUTSIDE, 0, new)])
 

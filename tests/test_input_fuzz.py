@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tokenmarket import Scenario, ScenarioError, TokenMarket, load_scenario
 from tokenmarket.model.market import MISSING_WHEN_UNDEFINED
+from tokenmarket.model.schema import FLOOR
 from tokenmarket.runs import cli
 
 NUMERIC_FIELDS = (
@@ -46,6 +47,9 @@ ABSURD = {
     "providers.2.amortization_months": 10**8,
     "n_developers": 3.0,
     "providers.0.price_usd_per_mtok": 1e300,
+    "providers.2.gpu_price_usd": 1e-304,  # sub-normal magnitudes: below the floor
+    "regions.0.electricity_usd_per_kwh": 5e-324,
+    "segments.0.demand_median_mtok_per_month": 1e-310,
 }
 MUTATIONS = [(f, v) for f in NUMERIC_FIELDS for v in HOSTILE] + list(ABSURD.items())
 
@@ -99,18 +103,18 @@ def test_a_bad_keyword_override_is_refused_naming_the_knob(knob, value):
         TokenMarket("classroom", rng=0, **{knob: value})
 
 
-@pytest.mark.parametrize(
-    ("setting", "message"),
-    [
-        ("electricity_CN=nan", "electricity_CN: must be finite"),
-        ("electricity_CN=inf", "electricity_CN: must be finite"),
-        ("electricity_CN=cheap", "electricity_CN: must be a number"),
-        ("n_developers=1e3", "n_developers: must be an integer"),
-        ("cost_view=cheapest", "cost_view: must be one of"),
-        ("electricity_MARS=0.1", "electricity_MARS: unknown parameter"),
-        ("electricity_CN", "expected KNOB=VALUE"),
-    ],
-)
+BAD_SETS = [
+    ("electricity_CN=nan", "electricity_CN: must be finite"),
+    ("electricity_CN=inf", "electricity_CN: must be finite"),
+    ("electricity_CN=cheap", "electricity_CN: must be a number"),
+    ("n_developers=1e3", "n_developers: must be an integer"),
+    ("cost_view=cheapest", "cost_view: must be one of"),
+    ("electricity_MARS=0.1", "electricity_MARS: unknown parameter"),
+    ("electricity_CN", "expected KNOB=VALUE"),
+]
+
+
+@pytest.mark.parametrize(("setting", "message"), BAD_SETS)
 def test_a_bad_set_is_one_error_line(setting, message, tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(["run", "--scenario", "classroom", "--set", setting, "--out", str(out)])
@@ -126,6 +130,11 @@ def _legal(low: float, high: float) -> st.SearchStrategy[float]:
     return st.floats(low, high, allow_nan=False, allow_infinity=False)
 
 
+def _free_or(high: float) -> st.SearchStrategy[float]:
+    """0, or from the floor: a price or cost that may be free."""
+    return st.one_of(st.just(0.0), _legal(FLOOR, high))
+
+
 LEGAL = {
     "market.mu": _legal(0.01, 100.0),
     "market.home_bias_utils": _legal(-100.0, 100.0),
@@ -139,13 +148,22 @@ LEGAL = {
     "segments.1.switching_cost_sigma": _legal(0.0, 3.0),
     "segments.0.quality_weight": _legal(0.0, 10.0),
     "providers.0.amortization_months": st.integers(1, 1200),
-    "providers.0.price_usd_per_mtok": _legal(1e-6, 10_000.0),
+    "segments.0.demand_median_mtok_per_month": _legal(FLOOR, 1e6),
+    "providers.0.price_usd_per_mtok": _legal(FLOOR, 10_000.0),
+    "providers.0.capacity_mtok": _legal(FLOOR, 1e15),
+    "providers.0.opex_usd_per_gpu_month": _free_or(1e6),
     "providers.1.pue": _legal(1.0, 5.0),
     "providers.1.cash_usd": _legal(-1e15, 1e15),
-    "providers.2.energy_kwh_per_mtok": _legal(1e-6, 1000.0),
-    "providers.2.gpu_price_usd": _legal(0.0, 1e7),
-    "regions.0.electricity_usd_per_kwh": _legal(1e-6, 10.0),
+    "providers.1.gpu_kw": _legal(FLOOR, 100.0),
+    "providers.2.energy_kwh_per_mtok": _legal(FLOOR, 1000.0),
+    "providers.2.gpu_price_usd": _free_or(1e7),
+    "regions.0.electricity_usd_per_kwh": _legal(FLOOR, 10.0),
+    "regions.0.carbon_usd_per_kwh": _free_or(10.0),
     "regions.1.demand_growth_per_month": _legal(-0.5, 1.0),
+    "market.tier_switching_cost_share": _legal(0.0, 1.0),
+    "segments.0.tokens_per_task": _legal(1.0, 1e8),
+    "segments.1.tokens_per_task_growth_per_month": _legal(-0.5, 1.0),
+    "market.rnd_scale": _legal(FLOOR, 100.0),
 }
 """Fields drawn inside their documented legal ranges (model/schema.py)."""
 
@@ -175,3 +193,26 @@ def test_any_legal_scenario_runs_with_finite_outputs(changes, seed):
         assert not missing.drop(columns=[*MISSING_WHEN_UNDEFINED], errors="ignore").any().any()
         values = numeric.astype(float).to_numpy()
         assert np.isfinite(values[~missing.to_numpy()]).all(), changes
+
+
+def test_a_price_below_the_floor_is_refused_naming_the_range(tmp_path, capsys) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(tomli_w.dumps(mutated("providers.2.gpu_price_usd", 1e-304)))
+    assert cli.main(["run", "--scenario", str(scenario), "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ")
+    assert line.endswith(
+        "providers.2.gpu_price_usd: must be 0 or from 1e-06 to 1e+07 USD (got 1e-304)"
+    )
+
+
+def test_less_than_one_token_served_has_no_unit_cost() -> None:
+    # A legal state: demand that shrank for years can leave a sub-normal volume served.
+    model = TokenMarket("classroom", rng=0, n_developers=120)
+    model.run_for(2)
+    provider = model.providers[0]
+    provider.served_mtok = 5e-324
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        assert math.isnan(provider.unit_cost_usd_per_mtok)
+    provider.served_mtok = FLOOR
+    assert math.isfinite(provider.unit_cost_usd_per_mtok)

@@ -58,8 +58,10 @@ def test_frames_are_tidy_with_documented_columns():
 
 
 def test_missing_values_are_nan_in_float64_columns():
-    model = TokenMarket("going_global", rng=4, n_developers=300)
-    model.run_for(30)  # exits and late entrants: some prices are undefined
+    model = TokenMarket("going_global", rng=1, n_developers=300)
+    model.run_for(10)
+    model.provider_list[0].should_exit = lambda: True  # an exit: its later prices are undefined
+    model.run_for(20)
     providers, market = model.provider_frame(), model.market_frame()
     assert providers["price_usd_per_mtok"].isna().any()  # the premise
     for frame in (providers, market):
@@ -68,15 +70,21 @@ def test_missing_values_are_nan_in_float64_columns():
 
 
 def test_segment_frame_adds_up_to_the_providers():
-    """Summed over segments, demand and served tokens are each provider's; within a segment
-    that bought anything, the token shares sum to one."""
+    """Summed over segments, served tokens are each provider's (all its tiers), and so is
+    demand for a provider of one model (a tiered one counts demand in Mtok of its reference
+    model); within a segment that bought anything, the token shares sum to one."""
     model = TokenMarket("going_global", rng=2, n_developers=1500)
     model.run_for(8)
     segments, providers = model.segment_frame(), model.provider_frame()
     summed = segments.groupby(["step", "provider"])[["demand_mtok", "served_mtok"]].sum()
     by_provider = providers.set_index(["step", "provider"]).loc[summed.index]
-    for column in ("demand_mtok", "served_mtok"):
-        assert np.allclose(summed[column], by_provider[column], rtol=1e-9)
+    assert np.allclose(summed["served_mtok"], by_provider["tokens_mtok"], rtol=1e-9)
+    single = [p.name for p in model.provider_list if len(p.tiers) == 1]
+    one_model = summed.index.get_level_values("provider").isin(single)
+    assert one_model.any() and not one_model.all()
+    assert np.allclose(
+        summed.loc[one_model, "demand_mtok"], by_provider.loc[one_model, "demand_mtok"], rtol=1e-9
+    )
     shares = segments.groupby(["step", "segment"])["token_share"].sum()
     assert np.allclose(shares, 1.0)
     assert TokenMarket("going_global", rng=2, n_developers=100).segment_frame().empty

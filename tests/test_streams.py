@@ -1,14 +1,15 @@
-"""Named random streams keep runs paired; the population sample does not depend on resolution."""
+"""Named random streams keep runs paired; the population sample is exact to one agent.
+
+That the market does not depend on the resolution is `tests/test_resolution.py`.
+"""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
-from tokenmarket.model import demand, metrics
+from tokenmarket.model import demand
 from tokenmarket.model.market import TokenMarket
-from tokenmarket.model.random import Purpose, Streams
+from tokenmarket.model.random import Purpose, Streams, key_of
 
 
 def test_a_developers_draw_does_not_depend_on_who_else_draws():
@@ -32,9 +33,37 @@ def test_an_extra_reviewer_leaves_the_others_choices_alone():
     pop, weights = model.population, model._choice_weights()
     some = np.arange(0, 3000, 3)
     more = np.union1d(some, [1, 2, 4])
-    a = demand.choose(pop, some, weights, model.streams, 3)
-    b = demand.choose(pop, more, weights, model.streams, 3)
+    keys = model._option_keys()
+    a = demand.choose(pop, some, weights, model.streams, 3, keys)
+    b = demand.choose(pop, more, weights, model.streams, 3, keys)
     assert np.array_equal(a, b[np.isin(more, some)])
+
+
+def test_an_option_no_one_can_choose_changes_no_choice():
+    """An entrant unknown to all (a zero-weight column) leaves every reviewer's choice alone."""
+    model = TokenMarket("classroom", rng=6, n_developers=3000)
+    model.run_for(3)
+    pop, weights = model.population, model._choice_weights()
+    everyone = np.arange(pop.size)
+    keys = model._option_keys()
+    plain = demand.choose(pop, everyone, weights, model.streams, 4, keys)
+    widened = demand.ChoiceWeights(
+        np.insert(weights.weights, -1, 0.0, axis=1), weights.top, weights.mu
+    )
+    entrant_keys = [*keys[:-1], key_of("an entrant"), keys[-1]]
+    assert np.array_equal(
+        plain, demand.choose(pop, everyone, widened, model.streams, 4, entrant_keys)
+    )
+
+
+def test_a_providers_draws_follow_its_name_not_its_place_in_the_list(make_variant):
+    """The classroom market with its providers listed in reverse runs the same, by name."""
+    reverse = make_variant("classroom", lambda data: data["providers"].reverse())
+    runs = [TokenMarket(s, rng=8, n_developers=3000) for s in ("classroom", reverse)]
+    for model in runs:
+        model.run_for(6)
+    shares = [m.provider_frame().set_index(["step", "provider"])["token_share"] for m in runs]
+    assert np.allclose(shares[0], shares[1].loc[shares[0].index], rtol=0, atol=1e-12)
 
 
 def test_a_one_percent_power_price_change_keeps_paired_runs_paired(make_variant):
@@ -73,37 +102,3 @@ def test_stratified_uniforms_put_one_value_in_each_stratum_of_each_group(groups,
         m = (group == g).sum()
         for column in u[group == g].T:
             assert sorted(np.floor(column * m).astype(int)) == list(range(m))
-
-
-def yearly_outcomes(n: int, seed: int) -> dict[str, float]:
-    """going_global's 2025 (months 13-24): shares, prices and cross-border flows."""
-    model = TokenMarket("going_global", rng=seed, n_developers=n, steps=24)
-    model.run_for(24)
-    flows = np.array(model.datacollector.model_vars["flows_mtok"][12:24]).sum(axis=0)
-    served = np.array(model.datacollector.model_vars["total_served_mtok"][12:24])
-    price = np.array(model.datacollector.model_vars["mean_price_usd_per_mtok"][12:24])
-    cn = model.spec.region_names.index("CN")
-    return {
-        "cn_token_share": metrics.home_share(flows, cn),
-        "cn_served_abroad": metrics.served_abroad_share(flows, cn),
-        "cross_border_share": metrics.cross_border_share(flows),
-        "mean_price_usd_per_mtok": float(np.average(price, weights=served)),
-        "hhi": float(np.mean(model.datacollector.model_vars["hhi"][12:24])),
-    }
-
-
-@pytest.mark.parametrize("coarse, fine, seeds", [(2000, 40_000, (8, 3))])
-def test_coarse_and_fine_resolutions_agree_within_sampling_error(coarse, fine, seeds):
-    """n_developers is resolution only: 2,000 and 40,000 agents give the same 2025 market.
-
-    Welch's t-test on each outcome's runs: agreement is refused at p < 0.002 (0.01 over the
-    five outcomes, Bonferroni), so a market that changed with resolution fails it.
-    """
-    runs = {
-        n: [yearly_outcomes(n, seed) for seed in range(k)]
-        for n, k in zip((coarse, fine), seeds, strict=True)
-    }
-    for outcome in runs[coarse][0]:
-        a = np.array([r[outcome] for r in runs[coarse]])
-        b = np.array([r[outcome] for r in runs[fine]])
-        assert stats.ttest_ind(a, b, equal_var=False).pvalue > 0.002, (outcome, a, b)

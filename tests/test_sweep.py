@@ -836,11 +836,16 @@ def test_figures_label_their_axes_with_units(small: tuple[Path, Stored]) -> None
     assert sorted(ax.get_title() for ax in panels) == sorted(data.summary["strategy"].unique())
     assert "(utils)" in panels[0].get_xlabel()  # switching cost, with its unit
     assert all(t.get_text() for t in panels[0].texts)  # every cell annotated: reads in greyscale
-    ts = data.timeseries(["run_id", "step", "strategy", "token_share", "switching_cost"])
+    ts = data.timeseries(["run_id", "date", "strategy", "token_share", "switching_cost"])
     fig = analysis.timeseries_figure(ts, "token_share", facet="switching_cost")
     lines = fig.axes[0]
     assert "fraction of tokens served" in lines.get_ylabel()
-    assert lines.get_xlabel() == "month"
+    assert lines.get_xlabel() == "calendar month"
+    fig.canvas.draw()
+    low, high = lines.get_xlim()
+    pairs = zip(lines.get_xticks(), lines.get_xticklabels(), strict=True)
+    ticks = [pd.Timestamp(t.get_text()) for x, t in pairs if low <= x <= high and t.get_text()]
+    assert ticks and ticks[0].year == data.scenario.start.year  # a calendar axis, from the start
     styles = {line.get_linestyle() for line in lines.get_lines() if line.get_xdata().size}
     assert len(styles) > 1  # strategies told apart without colour
 
@@ -888,8 +893,12 @@ def test_a_parameter_with_no_effect_has_zero_indices(
     sampler: str, samples: int, effect: str, tmp_path: Path
 ) -> None:
     scenario = load_scenario("going_global")
-    homes = {p.home for p in scenario.all_providers}
-    assert "ROW" not in homes  # the premise of this test
+    # the premise of this test: no provider in ROW within the sweep's months (a potential
+    # entrant homed there may not enter before them)
+    entrants = {s.provider.home for s in scenario.shocks if s.kind == "entry"}
+    assert "ROW" not in {p.home for p in scenario.providers} | entrants
+    waiting = [e for e in scenario.potential_entrants if e.provider.home == "ROW"]
+    assert all(e.earliest_step > NO_EFFECT["steps"] for e in waiting)
     spec = write_spec(tmp_path, {**NO_EFFECT, "sampler": sampler, "samples": samples})
     out = tmp_path / "out"
     assert run_cli(["sweep", str(spec), "--out", str(out), "--executor", "serial"])[0] == 0

@@ -153,7 +153,8 @@ class Frames:
     providers: pd.DataFrame
     flows: pd.DataFrame
     events: list[tuple[int, str]]
-    """The scenario's events so far, (month, label): marked on the charts as they happen."""
+    """The scenario's events, entries and exits so far, (month, label): marked on the charts
+    as they happen."""
 
 
 class FramedMarket(TokenMarket):
@@ -180,12 +181,13 @@ class FramedMarket(TokenMarket):
         with self.month_lock:
             if self._frames is None or self._frames[0] != self.steps:
                 empty = pd.DataFrame()
-                happened = [(m, label) for m, label in events(self.spec) if m <= self.steps]
-                frames = (
-                    Frames(self.provider_frame(), self.flow_frame(), happened)
-                    if self.steps
-                    else Frames(empty, empty, [])
-                )
+                frames = Frames(empty, empty, [])
+                if self.steps:  # shocks, entries and exits so far
+                    providers = self.provider_frame()
+                    happened = [
+                        (m, label) for m, label in events(self.spec, providers) if m <= self.steps
+                    ]
+                    frames = Frames(providers, self.flow_frame(), happened)
                 self._frames = (self.steps, frames)
             return self._frames[1]
 

@@ -345,7 +345,9 @@ def starting_providers(spec: Scenario) -> pd.DataFrame:
     Only what the scenario fixes is known: home, strategy, posted price, cash; shares,
     utilization and unit cost are missing until the market has cleared once.
     """
-    entering = {s.provider.name for s in spec.shocks if s.kind == "entry"}
+    entering = {s.provider.name for s in spec.shocks if s.kind == "entry"} | {
+        e.provider.name for e in spec.potential_entrants
+    }
     providers = spec.all_providers
     return pd.DataFrame(
         {

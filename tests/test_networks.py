@@ -1,0 +1,90 @@
+"""Networks: a PoP never slows a route, is paid every month, and draws its region's buyers."""
+
+import numpy as np
+import pytest
+
+from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.networks import Routes
+from tokenmarket.model.scenario import Scenario, load_scenario
+
+FEE = 250_000.0
+POP = {"provider": "cn_green_hub_open", "region": "US", "step": 2, "latency_ms": 40.0}
+
+
+def _with_pops(*pops):
+    data = load_scenario("going_global").model_dump()
+    data["pops"] = list(pops)
+    return Scenario.model_validate(data)
+
+
+def test_latency_with_a_pop_never_exceeds_latency_without():
+    rng = np.random.default_rng(7)
+    base = load_scenario("going_global")
+    providers, regions = [p.name for p in base.all_providers], base.region_names
+    pops = [
+        {
+            "provider": str(rng.choice(providers)),
+            "region": str(rng.choice(regions)),
+            "step": int(rng.integers(1, 10)),
+            "latency_ms": float(rng.uniform(0, 400)),
+            "usd_per_month": 1.0,
+        }
+        for _ in range(30)
+    ]
+    spec = _with_pops(*pops)
+    home = np.array([regions.index(p.home) for p in spec.all_providers])
+    routes = Routes(spec, home)
+    public = Routes(base, home).latency_ms(10)
+    for step in range(12):
+        latency = routes.latency_ms(step)
+        assert (latency <= public).all()
+        bought = {(p["region"], p["provider"]) for p in pops if p["step"] <= step}
+        for r, region in enumerate(regions):
+            for j, name in enumerate(providers):
+                if (region, name) not in bought:
+                    assert latency[r, j] == public[r, j]  # untouched routes stay public
+                else:
+                    best = min(
+                        p["latency_ms"]
+                        for p in pops
+                        if p["step"] <= step and (p["region"], p["provider"]) == (region, name)
+                    )
+                    assert latency[r, j] == min(public[r, j], best)
+
+
+def test_a_pop_cuts_exactly_its_routes_latency_utility_and_is_paid_every_month():
+    """Same seed with and without a free PoP: at its month the only utility that moves is its
+    provider's among its region's developers, by gamma x the latency saved (so its logit
+    choice probability rises there and nowhere else); with a price, fixed opex rises by it."""
+    with_pop = TokenMarket(_with_pops({**POP, "usd_per_month": 0.0}), rng=0, n_developers=500)
+    without = TokenMarket("going_global", rng=0, n_developers=500)
+    with_pop.run_for(POP["step"])
+    without.run_for(POP["step"])
+    (v_pop, outside_pop), (v, outside) = with_pop._cell_utilities(), without._cell_utilities()
+    regions = with_pop.spec.region_names
+    r, j = regions.index("US"), [p.name for p in with_pop.provider_list].index(POP["provider"])
+    saved = with_pop.spec.latency_ms["US"]["CN"] - POP["latency_ms"]
+    gain = (v_pop - v).reshape(len(with_pop.segment_gamma), len(regions), -1)
+    products = np.flatnonzero(with_pop.product_provider == j)  # the provider's tiers
+    assert np.allclose(gain[:, r][:, products], with_pop.segment_gamma[:, None] * saved)
+    gain[:, r, products] = 0.0
+    assert not gain.any() and np.array_equal(outside_pop, outside)
+    paid = TokenMarket(_with_pops({**POP, "usd_per_month": FEE}), rng=0, n_developers=500)
+    paid.run_for(POP["step"] - 1)
+    p = paid.provider_list[j]
+    assert p.opex_fixed_usd_per_month == p.spec.opex_fixed_usd_per_month
+    paid.run_for(3)
+    assert p.opex_fixed_usd_per_month == p.spec.opex_fixed_usd_per_month + FEE
+
+
+@pytest.mark.parametrize(
+    ("pop", "message"),
+    [
+        ({**POP, "provider": "nobody", "usd_per_month": 1.0}, "pops.0.provider"),
+        ({**POP, "region": "MARS", "usd_per_month": 1.0}, "pops.0.region"),
+        ({**POP, "usd_per_month": -1.0}, "usd_per_month"),
+    ],
+)
+def test_bad_pops_are_refused_with_the_field_named(pop, message):
+    with pytest.raises(ValueError, match=message):
+        _with_pops(pop)
