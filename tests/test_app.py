@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import solara
 from matplotlib.colors import to_hex
+from matplotlib.dates import date2num, num2date
 from mesa.visualization import Slider
 
 from tokenmarket.model.scenario import ScenarioError, load_scenario
@@ -165,6 +166,28 @@ def test_demand_driven_preset_raises_prices():
     assert np.mean(rises) > 1.5, rises
 
 
+def test_frames_read_while_a_month_is_stepped_wait_for_that_month():
+    """Mesa counts a month before running it; a render from another thread meanwhile once
+    cached that month's frames empty (and the scorecard then found no provider)."""
+    model = app.ClassroomMarket("classroom", rng=0)
+    midway = threading.Event()
+    account = model._account
+
+    def slow_account():
+        midway.set()
+        time.sleep(0.3)
+        account()
+
+    model._account = slow_account
+    stepping = threading.Thread(target=model.step)
+    stepping.start()
+    assert midway.wait(10)
+    assert model.steps == 1  # counted, not yet collected
+    frames = model.frames()
+    stepping.join()
+    assert list(frames.providers["step"].unique()) == [1]
+
+
 # ---------------------------------------------------------------------------- figures and table
 def legend_texts(fig):
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
@@ -221,7 +244,13 @@ def test_an_exited_providers_price_line_stops(classroom):
 def flows(served_by_home):
     """A tidy flow frame: one month, every developer region abroad served by each home."""
     rows = [
-        {"step": 1, "developer_region": dev, "home_region": home, "served_mtok": served}
+        {
+            "step": 1,
+            "date": pd.Timestamp("2024-01-01"),
+            "developer_region": dev,
+            "home_region": home,
+            "served_mtok": served,
+        }
         for home, served in served_by_home.items()
         for dev in ("CN", "US", "EU")
     ]
@@ -364,6 +393,16 @@ def test_step_advances_the_month_and_redraws_the_charts(page):
     wait_for(lambda: all(a != b for a, b in zip(first, images(page), strict=True)))
 
 
+def test_the_second_tab_draws_its_own_charts(page):
+    """The chart components are reused across tabs: each must redraw with its new figure."""
+    click(page, "Step")
+    wait_for(lambda: len(images(page)) == 3 and b"" not in images(page))
+    market = images(page)
+    wait_for(lambda: images(page) == market)
+    page.find(v.Tabs).widget.v_model = 1  # "Cash and utilization"
+    wait_for(lambda: len(images(page)) == 2 and not set(images(page)) & set(market))
+
+
 def test_advanced_settings_are_folded_away(page):
     folds = {str(w.children[0].children[0]): w for w in page.find(v.ExpansionPanel).widgets}
     fold = next(w for title, w in folds.items() if title.startswith("Advanced"))
@@ -378,7 +417,8 @@ def test_advanced_settings_are_folded_away(page):
 def test_switching_the_preset_rebuilds_the_model_and_its_controls(page):
     select(page, "Preset").v_model = "Going global"
     spec = load_scenario("going_global")
-    assert table_rows(page) == len(spec.all_providers)  # potential entrants: "not yet in"
+    # a chart's drawing thread may be rendering: then it re-renders; potential entrants count
+    wait_for(lambda: table_rows(page) == len(spec.all_providers))
     assert spec.description in html_texts(page)
     assert page.find(v.Slider, label="APAC electricity price (USD/kWh)").widgets
     strategy_selects = [w for w in page.find(v.Select).widgets if w.label.startswith("Strategy")]
@@ -467,14 +507,47 @@ def test_events_label_each_shock_month_once_policy_first():
     assert all(f"{s.provider} release" in labels[s.step] for s in releases)
 
 
-def test_charts_mark_the_events_that_have_happened():
-    from tokenmarket.runs.plots import events, mark_events
+def test_charts_mark_the_events_that_have_happened_at_their_dates():
+    from tokenmarket.runs.plots import events
 
     model = app.ClassroomMarket("going_global", rng=0)
     model.run_for(8)
     frames = model.frames()
     assert [m for m, _ in frames.events] == [m for m, _ in events(model.spec) if m <= 8]
-    fig = app.price_figure(frames.providers)
-    mark_events(fig.axes[0], frames.events)
+    assert frames.events  # going_global has events in its first months
+    fig = app.price_figure(frames.providers, frames.events)
     vertical = [line for line in fig.axes[0].lines if len(set(line.get_xdata())) == 1]
-    assert sorted(line.get_xdata()[0] for line in vertical) == [m for m, _ in frames.events]
+    start = pd.Period(model.spec.start, freq="M")
+    expected = [date2num((start + m - 1).to_timestamp()) for m, _ in frames.events]
+    assert sorted(line.get_xdata()[0] for line in vertical) == expected
+
+
+# ---------------------------------------------------------------------------- calendar dates
+@pytest.mark.parametrize(
+    "figure", [app.share_figure, app.price_figure, app.cash_figure, app.utilization_figure]
+)
+def test_charts_span_the_calendar_months_played(classroom, figure):
+    """Month 1 is the scenario's start month; the x axis runs over dates, not step numbers."""
+    providers = classroom.frames().providers
+    ax = figure(providers).axes[0]
+    low, high = ax.get_xlim()
+    start = pd.Timestamp(classroom.spec.start)
+    assert start == pd.Timestamp("2024-01-01")  # the schema's default
+    last = start + pd.DateOffset(months=7)  # month 8
+    span = date2num(last) - date2num(start)
+    assert date2num(start) - 0.05 * span <= low <= date2num(start)
+    assert date2num(last) <= high <= date2num(last) + 0.05 * span
+    fig = ax.get_figure()
+    fig.canvas.draw()
+    labels = " ".join(t.get_text() for t in ax.get_xticklabels())
+    labels += ax.xaxis.get_offset_text().get_text()
+    assert "2024" in labels, labels
+    assert re.search(r"Feb|Mar|Apr|May|Jun|Jul|Aug", labels), labels
+
+
+def test_a_scenario_starting_later_shifts_the_dates(classroom):
+    """The dates come from the frames' `date` column: another start, other ticks."""
+    providers = classroom.frames().providers
+    later = providers.assign(date=providers["date"] + pd.DateOffset(years=3))
+    low, _ = app.share_figure(later).axes[0].get_xlim()
+    assert num2date(low).year == 2027

@@ -7,6 +7,7 @@ missing browser fails the run instead.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -159,15 +160,19 @@ class Visit:
         self.page.get_by_role("button", name="Step", exact=True).click()
         self.wait_for_month(month_after)
 
-    def share_chart(self) -> str:
-        """SHA-256 of the share chart's image bytes (the first panel's <img>, a blob URL)."""
-        return self.page.locator(".tm-panel img").first.evaluate(
+    def chart(self, selector: str) -> str:
+        """SHA-256 of the bytes of the first chart image matching `selector` (a blob URL)."""
+        return self.page.locator(selector).first.evaluate(
             """async img => {
                 const bytes = await (await fetch(img.src)).arrayBuffer();
                 const digest = await crypto.subtle.digest("SHA-256", bytes);
                 return Array.from(new Uint8Array(digest), b => b.toString(16)).join("");
             }"""
         )
+
+    def share_chart(self) -> str:
+        """The share chart's digest (the first panel's <img>)."""
+        return self.chart(".tm-panel img")
 
     def share_chart_changes_from(self, before: str) -> str:
         """Wait for the share chart to be redrawn; its new digest."""
@@ -289,3 +294,90 @@ def test_quick_step_clicks_each_advance_one_month(visit):
     time.sleep(2.0)  # and no more than N
     assert visit.page.get_by_text(f"Providers in month {clicks}", exact=True).count() == 1
     assert visit.errors == []
+
+
+# ---------------------------------------------------------------------------- side by side
+def open_side_by_side(visit: Visit) -> None:
+    """Switch the page to side by side and wait for its controls and its empty scorecard."""
+    visit.page.get_by_role("button", name="Side by side").click()
+    visit.page.get_by_text("Control to change").wait_for(timeout=UPDATE_S * 1000)
+    visit.page.get_by_text("The scorecard for cn_lowcost fills in", exact=False).wait_for(
+        timeout=UPDATE_S * 1000
+    )
+
+
+def assert_in_viewport(visit: Visit, selector: str, width: int, height: int) -> None:
+    """The element is wholly on screen without scrolling."""
+    box = visit.page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+
+
+def pair_chart(visit: Visit) -> str:
+    """The side-by-side chart's digest."""
+    return visit.chart(".tm-pair img")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
+def test_side_by_side_shows_both_runs_and_the_scorecard_on_screen(browser, server, width, height):
+    """Both runs' chart and the scorecard fit the screen; Step advances both runs at once."""
+    visit = Visit(browser, server, width, height)
+    try:
+        open_side_by_side(visit)
+        waiting = pair_chart(visit)
+        visit.page.get_by_role("button", name="Step", exact=True).click()
+        visit.page.get_by_text("cn_lowcost: month 1 of 60", exact=False).wait_for(
+            timeout=UPDATE_S * 1000
+        )
+        deadline = time.monotonic() + UPDATE_S
+        while pair_chart(visit) == waiting:  # the months are drawn, not "press Step"
+            assert time.monotonic() < deadline, "the side-by-side chart was not redrawn"
+            time.sleep(0.2)
+        headers = visit.page.locator(".tm-score thead th")
+        assert [headers.nth(i).inner_text() for i in range(headers.count())] == [
+            "",
+            "A: low_price",
+            "B: differentiation",
+            "won",
+        ]
+        assert visit.page.locator(".tm-score tbody tr").count() == 3  # share, profit, NPV
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        visit.page.screenshot(path=SCREENSHOTS / f"side_by_side_{width}x{height}.png")
+        assert_in_viewport(visit, ".tm-pair img", width, height)
+        assert_in_viewport(visit, ".tm-scorecard", width, height)
+        chart = visit.page.locator(".tm-pair img").first
+        natural = chart.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        box = chart.bounding_box()
+        assert box is not None
+        assert box["width"] / box["height"] == pytest.approx(natural[0] / natural[1], rel=0.02)
+        assert natural[1] > natural[0]  # the two runs one above the other
+        assert visit.errors == []
+    finally:
+        visit.close()
+
+
+def test_a_teacher_presses_play_and_reads_the_final_scorecard(browser, server):
+    """Pick side by side, press ▶, read the scorecard at the end: all on a projector."""
+    width, height = 1280, 720
+    visit = Visit(browser, server, width, height)
+    try:
+        open_side_by_side(visit)
+        visit.page.get_by_role("button", name="▶", exact=True).click()
+        final = visit.page.get_by_text("cn_lowcost: end of run, month 60", exact=False)
+        final.wait_for(timeout=6 * UPDATE_S * 1000)
+        why = visit.page.locator(".tm-why").inner_text()
+        assert re.match(r"cn_lowcost (exited|made)", why), why
+        won = visit.page.locator(".tm-score tbody td:last-child")
+        assert all(won.nth(i).inner_text() in ("A", "B", "draw") for i in range(3))
+        drawn = ""
+        while (latest := pair_chart(visit)) != drawn:  # the last month's chart, for the eye
+            drawn = latest
+            time.sleep(1.5)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        visit.page.screenshot(path=SCREENSHOTS / f"side_by_side_end_{width}x{height}.png")
+        assert_in_viewport(visit, ".tm-scorecard", width, height)
+        assert_in_viewport(visit, ".tm-pair img", width, height)
+        assert visit.errors == []
+    finally:
+        visit.close()

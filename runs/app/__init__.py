@@ -5,7 +5,9 @@ module, as the package would be served as one page per submodule). The
 page assets come from the installed `solara-assets` package, so it runs without internet.
 
 `controls` holds the presets, the controls (read from the knob registry) and the model they
-build; `figures` the charts and the provider table; `page` the Solara page.
+build; `figures` the charts (calendar dates on the x axis) and the provider table; `page`
+the Solara page. Side by side, `compare` runs a preset twice one knob apart, `scorecard`
+says which run a provider did better in and why, `side` is that view of the page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 
+from tokenmarket.runs.app.compare import SideBySide, comparable_knobs
 from tokenmarket.runs.app.controls import (
     AS_IN_SCENARIO,
     CROSS_BORDER,
@@ -26,6 +29,7 @@ from tokenmarket.runs.app.figures import (
     cash_figure,
     flows_figure,
     looks,
+    pair_figure,
     price_figure,
     provider_table,
     share_figure,
@@ -33,7 +37,8 @@ from tokenmarket.runs.app.figures import (
     table_html,
     utilization_figure,
 )
-from tokenmarket.runs.app.page import Page, page, preset_title
+from tokenmarket.runs.app.page import Page, mode, page, preset_title
+from tokenmarket.runs.app.scorecard import scorecard
 
 __all__ = [
     "AS_IN_SCENARIO",
@@ -41,14 +46,19 @@ __all__ = [
     "PRESETS",
     "ClassroomMarket",
     "Page",
+    "SideBySide",
     "cash_figure",
+    "comparable_knobs",
     "flows_figure",
     "looks",
+    "mode",
     "model_params",
     "page",
+    "pair_figure",
     "preset_title",
     "price_figure",
     "provider_table",
+    "scorecard",
     "serve",
     "server_command",
     "server_env",

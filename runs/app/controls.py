@@ -29,6 +29,7 @@ Explicit keywords, not `**overrides`, also because Mesa 3.5's Reset passes a Mes
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -122,7 +123,7 @@ def overrides_for(spec: Scenario, knobs: dict[str, Any]) -> dict[str, Any]:
     shown = shown_values(spec)
     overrides: dict[str, Any] = {}
     for key, value in knobs.items():
-        if value is None or _same(value, shown.get(key)):
+        if value is None or same(value, shown.get(key)):
             continue
         if key == "cross_border":
             if value not in CROSS_BORDER:
@@ -138,7 +139,8 @@ def overrides_for(spec: Scenario, knobs: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _same(value: Any, shown: Any) -> bool:
+def same(value: Any, shown: Any) -> bool:
+    """Equal, numbers to within 1e-9 (a slider's float is not bit for bit the default)."""
     if isinstance(value, int | float) and isinstance(shown, int | float):
         return math.isclose(value, shown, rel_tol=0.0, abs_tol=1e-9)
     return value == shown
@@ -155,7 +157,42 @@ class Frames:
     as they happen."""
 
 
-class ClassroomMarket(TokenMarket):
+class FramedMarket(TokenMarket):
+    """TokenMarket whose frames are built once a month, however many charts read them.
+
+    The page renders from several threads (Mesa's play loop, the charts' drawing threads)
+    while a month is being stepped; Mesa counts the month (`steps`) before it runs it. So
+    a month and the frames are read under one lock: a render during a step waits for the
+    month to be collected, instead of caching that month's frames empty.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.month_lock = threading.Lock()
+        self._frames: tuple[int, Frames] | None = None
+
+    def step(self) -> None:
+        """One month, under the lock the frames are read under."""
+        with self.month_lock:
+            super().step()
+
+    def frames(self) -> Frames:
+        """Provider and flow frames of the months so far, built once per month for all charts."""
+        with self.month_lock:
+            if self._frames is None or self._frames[0] != self.steps:
+                empty = pd.DataFrame()
+                frames = Frames(empty, empty, [])
+                if self.steps:  # shocks, entries and exits so far
+                    providers = self.provider_frame()
+                    happened = [
+                        (m, label) for m, label in events(self.spec, providers) if m <= self.steps
+                    ]
+                    frames = Frames(providers, self.flow_frame(), happened)
+                self._frames = (self.steps, frames)
+            return self._frames[1]
+
+
+class ClassroomMarket(FramedMarket):
     """TokenMarket built from a preset and the app's preset-independent controls.
 
     Args:
@@ -208,21 +245,6 @@ class ClassroomMarket(TokenMarket):
         spec = preset_scenario(preset)
         super().__init__(spec, rng=rng, **overrides_for(spec, knobs))
         self.preset = preset
-        self._frames: tuple[int, Frames] | None = None
-
-    def frames(self) -> Frames:
-        """Provider and flow frames of the months so far, built once per month for all charts."""
-        if self._frames is None or self._frames[0] != self.steps:
-            empty = pd.DataFrame()
-            frames = Frames(empty, empty, [])
-            if self.steps:  # shocks, entries and exits so far
-                providers = self.provider_frame()
-                happened = [
-                    (m, label) for m, label in events(self.spec, providers) if m <= self.steps
-                ]
-                frames = Frames(providers, self.flow_frame(), happened)
-            self._frames = (self.steps, frames)
-        return self._frames[1]
 
 
 def model_params(preset: str) -> dict[str, Any]:

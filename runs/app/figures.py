@@ -6,6 +6,8 @@ figures share (a bare Figure on an Agg canvas, no pyplot state).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -14,12 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, MonthLocator, date2num
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator
 from seaborn import color_palette
 
 from tokenmarket.model.scenario import Scenario
-from tokenmarket.runs.plots import agg_figure
+from tokenmarket.runs.plots import agg_figure, mark_events
 
 PROJECTOR_STYLE = {
     "font.size": 15,
@@ -69,41 +72,48 @@ def looks(names: list[str]) -> dict[str, Look]:
     }
 
 
-def _axes(title: str, ylabel: str) -> tuple[Figure, Axes]:
-    """A titled figure with one axes over months (the shared `agg_figure` scaffold).
-
-    Call inside `matplotlib.rc_context(PROJECTOR_STYLE)`: artists read the style when made.
-    """
-    fig, axes = agg_figure(FIGURE_INCHES)
-    ax = axes[0, 0]
-    ax.set(title=title, xlabel="month", ylabel=ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-    return fig, ax
-
-
 def _waiting(title: str) -> Figure:
     """The chart before the first month: says what to press."""
     with matplotlib.rc_context(PROJECTOR_STYLE):
-        fig, ax = _axes(title, "")
+        fig, axes = agg_figure(FIGURE_INCHES)
+        ax = axes[0, 0]
+        ax.set_title(title)
         ax.text(0.5, 0.5, "press Step or ▶", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
     return fig
 
 
 def _wide(providers: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Months x providers of one column, providers in the model's order."""
+    """Months (by date) x providers of one column, providers in the model's order."""
     order = list(dict.fromkeys(providers["provider"]))
-    return providers.pivot(index="step", columns="provider", values=column)[order]
+    return providers.pivot(index="date", columns="provider", values=column)[order]
 
 
-def _months(ax: Axes, months: pd.Index, pad: float = 0.0) -> None:
-    """The x axis spans the months played (at least two, so one month is not a sliver).
+def _dates(ax: Axes, frame: pd.DataFrame, pad: float) -> None:
+    """Calendar dates on the x axis, spanning the months played (at least one month wide).
 
     `pad` is a share of the span added on each side: room for the markers at the ends.
     """
-    first, last = months.min(), max(months.max(), months.min() + 1)
+    dates = pd.DatetimeIndex(frame["date"])
+    first, last = dates.min(), max(dates.max(), dates.min() + pd.DateOffset(months=1))
     margin = pad * (last - first)
     ax.set_xlim(first - margin, last + margin)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    locator = (  # months, never days: a model month is one point
+        MonthLocator(interval=math.ceil(months / 6))
+        if months <= 18
+        else AutoDateLocator(minticks=3, maxticks=7)
+    )
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _mark(ax: Axes, frame: pd.DataFrame, happened: Sequence[tuple[int, str]]) -> None:
+    """The events so far (by month) as dotted lines at their months' dates."""
+    if not happened:
+        return
+    dates = frame.drop_duplicates("step").set_index("step")["date"]
+    mark_events(ax, [(date2num(dates[month]), label) for month, label in happened], fontsize=12.0)
 
 
 def _stacked(ax: Axes, wide: pd.DataFrame, colors: list[str], hatches: list[str]) -> None:
@@ -117,103 +127,162 @@ def _stacked(ax: Axes, wide: pd.DataFrame, colors: list[str], hatches: list[str]
         edgecolor="white",
         linewidth=0.6,
     )
-    _months(ax, wide.index)
     ax.set_ylim(bottom=0)
 
 
-def share_figure(providers: pd.DataFrame) -> Figure:
-    """Token market share (%) per provider, stacked: who serves the market, month by month.
-
-    The legend names the providers only (below the chart, in two columns, so the plot keeps
-    its width); their home region and strategy are in the provider table beside it.
-    """
-    title = "Token market share"
-    if providers.empty:
-        return _waiting(title)
+def _draw_shares(ax: Axes, providers: pd.DataFrame) -> None:
+    """Token market share (%) per provider, stacked: who serves the market, month by month."""
     shares = _wide(providers, "token_share") * 100.0
     style = looks(list(shares.columns))
-    with matplotlib.rc_context(PROJECTOR_STYLE):
-        fig, ax = _axes(title, "share of tokens served (%)")
-        _stacked(
-            ax,
-            shares,
-            [style[p].color for p in shares.columns],
-            [style[p].hatch for p in shares.columns],
-        )
-        ax.set_ylim(0, 100)
-        handles, names = ax.get_legend_handles_labels()
-        fig.legend(
-            handles[::-1],  # top to bottom, as the areas are stacked
-            names[::-1],
-            loc="outside lower center",
-            ncols=2,
-            frameon=False,
-            fontsize="small",
-        )
-    return fig
-
-
-def _line_figure(
-    providers: pd.DataFrame, column: str, title: str, ylabel: str, scale: float = 1.0
-) -> tuple[Figure, Axes | None]:
-    """One line per provider: colour, dash and marker each tell them apart."""
-    if providers.empty:
-        return _waiting(title), None
-    values = _wide(providers, column).astype(float) * scale
-    style = looks(list(values.columns))
-    with matplotlib.rc_context(PROJECTOR_STYLE):
-        fig, ax = _axes(title, ylabel)
-        every = max(1, len(values) // 8)
-        for name in values.columns:
-            look = style[name]
-            ax.plot(
-                values.index,
-                values[name],
-                label=name,
-                color=look.color,
-                linestyle=look.linestyle,
-                marker=look.marker,
-                markevery=every,
-                markersize=7,
-            )
-        _months(ax, values.index, pad=0.03)
-        fig.legend(loc="outside lower center", ncols=2, frameon=False)
-    return fig, ax
-
-
-def price_figure(providers: pd.DataFrame) -> Figure:
-    """Posted price per provider (USD per million tokens, log scale); an exited one stops."""
-    posted = providers
-    if not providers.empty:
-        posted = providers.assign(
-            price_usd_per_mtok=providers["price_usd_per_mtok"].where(providers["active"])
-        )
-    fig, ax = _line_figure(posted, "price_usd_per_mtok", "Posted price", "USD per million tokens")
-    if ax is not None:
-        ax.set_yscale("log")
-        plain = FuncFormatter(lambda value, _: f"{value:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-        ax.yaxis.set_minor_formatter(plain)
-    return fig
-
-
-def cash_figure(providers: pd.DataFrame) -> Figure:
-    """Cash per provider (USD million): profits and losses, net of hardware bought."""
-    fig, ax = _line_figure(providers, "cash_usd", "Cash", "USD million", scale=1e-6)
-    if ax is not None:
-        ax.axhline(0.0, color="black", linewidth=1.0)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    return fig
-
-
-def utilization_figure(providers: pd.DataFrame) -> Figure:
-    """Utilization per provider (% of capacity serving tokens): at 100% demand is rationed."""
-    fig, ax = _line_figure(
-        providers, "utilization", "Utilization", "% of capacity used", scale=100.0
+    _stacked(
+        ax,
+        shares,
+        [style[p].color for p in shares.columns],
+        [style[p].hatch for p in shares.columns],
     )
-    if ax is not None:
-        ax.set_ylim(0, 105)
+    ax.set_ylim(0, 100)
+
+
+def _draw_lines(ax: Axes, values: pd.DataFrame) -> None:
+    """One line per provider (column): colour, dash and marker each tell them apart."""
+    style = looks(list(values.columns))
+    every = max(1, len(values) // 8)
+    for name in values.columns:
+        look = style[name]
+        ax.plot(
+            values.index,
+            values[name],
+            label=name,
+            color=look.color,
+            linestyle=look.linestyle,
+            marker=look.marker,
+            markevery=every,
+            markersize=7,
+        )
+
+
+def _draw_prices(ax: Axes, providers: pd.DataFrame) -> None:
+    """Posted price per provider on a log scale; an exited one's line stops."""
+    posted = providers["price_usd_per_mtok"].where(providers["active"])
+    _draw_lines(ax, _wide(providers.assign(price_usd_per_mtok=posted), "price_usd_per_mtok"))
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(plain)
+
+
+def _draw_cash(ax: Axes, providers: pd.DataFrame) -> None:
+    """Cash per provider in USD million, the zero line drawn."""
+    _draw_lines(ax, _wide(providers, "cash_usd").astype(float) * 1e-6)
+    ax.axhline(0.0, color="black", linewidth=1.0)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
+def _draw_utilization(ax: Axes, providers: pd.DataFrame) -> None:
+    """Utilization per provider in % of capacity, 0 to 100 (and a little room)."""
+    _draw_lines(ax, _wide(providers, "utilization").astype(float) * 100.0)
+    ax.set_ylim(0, 105)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A chart of providers over time: what it shows and how it draws on one axes."""
+
+    title: str
+    ylabel: str
+    draw: Callable[[Axes, pd.DataFrame], None]
+    pad: float
+    """Share of the time span left free at each end (room for line markers)."""
+    stacked: bool
+    """Areas stacked bottom up: the legend lists them top down."""
+
+
+SHARE = Metric("Token market share", "share of tokens served (%)", _draw_shares, 0.0, True)
+"""The legend names the providers only; their home and strategy are in the provider table."""
+PRICE = Metric("Posted price", "USD per million tokens", _draw_prices, 0.03, False)
+CASH = Metric("Cash", "USD million", _draw_cash, 0.03, False)
+"""Profits and losses, net of hardware bought."""
+UTILIZATION = Metric("Utilization", "% of capacity used", _draw_utilization, 0.03, False)
+"""At 100% demand is rationed."""
+
+
+def _legend(fig: Figure, ax: Axes, metric: Metric) -> None:
+    """The providers below the chart, in two columns, so the plot keeps its width."""
+    handles, names = ax.get_legend_handles_labels()
+    if metric.stacked:  # top to bottom, as the areas are stacked
+        handles, names = handles[::-1], names[::-1]
+    fig.legend(handles, names, loc="outside lower center", ncols=2, frameon=False, fontsize="small")
+
+
+def metric_figure(
+    metric: Metric, providers: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()
+) -> Figure:
+    """One metric per provider over the months played, with the events so far marked."""
+    if providers.empty:
+        return _waiting(metric.title)
+    with matplotlib.rc_context(PROJECTOR_STYLE):
+        fig, axes = agg_figure(FIGURE_INCHES)
+        ax = axes[0, 0]
+        ax.set(title=metric.title, ylabel=metric.ylabel)
+        metric.draw(ax, providers)
+        _dates(ax, providers, metric.pad)
+        _mark(ax, providers, happened)
+        _legend(fig, ax, metric)
+    return fig
+
+
+def share_figure(providers: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()) -> Figure:
+    """Token market share (%) per provider, stacked."""
+    return metric_figure(SHARE, providers, happened)
+
+
+def price_figure(providers: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()) -> Figure:
+    """Posted price per provider (USD per million tokens, log scale); an exited one stops."""
+    return metric_figure(PRICE, providers, happened)
+
+
+def cash_figure(providers: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()) -> Figure:
+    """Cash per provider (USD million): profits and losses, net of hardware bought."""
+    return metric_figure(CASH, providers, happened)
+
+
+def utilization_figure(providers: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()) -> Figure:
+    """Utilization per provider (% of capacity serving tokens): at 100% demand is rationed."""
+    return metric_figure(UTILIZATION, providers, happened)
+
+
+PAIR_INCHES = (5.6, 6.4)
+"""Two charts one above the other, about the height a 1280 x 720 screen leaves the charts;
+the scorecard takes the rest of the width."""
+
+
+def pair_figure(
+    metric: Metric,
+    runs: Mapping[str, pd.DataFrame],
+    titles: Mapping[str, str],
+    happened: Sequence[tuple[int, str]] = (),
+) -> Figure:
+    """One metric for two runs, one above the other on the same axes and scales.
+
+    The axes share x (the same dates) and y (the same range, so heights compare); the
+    providers are the same in both runs, so one legend serves both.
+    """
+    if any(frame.empty for frame in runs.values()):
+        return _waiting(metric.title)
+    with matplotlib.rc_context(PROJECTOR_STYLE):
+        fig, axes = agg_figure(PAIR_INCHES, nrows=len(runs), sharex=True)
+        column = axes[:, 0]
+        for ax in column[1:]:
+            ax.sharey(column[0])
+        fig.suptitle(metric.title, fontsize=PROJECTOR_STYLE["axes.titlesize"], weight="bold")
+        for ax, (arm, frame) in zip(column, runs.items(), strict=True):
+            ax.set_title(titles[arm], fontsize="medium", loc="left")
+            ax.set_ylabel(metric.ylabel, fontsize="small")
+            metric.draw(ax, frame)
+            _dates(ax, frame, metric.pad)
+            _mark(ax, frame, happened)
+        _legend(fig, column[0], metric)
     return fig
 
 
@@ -221,26 +290,30 @@ TOKEN_UNITS = ((1e6, "trillion"), (1e3, "billion"), (1.0, "million"))
 """Mtok divisors and their names, largest first: a readable unit for any market size."""
 
 
-def flows_figure(flows: pd.DataFrame) -> Figure:
+def flows_figure(flows: pd.DataFrame, happened: Sequence[tuple[int, str]] = ()) -> Figure:
     """Tokens served abroad per month, stacked by the providers' home region (exports)."""
     title = "Cross-border flows by home region"
     if flows.empty:
         return _waiting(title)
     abroad = flows[flows["cross_border"]].pivot_table(
-        index="step", columns="home_region", values="served_mtok", aggfunc="sum", sort=False
+        index="date", columns="home_region", values="served_mtok", aggfunc="sum", sort=False
     )
     abroad = abroad.loc[:, abroad.sum() > 0]  # regions that export (ROW may home nobody)
     peak = abroad.sum(axis=1).max()
     divisor, unit = next((d, u) for d, u in TOKEN_UNITS if peak >= d or d == 1.0)
     regions = list(abroad.columns)
     with matplotlib.rc_context(PROJECTOR_STYLE):
-        fig, ax = _axes(title, f"{unit} tokens / month")
+        fig, axes = agg_figure(FIGURE_INCHES)
+        ax = axes[0, 0]
+        ax.set(title=title, ylabel=f"{unit} tokens / month")
         _stacked(
             ax,
             abroad / divisor,
             [to_hex(c) for c in color_palette("cividis", len(regions))],
             [HATCHES[i % len(HATCHES)] for i in range(len(regions))],
         )
+        _dates(ax, flows, 0.0)
+        _mark(ax, flows, happened)
         handles, names = ax.get_legend_handles_labels()
         fig.legend(
             handles[::-1],

@@ -87,5 +87,20 @@ GLOSSARY: dict[str, str] = {
     "Utils": "The unit of a developer's satisfaction in the choice model. Switching cost in "
     "utils is how much better a rival must be before a developer moves.",
     "Cross-border flows": "Tokens a provider serves to developers outside its home region.",
+    "NPV": "Net present value: the profits of all months added up, a month's profit counting "
+    "less the later it comes (the scenario's yearly discount rate).",
+    "Margin": "In the scorecard, profit per million tokens served, after all costs: what each "
+    "token sold left the provider.",
 }
 """Term on screen -> a plain-language explanation."""
+
+COMPARE: dict[str, tuple[str, str | float]] = {
+    "classroom": ("strategy_cn_lowcost", "differentiation"),
+    "price_war": ("strategy_us_budget", "cost_plus"),
+    "differentiation_wins": ("homogenization", 0.2),
+    "demand_driven": ("demand_growth", 0.0),
+    "going_global": ("electricity_CN", 0.081),
+}
+"""Built-in scenario -> the comparison side by side starts with: a knob and run B's value
+(run A keeps the preset's). Each is the preset's first or second experiment in `TRY`, so
+the class sees both answers at once instead of one after a Reset."""

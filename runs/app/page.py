@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import threading
 from collections.abc import Callable
 from html import escape
 
-import pandas as pd
 import solara
 from matplotlib.figure import Figure
-from mesa.visualization.solara_viz import ModelController, ModelCreator, ShowSteps
+from mesa.visualization.solara_viz import ModelCreator
 from mesa.visualization.utils import update_counter
 
+from tokenmarket.runs.app.components import Chart, RunControls, use_stopped_when_gone
 from tokenmarket.runs.app.controls import (
-    PLAY_INTERVAL_MS,
     PRESETS,
     ClassroomMarket,
     Frames,
@@ -33,7 +30,7 @@ from tokenmarket.runs.app.figures import (
     utilization_figure,
 )
 from tokenmarket.runs.app.guide import GLOSSARY, TRY
-from tokenmarket.runs.plots import mark_events
+from tokenmarket.runs.app.side import PairViz
 
 PAGE_CSS = """
 .v-navigation-drawer { width: 320px !important; min-width: 320px !important; }
@@ -60,6 +57,18 @@ PAGE_CSS = """
 .tm-guide li { margin-bottom: 6px; }
 .tm-guide dt { font-weight: bold; margin-top: 6px; }
 .tm-guide dd { margin-left: 0; }
+.tm-pair {
+    display: grid; gap: 12px; padding: 8px; align-items: start;
+    grid-template-columns: minmax(0, 3fr) minmax(320px, 2fr);
+}
+.tm-pair .tm-panel img { max-height: calc(100vh - 190px); }
+.tm-scorecard { padding: 4px 10px; font-size: 15px; }
+.tm-scorecard h3 { margin: 4px 0; }
+.tm-score { border-collapse: collapse; width: 100%; }
+.tm-score th, .tm-score td { padding: 4px 6px; border-bottom: 1px solid #ddd; text-align: right; }
+.tm-score tbody th { text-align: left; font-weight: normal; }
+.tm-score .tm-won { font-weight: bold; text-decoration: underline; }
+.tm-why { margin: 8px 0; }
 .v-navigation-drawer .v-label, .v-navigation-drawer .v-select__selection { font-size: 15px; }
 .v-navigation-drawer .v-slider__thumb-container::after {
     content: attr(aria-valuenow); position: absolute; top: 0; left: 0;
@@ -69,52 +78,10 @@ PAGE_CSS = """
 """
 """A 320 px sidebar; panels in a grid of columns at least 420 px wide (two on a 1280 x 720
 projector with the sidebar open, more on a wide screen), charts scaled to fit their panel
-and the screen's height, the provider table on a
-full row so all its columns show; each slider shows its value on its thumb (Mesa's sliders
-otherwise show it only while dragged; the thumb carries it as `aria-valuenow`)."""
-
-DRAWING = threading.Lock()
-"""One chart drawn at a time: `matplotlib.rc_context` changes the process's global rcParams."""
-
-DEBOUNCE_S = 0.15
-"""A chart waits this long before drawing: a burst of Step clicks draws the last month once."""
-
-
-def _png(figure: Figure) -> bytes:
-    """The figure as PNG bytes (fast compression: it is sent once and thrown away)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
-    return buffer.getvalue()
-
-
-@solara.component
-def Chart(model: ClassroomMarket, draw: Callable[[Frames], Figure]) -> None:  # noqa: N802
-    """One chart of the model's months so far, drawn off the click's path.
-
-    Mesa's Step handler steps the model and re-renders the page inside the click's message;
-    drawing three figures there (seconds on a busy classroom laptop) queued the clicks that
-    came meanwhile behind each redraw. Here a render only reads the month's frames; the
-    figure is drawn in a thread, restarted (and the stale one cancelled) when the month
-    changes, and the previous image stays until the new one is ready.
-    """
-    update_counter.get()
-    frames = model.frames()
-
-    def drawn(cancel: threading.Event) -> bytes | None:
-        if cancel.wait(DEBOUNCE_S):
-            return None
-        with DRAWING:
-            return None if cancel.is_set() else _png(draw(frames))
-
-    result = solara.use_thread(drawn, dependencies=[model, model.steps], intrusive_cancel=False)
-    shown = solara.use_ref(b"")
-    if result.value:
-        shown.current = result.value
-    with solara.Div(classes=["tm-panel"]):
-        if shown.current:
-            solara.Image(shown.current)
-        else:
-            solara.ProgressLinear(True)
+and the screen's height, the provider table on a full row so all its columns show; side by
+side, the two runs' charts one above the other beside the scorecard, both within the
+screen's height; each slider shows its value on its thumb (Mesa's sliders otherwise show
+it only while dragged; the thumb carries it as `aria-valuenow`)."""
 
 
 @solara.component
@@ -130,28 +97,25 @@ def ProviderPanel(model: ClassroomMarket) -> None:  # noqa: N802
         solara.HTML(tag="div", unsafe_innerHTML=table_html(table, colors))
 
 
-def _marked(draw: Callable[[pd.DataFrame], Figure], frame: str) -> Callable[[Frames], Figure]:
-    """`draw` on one of the frames, with the events so far marked on its axes."""
+def _drawn(figure: Callable[..., Figure], frame: str) -> Callable[[Frames], Figure]:
+    """`figure` of one of the frames, with the events so far marked."""
 
     def drawn(frames: Frames) -> Figure:
-        figure = draw(getattr(frames, frame))
-        if frames.events:
-            mark_events(figure.axes[0], frames.events, fontsize=12.0)
-        return figure
+        return figure(getattr(frames, frame), frames.events)
 
     return drawn
 
 
 TABS: dict[str, list[Callable[[Frames], Figure] | None]] = {
     "Market": [
-        _marked(share_figure, "providers"),
-        _marked(price_figure, "providers"),
+        _drawn(share_figure, "providers"),
+        _drawn(price_figure, "providers"),
         None,
-        _marked(flows_figure, "flows"),
+        _drawn(flows_figure, "flows"),
     ],
     "Cash and utilization": [
-        _marked(cash_figure, "providers"),
-        _marked(utilization_figure, "providers"),
+        _drawn(cash_figure, "providers"),
+        _drawn(utilization_figure, "providers"),
     ],
 }
 """Tab -> its panels in order (None: the provider table). Only the open tab is drawn, so a
@@ -181,27 +145,10 @@ def ClassroomViz(model: solara.Reactive[ClassroomMarket], preset: str) -> None: 
     and thread switch in a fold, the panels in a grid that fits 1280 x 720.
     """
     parameters = solara.use_reactive({})
-    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
     with solara.AppBar():
         solara.AppBarTitle("TokenMarket: the market for LLM API tokens")
     with solara.Sidebar(), solara.Column():
-        with solara.Card("Controls"):
-            ModelController(
-                model,
-                model_parameters=parameters,
-                play_interval=play_interval,
-                render_interval=render_interval,
-                use_threads=use_threads,
-            )
-            ShowSteps(model.value)
-            with solara.Details("Advanced: play speed, months per redraw, threads"):
-                solara.SliderInt("Play interval (ms)", value=play_interval, min=1, max=500, step=10)
-                solara.SliderInt(
-                    "Render interval (months per redraw)", value=render_interval, min=1, max=24
-                )
-                solara.Checkbox(label="Step in a thread while playing", value=use_threads)
+        RunControls(model, parameters)
         with solara.Card("Model parameters"):
             ModelCreator(model, model_params(preset), model_parameters=parameters)
     Panels(model.value)
@@ -210,6 +157,10 @@ def ClassroomViz(model: solara.Reactive[ClassroomMarket], preset: str) -> None: 
 preset_title = solara.reactive(next(iter(PRESETS)))
 """The preset picked in this browser session."""
 
+MODES = ("One run", "Side by side")
+mode = solara.reactive(MODES[0])
+"""One run with every control, or two runs one control apart (`side.PairViz`)."""
+
 
 @solara.component
 def PresetPicker() -> None:  # noqa: N802 (Solara components are CamelCase)
@@ -217,6 +168,7 @@ def PresetPicker() -> None:  # noqa: N802 (Solara components are CamelCase)
     preset = PRESETS[preset_title.value]
     spec = preset_scenario(preset)
     solara.Select(label="Preset", value=preset_title, values=list(PRESETS))
+    solara.ToggleButtonsSingle(value=mode, values=list(MODES))
     solara.HTML(tag="div", unsafe_innerHTML=escape(spec.description), classes=["tm-story"])
     experiments = "".join(
         f"<li>{escape(action)}<br><i>{escape(question)}</i></li>"
@@ -231,41 +183,33 @@ def PresetPicker() -> None:  # noqa: N802 (Solara components are CamelCase)
 
 @solara.component
 def PresetViz(preset: str) -> None:  # noqa: N802 (Solara components are CamelCase)
-    """SolaraViz on one preset's model; stops the model when the page moves on.
-
-    Mesa's play loop runs in a thread until the model stops `running`, and would outlive
-    an unmounted SolaraViz, stepping a model nobody sees. The model is held in a reactive
-    passed to SolaraViz, so Reset's rebuilt model is the one stopped.
-    """
+    """SolaraViz on one preset's model; stops the model when the page moves on."""
     model = solara.use_reactive(solara.use_memo(lambda: ClassroomMarket(preset), []))
-
-    def stop_when_gone() -> Callable[[], None]:
-        def stop() -> None:
-            model.value.running = False
-
-        return stop
-
-    solara.use_effect(stop_when_gone, [])
+    use_stopped_when_gone(model)
     ClassroomViz(model, preset)
 
 
 @solara.component
 def Page() -> None:  # noqa: N802 (the name `solara run` looks for)
-    """The preset picker and SolaraViz for the chosen preset, rebuilt when the preset changes.
+    """The preset picker and the chosen view on the chosen preset, rebuilt when either changes.
 
-    SolaraViz's sidebar lives in the layout's portal, where a new SolaraViz would find its
+    SolaraViz's sidebar lives in the layout's portal, where a new view would find its
     predecessor's control components and keep their state (the previous preset's
-    parameters). So a switch takes two renders: one without SolaraViz, then the new one.
+    parameters). So a switch takes two renders: one without a view, then the new one.
     """
-    preset = PRESETS[preset_title.value]
-    shown, set_shown = solara.use_state(preset)
-    solara.use_effect(lambda: set_shown(preset), [preset])
+    wanted = (PRESETS[preset_title.value], mode.value)
+    shown, set_shown = solara.use_state(wanted)
+    solara.use_effect(lambda: set_shown(wanted), [wanted])
     solara.Title("TokenMarket classroom")
     solara.Style(PAGE_CSS)
     with solara.Sidebar(), solara.Card("Preset"):
         PresetPicker()
-    if shown == preset:
-        PresetViz(preset)
+    if shown == wanted:
+        preset, view = wanted
+        if view == MODES[0]:
+            PresetViz(preset)
+        else:
+            PairViz(preset)
 
 
 page = Page()
