@@ -83,6 +83,14 @@ def _two_providers_two_tiers(n, switching_cost):
     return pop, weights
 
 
+def _choose_all(pop, weights, **structure):
+    """Every developer reviews once (month 1), one taste stream per option."""
+    n, options = weights.weights.shape
+    return demand.choose(
+        pop, np.arange(n), weights, Streams(5), 1, list(range(options)), **structure
+    )
+
+
 @pytest.mark.parametrize("share", [0.25, 1.0])
 def test_a_tier_change_costs_a_share_of_a_provider_change(share):
     """Net of switching costs the reviewer's choice is a logit over {stay, own tier, others}.
@@ -93,16 +101,7 @@ def test_a_tier_change_costs_a_share_of_a_provider_change(share):
     n, s = 200_000, 1.5
     pop, weights = _two_providers_two_tiers(n, s)
     provider_of = np.array([0, 0, 1, 1])
-    new = demand.choose(
-        pop,
-        np.arange(n),
-        weights,
-        Streams(5),
-        1,
-        list(range(5)),
-        provider_of=provider_of,
-        tier_cost_share=share,
-    )
+    new = _choose_all(pop, weights, provider_of=provider_of, tier_cost_share=share)
     denominator = 1 + np.exp(-share * s) + 3 * np.exp(-s)
     expected = {0: 1 / denominator, 1: np.exp(-share * s) / denominator}
     for option in (2, 3, demand.OUTSIDE):
@@ -217,16 +216,8 @@ def test_a_line_of_tiers_is_a_nest_choices_follow_the_nested_logit(nest_scale):
     pop.choice[:] = demand.OUTSIDE
     v = np.log(np.array([1.0, 2.0, 1.5, 1.0]))
     weights = demand.ChoiceWeights(np.tile(np.exp(v), (n, 1)), np.zeros(n), 1.0)
-    new = demand.choose(
-        pop,
-        np.arange(n),
-        weights,
-        Streams(11),
-        2,
-        list(range(4)),
-        provider_of=np.array([0, 0, 1]),
-        nest_scale=nest_scale,
-        nest_keys=[100, 101],
+    new = _choose_all(
+        pop, weights, provider_of=np.array([0, 0, 1]), nest_scale=nest_scale, nest_keys=[100, 101]
     )
     line = nest_scale * np.log(np.exp(v[:2] / nest_scale).sum())
     inclusive = np.exp([line, v[2], v[3]])
