@@ -11,9 +11,11 @@ FEE = 250_000.0
 POP = {"provider": "cn_green_hub_open", "region": "US", "step": 2, "latency_ms": 40.0}
 
 
-def _with_pops(*pops):
+def _with_pops(*pops, rnd_effectiveness: float | None = None):
     data = load_scenario("going_global").model_dump()
     data["pops"] = list(pops)
+    if rnd_effectiveness is not None:
+        data["market"]["rnd_effectiveness"] = rnd_effectiveness
     return Scenario.model_validate(data)
 
 
@@ -55,9 +57,12 @@ def test_latency_with_a_pop_never_exceeds_latency_without():
 def test_a_pop_cuts_exactly_its_routes_latency_utility_and_is_paid_every_month():
     """Same seed with and without a free PoP: at its month the only utility that moves is its
     provider's among its region's developers, by gamma x the latency saved (so its logit
-    choice probability rises there and nowhere else); with a price, fixed opex rises by it."""
-    with_pop = TokenMarket(_with_pops({**POP, "usd_per_month": 0.0}), rng=0, n_developers=500)
-    without = TokenMarket("going_global", rng=0, n_developers=500)
+    choice probability rises there and nowhere else); with a price, fixed opex rises by it.
+    R&D is off in both runs: it follows revenue, so otherwise the PoP's customers would move
+    every provider's quality a little by the month's end."""
+    free = {**POP, "usd_per_month": 0.0}
+    with_pop = TokenMarket(_with_pops(free, rnd_effectiveness=0.0), rng=0, n_developers=500)
+    without = TokenMarket(_with_pops(rnd_effectiveness=0.0), rng=0, n_developers=500)
     with_pop.run_for(POP["step"])
     without.run_for(POP["step"])
     (v_pop, outside_pop), (v, outside) = with_pop._cell_utilities(), without._cell_utilities()

@@ -90,7 +90,7 @@ def test_market_share_figure_marks_each_shock_at_its_date(run):
     assert len(happened) >= 2
     for ax in fig.axes[:2]:  # both panels, the share panel with the labels
         assert event_positions(ax) == happened
-    limit = next(s for s in run.spec.shocks if s.kind == "capacity_limit")
+    limit = next(s for s in run.spec.shocks if s.kind in ("capacity_limit", "gpu_access"))
     at = {t.get_text(): mdates.num2date(t.xy[0]).date() for t in fig.axes[0].texts}
     controls = [text for text in at if text.startswith(f"{limit.region} export controls")]
     assert controls, at  # policy leads its label, even among releases of nearby months

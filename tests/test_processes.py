@@ -151,8 +151,8 @@ def test_a_dead_worker_fails_only_its_own_run(tmp_path: Path) -> None:
     """kill -9 of one pool worker mid-sweep: one failed run, the rest done, resume restores it."""
     import psutil
 
-    spec = write_spec(
-        tmp_path, {**SLOW, "replications": 12, "steps": 24, "outputs": {"timeseries": True}}
+    spec = write_spec(  # runs of a second or so: the kill lands inside one, not between two
+        tmp_path, {**SLOW, "replications": 12, "steps": 60, "outputs": {"timeseries": True}}
     )
     reference = tmp_path / "serial"
     code, _, err = run_cli(["sweep", str(spec), "--out", str(reference), "--executor", "serial"])
