@@ -230,7 +230,9 @@ def cost_views(
 
     Electricity's share of opex and of total cost, unit cost per Mtok, and the share of the
     region's tokens served abroad: what each view implies for the cost gap between regions
-    and for cross-border share.
+    and for cross-border share. Each is a ratio of the region's sums over the months (cost
+    over tokens), so a provider's first months after entry, with little served, weigh by
+    what they served, not as much as an incumbent's year.
     """
     rows = []
     for view in ("total", "operating"):
@@ -239,7 +241,7 @@ def cost_views(
             model.run_for(months[1])
             providers = _months(model.provider_frame(), months)
             flows = _months(model.flow_frame(), months)
-            by_region = providers.groupby("region")[list(COST_VIEW_COLUMNS)].mean()
+            by_region = _region_costs(providers)
             shares = cross_border_by_home(flows)
             by_region["cross_border_share"] = shares.reindex(by_region.index)
             rows.append(by_region.assign(cost_view=view, seed=seed).reset_index())
@@ -247,3 +249,18 @@ def cost_views(
     means = table[[*COST_VIEW_COLUMNS, "cross_border_share"]].mean().reset_index()
     # a region whose only providers had not entered by then has nothing to show
     return means.dropna(subset=list(COST_VIEW_COLUMNS), how="all").reset_index(drop=True)
+
+
+def _region_costs(providers: pd.DataFrame) -> pd.DataFrame:
+    """COST_VIEW_COLUMNS per home region, as ratios of the region's summed cost lines."""
+    sums = providers.groupby("region")[
+        ["electricity_usd", "opex_usd", "capex_usd", "served_mtok"]
+    ].sum()
+    electricity, opex, capex = sums["electricity_usd"], sums["opex_usd"], sums["capex_usd"]
+    return pd.DataFrame(
+        {
+            "electricity_share_of_opex": electricity / (electricity + opex),
+            "electricity_share_of_cost": electricity / (electricity + opex + capex),
+            "unit_cost_usd_per_mtok": (electricity + opex + capex) / sums["served_mtok"],
+        }
+    ).replace([np.inf, -np.inf], np.nan)
