@@ -334,6 +334,17 @@ def _platform(scenario: Scenario, binding: Binding) -> Any:
     return next(p for p in scenario.platforms if p.name == binding["platform"])
 
 
+def _read_network_price(scenario: Scenario, binding: Binding) -> float | None:
+    """Mean monthly price of the scenario's PoPs and operators' lines (None without any)."""
+    prices = [p.usd_per_month for p in (*scenario.pops, *scenario.links)]
+    return sum(prices) / len(prices) if prices else None
+
+
+def _write_network_price(data: Data, binding: Binding, value: Any) -> None:
+    for item in (*data["pops"], *data["links"]):
+        item["usd_per_month"] = value
+
+
 def _write_strategy(data: Data, binding: Binding, value: Any) -> None:
     """Switch a provider's strategy, keeping the parameters the new one also declares."""
     provider = _provider_table(data, binding["provider"])
@@ -560,6 +571,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         step=0.05,
         read=_read_throughput,
         write=lambda d, b, v: _gpu_table(d, b["gpu"]).update(relative_throughput=v),
+    ),
+    RealParameter(
+        pattern="network_price_usd_per_month",
+        label="Network price",
+        unit="USD/month",
+        doc="operator's monthly price of every PoP and premium line (default: their mean)",
+        low=0.0,
+        high=1e6,
+        step=1000.0,
+        read=_read_network_price,
+        write=_write_network_price,
     ),
     RealParameter(
         pattern="platform_efficiency_{platform}",

@@ -445,6 +445,24 @@ class PopSpec(_Strict):
     """The network operator's price, added to the provider's fixed opex from `step` on."""
 
 
+class LinkSpec(_Strict):
+    """A network operator's premium line from a provider home to a developer region.
+
+    Sold at a scenario price to every provider homed in `home` (entrants included): for
+    each, a PoP in `region` from `step` on (CN2-class cross-border lines, `model/networks.py`).
+    """
+
+    home: str
+    """Region whose providers it connects."""
+    region: str
+    """Developer region it reaches."""
+    step: Annotated[int, Field(ge=1, le=10_000)] = 1
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)]
+    """Round trip from the region's developers to a provider homed in `home` through it."""
+    usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    """The operator's price to each provider, added to its fixed opex from `step` on."""
+
+
 # ---- end networks ----
 Shock = Annotated[
     ElectricityShock
@@ -493,6 +511,8 @@ class Scenario(_Strict):
     """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
     pops: list[PopSpec] = Field(default_factory=list)
     """Points of presence bought by providers (`model/networks.py`); empty: public routes."""
+    links: list[LinkSpec] = Field(default_factory=list)
+    """Network operators' premium lines, sold to every provider of a home (`model/networks.py`)."""
     platforms: list[Platform] = Field(default_factory=list)
     """Software stacks of the compute market's GPUs (`GpuType.platform`); empty: one stack."""
 
@@ -583,6 +603,13 @@ class Scenario(_Strict):
                 )
             if pop.region not in names:
                 problems.append(f"pops.{i}.region: {pop.region!r} is not a region; one of {names}")
+        for i, link in enumerate(self.links):
+            for field in ("home", "region"):
+                if getattr(link, field) not in names:
+                    problems.append(
+                        f"links.{i}.{field}: {getattr(link, field)!r} is not a region; "
+                        f"one of {names}"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -11,9 +11,10 @@ FEE = 250_000.0
 POP = {"provider": "cn_green_hub_open", "region": "US", "step": 2, "latency_ms": 40.0}
 
 
-def _with_pops(*pops, rnd_effectiveness: float | None = None):
+def _with_pops(*pops, rnd_effectiveness: float | None = None, links=()):
+    """going_global with these PoPs and operators' lines only."""
     data = load_scenario("going_global").model_dump()
-    data["pops"] = list(pops)
+    data["pops"], data["links"] = list(pops), list(links)
     if rnd_effectiveness is not None:
         data["market"]["rnd_effectiveness"] = rnd_effectiveness
     return Scenario.model_validate(data)
@@ -21,7 +22,7 @@ def _with_pops(*pops, rnd_effectiveness: float | None = None):
 
 def test_latency_with_a_pop_never_exceeds_latency_without():
     rng = np.random.default_rng(7)
-    base = load_scenario("going_global")
+    base = _with_pops()
     providers, regions = [p.name for p in base.all_providers], base.region_names
     pops = [
         {
@@ -93,3 +94,53 @@ def test_a_pop_cuts_exactly_its_routes_latency_utility_and_is_paid_every_month()
 def test_bad_pops_are_refused_with_the_field_named(pop, message):
     with pytest.raises(ValueError, match=message):
         _with_pops(pop)
+
+
+LINK = {"home": "CN", "region": "US", "step": 3, "latency_ms": 150.0, "usd_per_month": FEE}
+
+
+class TestOperatorLinks:
+    """A network operator's line is one PoP for each provider of its home, at its price."""
+
+    def test_a_link_is_the_pops_of_every_provider_homed_there(self):
+        linked = _with_pops(links=[LINK])
+        homed = [p.name for p in linked.all_providers if p.home == LINK["home"]]
+        fields = {k: v for k, v in LINK.items() if k != "home"}
+        explicit = _with_pops(*({"provider": name, **fields} for name in homed))
+        home = np.array([linked.region_names.index(p.home) for p in linked.all_providers])
+        for step in range(6):
+            assert np.array_equal(
+                Routes(linked, home).latency_ms(step), Routes(explicit, home).latency_ms(step)
+            )
+        assert len(homed) >= 2  # going_global: two incumbents and an entrant
+
+    def test_every_provider_of_the_home_pays_it_and_no_other(self):
+        model = TokenMarket(_with_pops(links=[LINK]), rng=0, n_developers=300)
+        model.run_for(LINK["step"] + 1)
+        for p in model.provider_list:
+            extra = FEE if p.spec.home == LINK["home"] else 0.0
+            assert p.opex_fixed_usd_per_month == p.spec.opex_fixed_usd_per_month + extra
+
+    def test_going_global_lines_cut_cn_latency_abroad_and_nothing_else(self):
+        spec = load_scenario("going_global")
+        home = np.array([spec.region_names.index(p.home) for p in spec.all_providers])
+        public = spec.latency_matrix()[:, home]
+        latency = Routes(spec, home).latency_ms(1)
+        cut = latency < public
+        regions = spec.region_names
+        for r, j in zip(*np.nonzero(cut), strict=True):
+            assert spec.all_providers[j].home == "CN" and regions[r] in {"US", "EU"}
+        assert cut.any()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"home": "MARS"}, "links.0.home"),
+        ({"region": "MARS"}, "links.0.region"),
+        ({"usd_per_month": -1.0}, "usd_per_month"),
+    ],
+)
+def test_bad_links_are_refused_with_the_field_named(edit, message):
+    with pytest.raises(ValueError, match=message):
+        _with_pops(links=[{**LINK, **edit}])
