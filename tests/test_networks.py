@@ -144,3 +144,25 @@ class TestOperatorLinks:
 def test_bad_links_are_refused_with_the_field_named(edit, message):
     with pytest.raises(ValueError, match=message):
         _with_pops(links=[{**LINK, **edit}])
+
+
+class TestAccessBothWays:
+    """Each region's own rule on foreign APIs cuts its developers' purchases abroad only."""
+
+    MONTHS = 6
+    """Before OpenAI's block of July 2024 (going_global's access shock of month 7)."""
+
+    @staticmethod
+    def _flows(**overrides) -> dict[tuple[str, str], float]:
+        model = TokenMarket("going_global", rng=2, n_developers=2000, **overrides)
+        model.run_for(TestAccessBothWays.MONTHS)
+        flows = model.flow_frame()
+        flows = flows[flows["step"] == flows["step"].max()]
+        return {(r.developer_region, r.home_region): r.served_mtok for r in flows.itertuples()}
+
+    @pytest.mark.parametrize(("buyer", "seller"), [("US", "CN"), ("CN", "US")])
+    def test_a_ban_closes_its_own_direction_and_leaves_the_other_open(self, buyer, seller):
+        assert self._flows()[(buyer, seller)] > 0.0  # going_global: both directions flow
+        banned = self._flows(**{f"access_{buyer}_{seller}": 0.0})
+        assert banned[(buyer, seller)] == 0.0
+        assert banned[(seller, buyer)] > 0.0
