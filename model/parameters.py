@@ -336,7 +336,7 @@ def _platform(scenario: Scenario, binding: Binding) -> Any:
 
 def _read_network_price(scenario: Scenario, binding: Binding) -> float | None:
     """Mean monthly price of the scenario's PoPs and operators' lines (None without any)."""
-    prices = [p.usd_per_month for p in (*scenario.pops, *scenario.links)]
+    prices = [p.usd_per_month for p in scenario.pops] + [k.usd_per_month for k in scenario.links]
     return sum(prices) / len(prices) if prices else None
 
 
