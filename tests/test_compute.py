@@ -167,17 +167,20 @@ class TestPlatformCompatibility:
         for edit in (_one_stack, _native_everywhere):
             model = TokenMarket(make_variant("going_global", edit), rng=3, n_developers=1000)
             model.run_for(STEPS)
-            runs.append(model.provider_frame())
-        assert runs[0].equals(runs[1])
+            runs.append((model.provider_frame(), model.market_frame(), model.flow_frame()))
+        for without, native in zip(*runs, strict=True):
+            assert without.equals(native)
 
     @pytest.mark.parametrize("efficiency", [0.3, 0.7, 0.95])
     def test_a_gap_raises_every_per_token_hardware_cost_by_its_inverse(self, efficiency):
         """Capex, power and non-power opex per unit of capacity all divide by the throughput
-        the model gets, so each is 1 / efficiency times its native value (and so is the
-        monthly cost per unit of throughput that the purchase compares)."""
+        the model gets, so each is 1 / efficiency times its native value, and so are the
+        average cost without fixed opex and the monthly cost per unit of throughput that the
+        purchase compares."""
         model = TokenMarket("going_global", rng=0, n_developers=300)
         market = model.gpu_market
         p = next(p for p in model.provider_list if p.region == "CN")
+        p.opex_fixed_usd_per_month = 0.0  # a lump sum per month: no throughput in it
         ascend = market.names.index("ascend_910c")
         market.allowed[p.home] = False
         market.allowed[p.home, ascend] = True
@@ -190,6 +193,7 @@ class TestPlatformCompatibility:
                     p.energy_kwh_per_mtok,
                     p.opex_per_unit_usd,
                     p.marginal_cost_usd_per_mtok,
+                    p.average_cost(0.8),
                     market.monthly_cost_per_throughput(p)[ascend],
                 ]
             )
