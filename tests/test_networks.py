@@ -1,9 +1,12 @@
 """Networks: a PoP never slows a route, is paid every month, and draws its region's buyers."""
 
+import math
+
 import numpy as np
 import pytest
 
 from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.metrics import bought_abroad_by_region, cross_border_by_home
 from tokenmarket.model.networks import Routes
 from tokenmarket.model.scenario import Scenario, load_scenario
 
@@ -166,3 +169,15 @@ class TestAccessBothWays:
         banned = self._flows(**{f"access_{buyer}_{seller}": 0.0})
         assert banned[(buyer, seller)] == 0.0
         assert banned[(seller, buyer)] > 0.0
+
+    def test_imports_and_exports_count_the_same_cross_border_tokens(self):
+        """Every token served across a border is one region's export and another's import."""
+        model = TokenMarket("going_global", rng=2, n_developers=2000)
+        model.run_for(self.MONTHS + 3)
+        flows = model.flow_frame()
+        served = flows.groupby("home_region")["served_mtok"].sum()
+        bought = flows.groupby("developer_region")["served_mtok"].sum()
+        exports = (cross_border_by_home(flows) * served).sum()
+        imports = (bought_abroad_by_region(flows) * bought).sum()
+        assert exports > 0.0
+        assert math.isclose(exports, imports, rel_tol=1e-12)
