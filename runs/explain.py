@@ -500,18 +500,19 @@ def explain(
 def report(result: Explanation) -> str:
     """The decomposition as a table: each group, its factors indented, 95% intervals."""
     meaning = OUTCOMES[result.outcome].meaning
+    width = max(24, *(len(name) + 2 for name in result.factors["factor"]))
     lines = [
         f"{result.outcome} ({meaning}), mean over {result.per_seed['seed'].nunique()} seeds:",
         f"  scenario {result.scenario_value:.4f}, counterfactual "
         f"{result.counterfactual_value:.4f}, change {result.total_change:+.4f}",
         "",
-        f"  {'contribution (95% CI)':>46}",
+        f"  {'contribution (95% CI)':>{width + 22}}",
     ]
     for g in result.groups.itertuples():
-        lines.append(f"  {g.group:<26}{_cell(g.contribution, g.ci_low, g.ci_high)}")
+        lines.append(f"  {g.group:<{width + 2}}{_cell(g.contribution, g.ci_low, g.ci_high)}")
         for f in result.factors[result.factors["group"] == g.group].itertuples():
-            lines.append(f"    {f.factor:<24}{_cell(f.contribution, f.ci_low, f.ci_high)}")
-    lines.append(f"  {'total':<26}{result.total_change:+.4f}")
+            lines.append(f"    {f.factor:<{width}}{_cell(f.contribution, f.ci_low, f.ci_high)}")
+    lines.append(f"  {'total':<{width + 2}}{result.total_change:+.4f}")
     return "\n".join(lines)
 
 
