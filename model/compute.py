@@ -120,7 +120,8 @@ class GpuMarket:
         """USD a month per unit of reference throughput of each type, for this provider.
 
         Amortized price plus non-power opex plus power at the provider's target utilization
-        (idle servers draw `phi` of full power), over the type's relative throughput; learning
+        (idle servers draw `phi` of full power), over the throughput the provider's model gets
+        on the type (its relative throughput times the model's efficiency there); learning
         discounts (the same for every type) leave the ranking unchanged and are left out.
         """
         u = provider.strategy.params.target_utilization
