@@ -14,13 +14,26 @@ full cost of the hardware they buy, posts higher prices (Leontief cost minimizat
 input chosen among substitutes; the mechanism of the H20 licence of April 2025, which moved
 Chinese buyers to domestic accelerators with ~60% of an H100's inference throughput).
 
+A GPU runs a software stack (`Scenario.platforms`: CUDA, CANN). A model developed and tuned on
+one stack runs at a fraction of a GPU's rated throughput on another until it is ported
+(`Platform.foreign_efficiency`): DeepSeek's first port of its CUDA-built models to Huawei's
+Ascend 910C reached ~60% of an H100 (Feb 2025), while Huawei's own co-designed serving stack
+reported ~85% of an H100 per chip on the same model four months later (cal B.4b). Every
+per-token quantity of the hardware (capex, power, non-power opex per unit of capacity) divides
+by the throughput the provider's model gets, so both the purchase choice and the fleet's bills
+see it: a gap of `efficiency` raises the hardware's cost per token by 1 / `efficiency`. Each
+month a provider plans on or runs a platform's GPUs it closes `porting_per_month` of the
+remaining gap (learning by doing: kernels, quantization and parallelism tuned for the stack;
+an exponential approach, the simplest one with a half-life that a source can date). The
+choice is myopic, at today's efficiency: a firm does not buy a platform for its future port.
+
 The fleet keeps what it bought: each vintage carries its GPU type (`agents/fleet.py`), so the
 power and non-power opex a provider pays are those of its mix of hardware, while its pricing
 looks forward at the hardware it buys now (`equip_for_purchase` before decisions,
 `equip_fleet` before the month is booked).
 
 Units: GPU price USD; power kW; throughput relative to the reference GPU (dimensionless);
-energy per token kWh per Mtok (IT, PUE excluded).
+energy per token kWh per Mtok (IT, PUE excluded); efficiency dimensionless, in (0, 1].
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ from tokenmarket.model.costs import HOURS_PER_MONTH
 
 if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
-    from tokenmarket.model.schema import Scenario
+    from tokenmarket.model.schema import GpuType, Scenario
 
 
 @dataclass(slots=True)
@@ -50,6 +63,13 @@ class GpuMarket:
     """Tokens per second relative to the reference GPU (the first type), by type."""
     allowed: np.ndarray
     """[region, type]: True where the region's providers may buy the type."""
+    platform: list[str | None]
+    """Software stack of each type; None: one every model runs at full throughput."""
+    efficiency: np.ndarray
+    """[provider, type]: throughput its model gets on the type over the type's rated
+    throughput; 1 on its own platform, the platform's foreign efficiency until ported."""
+    porting: np.ndarray
+    """Share of the remaining gap closed a month on each type's platform."""
 
     @classmethod
     def of(cls, spec: Scenario) -> GpuMarket | None:
@@ -57,6 +77,13 @@ class GpuMarket:
         if not spec.gpus:
             return None
         names = spec.region_names
+        stacks = {p.name: p for p in spec.platforms}
+
+        def start(native: str | None, gpu: GpuType) -> float:
+            if gpu.platform is None or gpu.platform == (native or spec.gpus[0].platform):
+                return 1.0
+            return stacks[gpu.platform].foreign_efficiency
+
         return cls(
             names=[g.name for g in spec.gpus],
             price_usd=np.array([g.price_usd for g in spec.gpus]),
@@ -65,21 +92,36 @@ class GpuMarket:
             allowed=np.array(
                 [[g.regions is None or r in g.regions for g in spec.gpus] for r in names]
             ),
+            platform=[g.platform for g in spec.gpus],
+            efficiency=np.array(
+                [[start(p.platform, g) for g in spec.gpus] for p in spec.all_providers]
+            ),
+            porting=np.array(
+                [stacks[g.platform].porting_per_month if g.platform else 0.0 for g in spec.gpus]
+            ),
         )
 
     def set_access(self, region: int, gpu: str, allowed: bool) -> None:
         """Open or close one region's access to one GPU type (a `gpu_access` shock)."""
         self.allowed[region, self.names.index(gpu)] = allowed
 
-    def energy_ratio(self, gpu: int | np.ndarray) -> float | np.ndarray:
-        """IT energy per token on `gpu` over the reference GPU's: (kW / throughput) / kW_ref."""
-        return self.kw[gpu] / self.throughput[gpu] / self.kw[0]
+    def throughput_for(self, provider: Provider) -> np.ndarray:
+        """Throughput the provider's model gets on each type, relative to the reference GPU."""
+        return self.throughput * self.efficiency[provider.index]
+
+    def energy_ratio(self, provider: Provider) -> np.ndarray:
+        """The provider's IT energy per token on each type over the reference GPU's (rated).
+
+        (kW / throughput its model gets) / kW_ref.
+        """
+        return self.kw / self.throughput_for(provider) / self.kw[0]
 
     def monthly_cost_per_throughput(self, provider: Provider) -> np.ndarray:
         """USD a month per unit of reference throughput of each type, for this provider.
 
         Amortized price plus non-power opex plus power at the provider's target utilization
-        (idle servers draw `phi` of full power), over the type's relative throughput; learning
+        (idle servers draw `phi` of full power), over the throughput the provider's model gets
+        on the type (its relative throughput times the model's efficiency there); learning
         discounts (the same for every type) leave the ranking unchanged and are left out.
         """
         u = provider.strategy.params.target_utilization
@@ -88,7 +130,7 @@ class GpuMarket:
         per_unit = (
             self.price_usd / provider.amortization_months + provider.opex_usd_per_gpu_month + power
         )
-        return per_unit / self.throughput
+        return per_unit / self.throughput_for(provider)
 
     def best(self, provider: Provider) -> int:
         """The cheapest type per unit of throughput among those the provider's home may buy.
@@ -110,20 +152,37 @@ class GpuMarket:
         provider.gpu = gpu
         provider.gpu_price_usd = float(self.price_usd[gpu])
         provider.gpu_kw = float(self.kw[gpu])
-        provider.energy_kwh_per_mtok = provider.compute_per_token * float(self.energy_ratio(gpu))
+        provider.energy_kwh_per_mtok = provider.compute_per_token * float(
+            self.energy_ratio(provider)[gpu]
+        )
 
     def equip_fleet(self, provider: Provider, step: int) -> None:
         """Set the provider's hardware to its fleet's mix in service at `step`: the cost it pays.
 
         Energy per token is the capacity-weighted mean over the types in service; the power per
         GPU is the GPU-count-weighted mean, so that non-power opex per GPU is paid per GPU of
-        each type. Without capacity the hardware it buys stands in.
+        each type. Without capacity the hardware it buys stands in. The month's porting work
+        then raises next month's efficiency on the platforms it plans on or runs; installed
+        capacity (Mtok) is not revalued, its energy and opex per token fall.
         """
         capacity = provider.fleet.capacity_by_gpu(step, len(self.names))
-        if capacity.sum() <= 0:
-            return
-        energy = provider.compute_per_token * self.energy_ratio(np.arange(len(self.names)))
-        gpus = capacity * energy / self.kw
-        """Units of each type in service, up to a common factor (Mtok x kWh/Mtok / kW)."""
-        provider.energy_kwh_per_mtok = float(capacity @ energy / capacity.sum())
-        provider.gpu_kw = float(gpus @ self.kw / gpus.sum())
+        if capacity.sum() > 0:
+            energy = provider.compute_per_token * self.energy_ratio(provider)
+            gpus = capacity * energy / self.kw
+            """Units of each type in service, up to a common factor (Mtok x kWh/Mtok / kW)."""
+            provider.energy_kwh_per_mtok = float(capacity @ energy / capacity.sum())
+            provider.gpu_kw = float(gpus @ self.kw / gpus.sum())
+        self.port(provider, capacity > 0)
+
+    def port(self, provider: Provider, in_service: np.ndarray) -> None:
+        """A month of porting work on the platforms the provider runs or plans on.
+
+        On each platform of a type in service or of the type it buys now (`provider.gpu`),
+        close `porting` of the gap to its native efficiency.
+        """
+        working = in_service.copy()
+        working[provider.gpu] = True
+        stacks = {self.platform[g] for g in np.flatnonzero(working)}
+        on = np.array([s is not None and s in stacks for s in self.platform])
+        row = self.efficiency[provider.index]
+        row[on] += self.porting[on] * (1.0 - row[on])

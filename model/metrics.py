@@ -42,17 +42,29 @@ def cross_border_share(flows_mtok: np.ndarray) -> float:
     return float(1.0 - np.trace(flows_mtok) / total) if total > 0 else 0.0
 
 
+def _abroad_share(flows: pd.DataFrame, side: str) -> pd.Series:
+    """Share of each `side` region's tokens that crossed a border; missing where none."""
+    total = flows.groupby(side, sort=False)["served_mtok"].sum()
+    abroad = flows[flows["cross_border"]].groupby(side, sort=False)["served_mtok"].sum()
+    return abroad.reindex(total.index, fill_value=0.0) / total.where(total > 0)
+
+
 def cross_border_by_home(flows: pd.DataFrame) -> pd.Series:
     """Share of the tokens each provider home region served abroad, over the rows given.
 
     `flows` is a `flow_frame()` (or some of its months); a region that served nothing has
-    no share (missing), not 0.
+    no share (missing), not 0. Its exports; `bought_abroad_by_region` is the other way.
     """
-    served = flows.groupby("home_region", sort=False)["served_mtok"].sum()
-    abroad = flows[flows["cross_border"]].groupby("home_region", sort=False)["served_mtok"].sum()
-    return (abroad.reindex(served.index, fill_value=0.0) / served.where(served > 0)).rename(
-        "cross_border_share"
-    )
+    return _abroad_share(flows, "home_region").rename("cross_border_share")
+
+
+def bought_abroad_by_region(flows: pd.DataFrame) -> pd.Series:
+    """Share of the tokens each developer region bought from providers homed abroad.
+
+    A region's imports, under its own rules on foreign APIs (and the providers'); a region
+    that bought nothing has no share (missing), not 0.
+    """
+    return _abroad_share(flows, "developer_region").rename("bought_abroad_share")
 
 
 def home_share(flows_mtok: np.ndarray, home: int) -> float:

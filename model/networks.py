@@ -6,10 +6,11 @@ a network operator at a monthly price (a scenario input): from its month on, dev
 region reach the provider in `latency_ms` of the PoP — edge termination plus the operator's
 backbone or a premium cross-border line (the seed article's "midstream" network companies;
 China Telecom's CN2-class lines against the public bottleneck measured by Zhu et al.,
-SIGMETRICS 2020, cal B.8). A route is the faster of the two, so a PoP never makes anyone
-slower. Its price is a fixed cost of the provider, added to its fixed opex from the month it
-is bought, so its pricing covers it (a lump sum per month, not per token: a leased line or a
-colocated edge is paid whether used or not).
+SIGMETRICS 2020, cal B.8). A network operator's line (`Scenario.links`) is sold at its price
+to every provider of a home: one PoP per provider. A route is the faster of the two, so a PoP
+never makes anyone slower. Its price is a fixed cost of the provider, added to its fixed opex
+from the month it is bought, so its pricing covers it (a lump sum per month, not per token: a
+leased line or a colocated edge is paid whether used or not).
 
 Units: ms (round trip); USD per month.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from tokenmarket.model.schema import PopSpec
 
 if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
@@ -33,11 +36,17 @@ class Routes:
         providers = [p.name for p in spec.all_providers]
         self.public_ms = spec.latency_matrix()[:, home]
         """[developer region, provider]: the public route to the provider's home."""
-        self.pop_provider = np.array([providers.index(p.provider) for p in spec.pops], dtype=int)
-        self.pop_region = np.array([names.index(p.region) for p in spec.pops], dtype=int)
-        self.pop_step = np.array([p.step for p in spec.pops], dtype=int)
-        self.pop_ms = np.array([p.latency_ms for p in spec.pops], dtype=float)
-        self.pop_usd_per_month = np.array([p.usd_per_month for p in spec.pops], dtype=float)
+        pops = spec.pops + [
+            PopSpec(provider=p.name, **link.model_dump(exclude={"home"}))
+            for link in spec.links
+            for p in spec.all_providers
+            if p.home == link.home
+        ]
+        self.pop_provider = np.array([providers.index(p.provider) for p in pops], dtype=int)
+        self.pop_region = np.array([names.index(p.region) for p in pops], dtype=int)
+        self.pop_step = np.array([p.step for p in pops], dtype=int)
+        self.pop_ms = np.array([p.latency_ms for p in pops], dtype=float)
+        self.pop_usd_per_month = np.array([p.usd_per_month for p in pops], dtype=float)
 
     def latency_ms(self, step: int) -> np.ndarray:
         """[developer region, provider] in ms at `step`: the faster of public route and PoP."""

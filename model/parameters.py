@@ -53,7 +53,7 @@ class Parameter(ABC):
 
     pattern: str
     """The name, with placeholders: `{region}`, `{developer_region}`, `{home}`, `{provider}`,
-    `{gpu}`."""
+    `{gpu}`, `{platform}`."""
     label: str
     """A short title for a control or an axis, with the same placeholders."""
     unit: str
@@ -326,6 +326,25 @@ def _gpu_table(data: Data, name: str) -> dict[str, Any]:
     return next(g for g in data["gpus"] if g["name"] == name)
 
 
+def _platform_table(data: Data, name: str) -> dict[str, Any]:
+    return next(p for p in data["platforms"] if p["name"] == name)
+
+
+def _platform(scenario: Scenario, binding: Binding) -> Any:
+    return next(p for p in scenario.platforms if p.name == binding["platform"])
+
+
+def _read_network_price(scenario: Scenario, binding: Binding) -> float | None:
+    """Mean monthly price of the scenario's PoPs and operators' lines (None without any)."""
+    prices = [p.usd_per_month for p in scenario.pops] + [k.usd_per_month for k in scenario.links]
+    return sum(prices) / len(prices) if prices else None
+
+
+def _write_network_price(data: Data, binding: Binding, value: Any) -> None:
+    for item in (*data["pops"], *data["links"]):
+        item["usd_per_month"] = value
+
+
 def _write_strategy(data: Data, binding: Binding, value: Any) -> None:
     """Switch a provider's strategy, keeping the parameters the new one also declares."""
     provider = _provider_table(data, binding["provider"])
@@ -553,6 +572,39 @@ PARAMETERS: tuple[Parameter, ...] = (
         read=_read_throughput,
         write=lambda d, b, v: _gpu_table(d, b["gpu"]).update(relative_throughput=v),
     ),
+    RealParameter(
+        pattern="network_price_usd_per_month",
+        label="Network price",
+        unit="USD/month",
+        doc="operator's monthly price of every PoP and premium line (default: their mean)",
+        low=0.0,
+        high=1e6,
+        step=1000.0,
+        read=_read_network_price,
+        write=_write_network_price,
+    ),
+    RealParameter(
+        pattern="platform_efficiency_{platform}",
+        label="{platform} efficiency of foreign models",
+        unit="x native throughput",
+        doc="throughput on {platform} GPUs of a model developed on another stack, before porting",
+        low=0.05,
+        high=1.0,
+        step=0.05,
+        read=lambda s, b: _platform(s, b).foreign_efficiency,
+        write=lambda d, b, v: _platform_table(d, b["platform"]).update(foreign_efficiency=v),
+    ),
+    RealParameter(
+        pattern="porting_{platform}",
+        label="Porting to {platform}",
+        unit="share of the gap a month",
+        doc="share of its remaining {platform} gap a provider closes a month it buys or runs it",
+        low=0.0,
+        high=1.0,
+        step=0.01,
+        read=lambda s, b: _platform(s, b).porting_per_month,
+        write=lambda d, b, v: _platform_table(d, b["platform"]).update(porting_per_month=v),
+    ),
     CategoricalParameter(
         pattern="strategy_{provider}",
         label="Strategy of {provider}",
@@ -648,6 +700,7 @@ def _domains(scenario: Scenario) -> dict[str, list[str]]:
         "home": regions,
         "provider": providers,
         "gpu": [g.name for g in scenario.gpus],
+        "platform": [p.name for p in scenario.platforms],
     }
 
 

@@ -178,6 +178,9 @@ class ProviderSpec(_Strict):
     """Share of developers aware of the provider at step 0; None uses the market default."""
     initial_home_awareness: Probability | None = None
     """The same among developers of its home region; None: as `initial_awareness`."""
+    platform: str | None = None
+    """Software stack its models are developed and tuned on, one of `Scenario.platforms`
+    (compute market only); None: the reference GPU's."""
     hosts: str | None = None
     """Open-weights hosting (issue 14): the open-weights provider whose model it serves, so its
     quality and compute per token are that model's (its own R&D moves nothing); None: its
@@ -398,6 +401,21 @@ class GpuType(_Strict):
     """Regions whose providers may buy it at the start; None: every region."""
     maker: str | None = None
     """Region where it is designed: a `maker` region's own GPU is a domestic accelerator there."""
+    platform: str | None = None
+    """Software stack it runs (CUDA, CANN), one of `Scenario.platforms`; None: a stack every
+    model runs at full throughput."""
+
+
+class Platform(_Strict):
+    """A software stack GPUs run: a model developed on another runs slower on it until ported."""
+
+    name: Annotated[str, Field(min_length=1)]
+    foreign_efficiency: Annotated[float, Field(ge=0.01, le=1.0)] = 1.0
+    """Throughput of a model developed on another platform, relative to one developed on this,
+    before any porting: the share of a GPU's rated throughput it delivers (`model/compute.py`)."""
+    porting_per_month: Probability = 0.0
+    """Share of the remaining gap a provider closes each month it plans on or runs the
+    platform's GPUs (kernels, quantization and parallelism tuned by doing); 0: the gap stays."""
 
 
 class GpuAccessShock(_Shock):
@@ -425,6 +443,24 @@ class PopSpec(_Strict):
     """Round trip from the region's developers to the provider through it."""
     usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
     """The network operator's price, added to the provider's fixed opex from `step` on."""
+
+
+class LinkSpec(_Strict):
+    """A network operator's premium line from a provider home to a developer region.
+
+    Sold at a scenario price to every provider homed in `home` (entrants included): for
+    each, a PoP in `region` from `step` on (CN2-class cross-border lines, `model/networks.py`).
+    """
+
+    home: str
+    """Region whose providers it connects."""
+    region: str
+    """Developer region it reaches."""
+    step: Annotated[int, Field(ge=1, le=10_000)] = 1
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)]
+    """Round trip from the region's developers to a provider homed in `home` through it."""
+    usd_per_month: Annotated[float, Field(ge=0.0, le=1e12)]
+    """The operator's price to each provider, added to its fixed opex from `step` on."""
 
 
 # ---- end networks ----
@@ -475,6 +511,10 @@ class Scenario(_Strict):
     """The compute market (`model/compute.py`); empty: each provider has its own hardware."""
     pops: list[PopSpec] = Field(default_factory=list)
     """Points of presence bought by providers (`model/networks.py`); empty: public routes."""
+    links: list[LinkSpec] = Field(default_factory=list)
+    """Network operators' premium lines, sold to every provider of a home (`model/networks.py`)."""
+    platforms: list[Platform] = Field(default_factory=list)
+    """Software stacks of the compute market's GPUs (`GpuType.platform`); empty: one stack."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -563,6 +603,13 @@ class Scenario(_Strict):
                 )
             if pop.region not in names:
                 problems.append(f"pops.{i}.region: {pop.region!r} is not a region; one of {names}")
+        for i, link in enumerate(self.links):
+            for field in ("home", "region"):
+                if getattr(link, field) not in names:
+                    problems.append(
+                        f"links.{i}.{field}: {getattr(link, field)!r} is not a region; "
+                        f"one of {names}"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -578,13 +625,24 @@ class Scenario(_Strict):
                 "gpus.0.relative_throughput: the first GPU is the reference and must be 1 "
                 f"(got {self.gpus[0].relative_throughput})"
             )
+        platforms = [p.name for p in self.platforms]
+        if len(set(platforms)) != len(platforms):
+            problems.append(f"platforms: names must be unique (got {platforms})")
         for i, g in enumerate(self.gpus):
             if g.maker is not None and g.maker not in names:
                 problems.append(f"gpus.{i}.maker: {g.maker!r} is not a region; one of {names}")
+            if g.platform is not None and g.platform not in platforms:
+                problems.append(
+                    f"gpus.{i}.platform: {g.platform!r} is not a platform; one of {platforms}"
+                )
             for r in g.regions or ():
                 if r not in names:
                     problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
         for where, p in located:
+            if p.platform is not None and p.platform not in platforms:
+                problems.append(
+                    f"{where}.platform: {p.platform!r} is not a platform; one of {platforms}"
+                )
             for field in ("gpu_price_usd", "gpu_kw"):
                 given = getattr(p, field) is not None
                 if given and self.gpus:

@@ -1072,7 +1072,7 @@ def summary(
     """
     import pandas as pd
 
-    from tokenmarket.model.metrics import cross_border_by_home
+    from tokenmarket.model.metrics import bought_abroad_by_region, cross_border_by_home
 
     last = int(market["step"].max())
     final = providers[providers["step"] == last].set_index("provider")
@@ -1103,6 +1103,7 @@ def summary(
     row = market[market["step"] == last].iloc[0]
     homes = cross_border_by_home(flows[flows["step"] == last])
     homes = homes[homes.index.isin(final["region"])]  # regions that host a provider
+    buyers = bought_abroad_by_region(flows[flows["step"] == last])
     lines = [
         f"scenario {name}, seed {seed}, {n_developers:,} developers, {last} months",
         "",
@@ -1121,6 +1122,8 @@ def summary(
         "",
         "Share of the tokens each home region's providers served that went abroad:",
         *(f"  {home:<6} {_fmt('.1%')(share)}" for home, share in homes.items()),
+        "Share of the tokens each region's developers bought from providers homed abroad:",
+        *(f"  {region:<6} {_fmt('.1%')(share)}" for region, share in buyers.items()),
     ]
     if turnover is not None:
         lines += ["", "Entries and exits (month: provider):"]

@@ -6,7 +6,8 @@ the other regions' level (or to a neutral reference). A factor is a set of knobs
 (`model/parameters.py`) with their counterfactual values; its scenario value is the scenario
 as written. Factors are grouped into the article's rationales: `energy` (power price, PUE,
 utilization; with a compute market, GPU efficiency), `industrial` (access abroad,
-open-weights reach, home bias; with a compute market, domestic accelerators) and
+open-weights reach, home bias; with a compute market, domestic accelerators and domestic
+models on domestic compute) and
 `globalization` (homogenization, demand growth).
 
 The change is split by the Owen value (Owen 1977, "Values of games with a priori unions"):
@@ -191,15 +192,22 @@ def _compute_factors(scenario: Scenario, home: str) -> list[Factor]:
     Energy: `GPU efficiency`, export controls on `home` off, so it buys the frontier GPU as
     the other regions do (energy and capex per token at their level). Industrial: `domestic
     accelerators`, the GPUs designed in `home` as efficient as the reference GPU, the
-    others' own industry. Neither exists without a compute market or without controls.
+    others' own industry; `domestic models on domestic compute`, models ported to the
+    software stacks of those GPUs from the start (no foreign-platform gap), as models built
+    on them would be. None exists without a compute market, controls or a gap.
     """
     controlled = f"export_controls_{home}" in knobs_of(scenario)
     domestic = {f"throughput_{g.name}": 1.0 for g in scenario.gpus[1:] if g.maker == home}
+    gaps = {s.name: s.foreign_efficiency for s in scenario.platforms}
+    stacks = sorted({g.platform for g in scenario.gpus if g.maker == home and g.platform in gaps})
+    ported = {f"platform_efficiency_{s}": 1.0 for s in stacks if gaps[s] < 1.0}
     out = []
     if controlled:
         out.append(Factor("GPU efficiency", "energy", {f"export_controls_{home}": "off"}))
     if domestic:
         out.append(Factor("domestic accelerators", "industrial", domestic))
+    if ported:
+        out.append(Factor("domestic models on domestic compute", "industrial", ported))
     return out
 
 
@@ -492,18 +500,19 @@ def explain(
 def report(result: Explanation) -> str:
     """The decomposition as a table: each group, its factors indented, 95% intervals."""
     meaning = OUTCOMES[result.outcome].meaning
+    width = max(24, *(len(name) + 2 for name in result.factors["factor"]))
     lines = [
         f"{result.outcome} ({meaning}), mean over {result.per_seed['seed'].nunique()} seeds:",
         f"  scenario {result.scenario_value:.4f}, counterfactual "
         f"{result.counterfactual_value:.4f}, change {result.total_change:+.4f}",
         "",
-        f"  {'contribution (95% CI)':>46}",
+        f"  {'contribution (95% CI)':>{width + 22}}",
     ]
     for g in result.groups.itertuples():
-        lines.append(f"  {g.group:<26}{_cell(g.contribution, g.ci_low, g.ci_high)}")
+        lines.append(f"  {g.group:<{width + 2}}{_cell(g.contribution, g.ci_low, g.ci_high)}")
         for f in result.factors[result.factors["group"] == g.group].itertuples():
-            lines.append(f"    {f.factor:<24}{_cell(f.contribution, f.ci_low, f.ci_high)}")
-    lines.append(f"  {'total':<26}{result.total_change:+.4f}")
+            lines.append(f"    {f.factor:<{width}}{_cell(f.contribution, f.ci_low, f.ci_high)}")
+    lines.append(f"  {'total':<{width + 2}}{result.total_change:+.4f}")
     return "\n".join(lines)
 
 

@@ -87,11 +87,11 @@ def test_a_fleet_pays_the_power_and_opex_of_its_own_mix(run):
     fleet = Fleet(4, 0, 100.0, 0.0, cohort_gpu=1)
     fleet.orders.append(Vintage(300.0, 0.0, 0, 10, gpu=2))
     p.fleet = fleet
+    throughput = market.throughput_for(p).copy()  # this month's, before its porting work
     market.equip_fleet(p, 1)
     capacity = {1: 100.0 * 4, 2: 300.0}
     energy = {
-        g: p.compute_per_token * market.kw[g] / market.throughput[g] / market.kw[0]
-        for g in capacity
+        g: p.compute_per_token * market.kw[g] / throughput[g] / market.kw[0] for g in capacity
     }
     full_load_kwh = sum(capacity[g] * energy[g] for g in capacity)
     gpus = sum(capacity[g] * energy[g] / (market.kw[g] * 730.0) for g in capacity)
@@ -140,6 +140,127 @@ def test_without_gpus_providers_keep_their_own_hardware():
     ],
 )
 def test_bad_compute_markets_are_refused_with_the_field_named(edit, message):
+    data = load_scenario("going_global").model_dump()
+    edit(data)
+    with pytest.raises(ValueError, match=message):
+        Scenario.model_validate(data)
+
+
+# ------------------------------------------------------------ model-platform compatibility
+def _one_stack(data):
+    """going_global with no platforms: every model at every GPU's rated throughput."""
+    data["platforms"] = []
+    for gpu in data["gpus"]:
+        gpu["platform"] = None
+
+
+def _native_everywhere(data):
+    """going_global with its platforms kept, porting on, and no gap to close."""
+    next(p for p in data["platforms"] if p["name"] == "cann")["foreign_efficiency"] = 1.0
+
+
+class TestPlatformCompatibility:
+    """A model runs on a foreign stack at `foreign_efficiency` of a GPU's throughput."""
+
+    def test_full_compatibility_reproduces_the_market_without_platforms(self, make_variant):
+        runs = []
+        for edit in (_one_stack, _native_everywhere):
+            model = TokenMarket(make_variant("going_global", edit), rng=3, n_developers=1000)
+            model.run_for(STEPS)
+            runs.append((model.provider_frame(), model.market_frame(), model.flow_frame()))
+        for without, native in zip(*runs, strict=True):
+            assert without.equals(native)
+
+    @pytest.mark.parametrize("efficiency", [0.3, 0.7, 0.95])
+    def test_a_gap_raises_every_per_token_hardware_cost_by_its_inverse(self, efficiency):
+        """Capex, power and non-power opex per unit of capacity all divide by the throughput
+        the model gets, so each is 1 / efficiency times its native value, and so are the
+        average cost without fixed opex and the monthly cost per unit of throughput that the
+        purchase compares."""
+        model = TokenMarket("going_global", rng=0, n_developers=300)
+        market = model.gpu_market
+        p = next(p for p in model.provider_list if p.region == "CN")
+        p.opex_fixed_usd_per_month = 0.0  # a lump sum per month: no throughput in it
+        ascend = market.names.index("ascend_910c")
+        market.allowed[p.home] = False
+        market.allowed[p.home, ascend] = True
+
+        def costs():
+            market.equip_for_purchase(p)
+            return np.array(
+                [
+                    p.capex_per_unit_usd,
+                    p.energy_kwh_per_mtok,
+                    p.opex_per_unit_usd,
+                    p.marginal_cost_usd_per_mtok,
+                    p.average_cost(0.8),
+                    market.monthly_cost_per_throughput(p)[ascend],
+                ]
+            )
+
+        market.efficiency[p.index, ascend] = 1.0
+        native = costs()
+        market.efficiency[p.index, ascend] = efficiency
+        np.testing.assert_allclose(costs() / native, 1.0 / efficiency, rtol=1e-12)
+
+    @pytest.mark.parametrize(("factor", "chosen"), [(0.99, "h20"), (1.01, "ascend_910c")])
+    def test_the_purchase_switches_platform_where_adjusted_costs_cross(self, factor, chosen):
+        """H20 (the provider's own stack) against an Ascend as cheap per rated throughput as
+        0.8 of the H20: the Ascend wins exactly when its efficiency exceeds 0.8."""
+        model = TokenMarket("going_global", rng=0, n_developers=300)
+        market = model.gpu_market
+        p = next(p for p in model.provider_list if p.region == "CN")
+        h20, ascend = market.names.index("h20"), market.names.index("ascend_910c")
+        market.efficiency[p.index, ascend] = 1.0
+        cost = market.monthly_cost_per_throughput(p)
+        market.throughput[ascend] *= cost[ascend] / (0.8 * cost[h20])
+        market.efficiency[p.index, ascend] = 0.8 * factor
+        assert market.allowed[p.home, [h20, ascend]].all()
+        assert market.names[market.best(p)] == chosen
+
+    def test_porting_closes_the_gap_geometrically_only_where_the_provider_works(self):
+        """After n months planning on the platform the gap is (1 - e0)(1 - r)^n; a provider
+        that neither plans on nor runs it keeps e0."""
+        model = TokenMarket("going_global", rng=0, n_developers=300)
+        market = model.gpu_market
+        stack = next(s for s in model.spec.platforms if s.name == "cann")
+        e0, rate = stack.foreign_efficiency, stack.porting_per_month
+        ascend, h20 = market.names.index("ascend_910c"), market.names.index("h20")
+        porting, idle = [p for p in model.provider_list if p.region == "CN"][:2]
+        nothing = np.zeros(len(market.names), dtype=bool)
+        porting.gpu, idle.gpu = ascend, h20
+        for n in range(1, 13):
+            market.port(porting, nothing)
+            market.port(idle, nothing)
+            gap = 1.0 - market.efficiency[porting.index, ascend]
+            assert math.isclose(gap, (1.0 - e0) * (1.0 - rate) ** n, rel_tol=1e-12)
+            assert market.efficiency[idle.index, ascend] == e0
+            assert market.efficiency[porting.index, h20] == 1.0  # its own stack: no gap
+
+    def test_a_forced_platform_is_ported_and_its_cost_falls(self, run):
+        """going_global: CN incumbents, cut off from the H20, run Ascend and port to it; the
+        US providers, which never may buy it, keep the platform's starting gap."""
+        market = run.gpu_market
+        ascend = market.names.index("ascend_910c")
+        e0 = next(s for s in run.spec.platforms if s.name == "cann").foreign_efficiency
+        for p in run.provider_list:
+            if p.region == "CN" and p.name in incumbents(run):
+                assert market.efficiency[p.index, ascend] > e0
+            elif p.region != "CN":
+                assert market.efficiency[p.index, ascend] == e0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["gpus"][2].update(platform="rocm"), "gpus.2.platform"),
+        (lambda d: d["providers"][0].update(platform="rocm"), "providers.0.platform"),
+        (lambda d: d["platforms"].append({"name": "cuda"}), "platforms: names must be unique"),
+        (lambda d: d["platforms"][1].update(foreign_efficiency=0.0), "foreign_efficiency"),
+        (lambda d: d["platforms"][1].update(porting_per_month=1.5), "porting_per_month"),
+    ],
+)
+def test_bad_platforms_are_refused_with_the_field_named(edit, message):
     data = load_scenario("going_global").model_dump()
     edit(data)
     with pytest.raises(ValueError, match=message):
