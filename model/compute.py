@@ -35,6 +35,10 @@ from tokenmarket.model.costs import HOURS_PER_MONTH
 if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
     from tokenmarket.model.schema import Scenario
+    from tokenmarket.model.sites import Site
+
+    type Buyer = Provider | Site
+    """Who buys GPUs: a provider for its home capacity, or one of its sites abroad."""
 
 
 @dataclass(slots=True)
@@ -50,6 +54,8 @@ class GpuMarket:
     """Tokens per second relative to the reference GPU (the first type), by type."""
     allowed: np.ndarray
     """[region, type]: True where the region's providers may buy the type."""
+    barred: np.ndarray
+    """[home, type]: True where firms of that home may not buy the type anywhere."""
 
     @classmethod
     def of(cls, spec: Scenario) -> GpuMarket | None:
@@ -65,6 +71,7 @@ class GpuMarket:
             allowed=np.array(
                 [[g.regions is None or r in g.regions for g in spec.gpus] for r in names]
             ),
+            barred=np.array([[r in g.barred_homes for g in spec.gpus] for r in names]),
         )
 
     def set_access(self, region: int, gpu: str, allowed: bool) -> None:
@@ -75,7 +82,7 @@ class GpuMarket:
         """IT energy per token on `gpu` over the reference GPU's: (kW / throughput) / kW_ref."""
         return self.kw[gpu] / self.throughput[gpu] / self.kw[0]
 
-    def monthly_cost_per_throughput(self, provider: Provider) -> np.ndarray:
+    def monthly_cost_per_throughput(self, provider: Buyer) -> np.ndarray:
         """USD a month per unit of reference throughput of each type, for this provider.
 
         Amortized price plus non-power opex plus power at the provider's target utilization
@@ -90,29 +97,31 @@ class GpuMarket:
         )
         return per_unit / self.throughput
 
-    def best(self, provider: Provider) -> int:
-        """The cheapest type per unit of throughput among those the provider's home may buy.
+    def best(self, provider: Buyer, region: int | None = None) -> int:
+        """The cheapest type per unit of throughput among those it may buy where it builds.
 
-        Ties go to the type listed first. The scenario guarantees every home may buy one.
+        `region`: where the capacity stands (default: the provider's home); a type must be
+        sold there and not barred to firms of the buyer's home (`barred`). Ties go to the
+        type listed first. The scenario guarantees every home, and every site, may buy one.
         """
-        cost = np.where(
-            self.allowed[provider.home], self.monthly_cost_per_throughput(provider), np.inf
-        )
+        where = provider.home if region is None else region
+        may_buy = self.allowed[where] & ~self.barred[provider.home]
+        cost = np.where(may_buy, self.monthly_cost_per_throughput(provider), np.inf)
         return int(np.argmin(cost))
 
-    def equip_for_purchase(self, provider: Provider) -> None:
+    def equip_for_purchase(self, provider: Buyer, region: int | None = None) -> None:
         """Set the provider's hardware to the best GPU it may buy now: the cost it plans on.
 
         Capex and non-power opex per unit of capacity, marginal and average cost then follow
         from the GPU's price, power and throughput through `model/costs.py` unchanged.
         """
-        gpu = self.best(provider)
+        gpu = self.best(provider, region)
         provider.gpu = gpu
         provider.gpu_price_usd = float(self.price_usd[gpu])
         provider.gpu_kw = float(self.kw[gpu])
         provider.energy_kwh_per_mtok = provider.compute_per_token * float(self.energy_ratio(gpu))
 
-    def equip_fleet(self, provider: Provider, step: int) -> None:
+    def equip_fleet(self, provider: Buyer, step: int) -> None:
         """Set the provider's hardware to its fleet's mix in service at `step`: the cost it pays.
 
         Energy per token is the capacity-weighted mean over the types in service; the power per
