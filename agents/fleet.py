@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -83,6 +83,13 @@ class Fleet:
         self.orders = [v for v in self.orders if v.retire_step > step]
 
 
+class Learner(Protocol):
+    """What a learning curve reads: a firm's cumulative output and the output it is scaled by."""
+
+    cumulative_served_mtok: float
+    reference_output_mtok: float
+
+
 class CostStack:
     """The energy -> compute -> token cost chain of one pool of capacity, and its month's bill.
 
@@ -104,8 +111,10 @@ class CostStack:
     gpu_kw: float
     opex_usd_per_gpu_month: float
     amortization_months: int
-    cumulative_served_mtok: float
-    reference_output_mtok: float
+    gpu: int
+    """GPU type it buys now (`model/compute.py`)."""
+    learner: Learner
+    """The firm whose output moves its learning curve: the provider, wherever it serves."""
 
     @property
     def electricity_usd_per_kwh(self) -> float:
@@ -117,8 +126,8 @@ class CostStack:
         """Hardware cost of one Mtok/month of capacity bought now (learning curve applied)."""
         base = costs.per_unit_of_capacity(self.gpu_price_usd, self.gpu_kw, self.energy_kwh_per_mtok)
         factor = costs.learning_factor(
-            self.cumulative_served_mtok,
-            self.reference_output_mtok,
+            self.learner.cumulative_served_mtok,
+            self.learner.reference_output_mtok,
             self.model.spec.market.learning_rate,
         )
         return float(base * factor)
@@ -145,7 +154,7 @@ class CostStack:
         )
 
     def bill(self, capacity_mtok: float, served_mtok: float) -> tuple[float, float, float, float]:
-        """This month's (energy kWh, electricity USD, capex amortization USD, opex per unit USD)."""
+        """The month's (energy kWh, electricity USD, capex amortization USD, opex per unit USD)."""
         energy = float(
             costs.energy_kwh(
                 self.pue,

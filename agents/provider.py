@@ -103,6 +103,7 @@ class Provider(CostStack, mesa.Agent):
         self.growth_estimate = 0.0
         self.cumulative_served_mtok = 0.0
         self.reference_output_mtok = 1.0
+        self.learner = self
         self.leaving = False
         """The strategy signalled an exit this month (`Decision.exit`)."""
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
@@ -299,7 +300,9 @@ class Provider(CostStack, mesa.Agent):
         scale = min(1.0, order_mtok / lacking.sum()) if lacking.sum() > 0 else 0.0
         parts = lacking * scale
         placed: list[tuple[CostStack, float]] = [(self, order_mtok - float(parts.sum()))]
-        return [(stack, part) for stack, part in [*placed, *zip(sites, parts, strict=True)] if part > 0]
+        return [
+            (stack, part) for stack, part in [*placed, *zip(sites, parts, strict=True)] if part > 0
+        ]
 
     def _affordable(self, order_mtok: float) -> float:
         """Shrink an order to what cash plus the credit line can pay for."""

@@ -1069,9 +1069,7 @@ class TokenMarket(mesa.Model):
             spill_served.ravel(),
             self.n_regions,
         )
-        site_served = self._serve_from_sites(
-            customers, chosen, d, fill, rationed, to, spill_served
-        )
+        site_served = self._serve_from_sites(customers, chosen, d, fill, rationed, to, spill_served)
         segment_served = first_demand * fill + metrics.cross_sum(
             spilled_segment, to, spill_served.ravel(), (n_segments, n_products)
         )

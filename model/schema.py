@@ -634,7 +634,9 @@ class Scenario(_Strict):
                 )
                 continue
             if site.region not in names:
-                problems.append(f"sites.{i}.region: {site.region!r} is not a region; one of {names}")
+                problems.append(
+                    f"sites.{i}.region: {site.region!r} is not a region; one of {names}"
+                )
                 continue
             if site.region == homes[site.provider]:
                 problems.append(

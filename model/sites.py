@@ -92,6 +92,7 @@ class Site(CostStack):
         self.idle_power_fraction = owner.idle_power_fraction
         self.amortization_months = owner.amortization_months
         self.opex_usd_per_gpu_month = owner.opex_usd_per_gpu_month
+        self.learner = owner
         self.opex_fixed_usd_per_month = spec.opex_fixed_usd_per_month
         self.gpu, self.gpu_price_usd, self.gpu_kw = owner.gpu, owner.gpu_price_usd, owner.gpu_kw
         self.energy_kwh_per_mtok = owner.energy_kwh_per_mtok
@@ -111,16 +112,6 @@ class Site(CostStack):
     def compute_per_token(self) -> float:
         """Compute per token of the model it serves: its owner's."""
         return self.owner.compute_per_token
-
-    @property
-    def cumulative_served_mtok(self) -> float:
-        """Learning is the firm's: its cumulative output, wherever served."""
-        return self.owner.cumulative_served_mtok
-
-    @property
-    def reference_output_mtok(self) -> float:
-        """The output its owner's learning curve is measured against."""
-        return self.owner.reference_output_mtok
 
     def update_capacity(self) -> None:
         """Put arrived vintages in service and retire those past their life."""
@@ -195,8 +186,10 @@ def host_ms(spec: Scenario, site: SiteSpec) -> float:
 
 
 def route_ms(public_ms: np.ndarray, region: int, host_ms: float) -> np.ndarray:
-    """Round trip from each developer region to a site in `region`: the public route to the
-    region, and the site's own figure from the region itself."""
+    """Round trip from each developer region to a site in `region` (ms).
+
+    The public route to the region, and the site's own figure from the region itself.
+    """
     latency = public_ms[:, region].copy()
     latency[region] = host_ms
     return latency
@@ -257,6 +250,10 @@ def nearest_shares(load_mtok: np.ndarray, latency_ms: np.ndarray) -> np.ndarray:
 def value_usd(
     monthly_gain_usd: float, lead_months: int, discount_per_year: float, growth_per_year: float
 ) -> float:
-    """Present value now of a monthly gain from `lead_months` on, as a growing perpetuity."""
+    """Present value now of a monthly gain from `lead_months` on, as a growing perpetuity.
+
+    Floored at zero as `finance.terminal_value` is: a site that would lose money is worth
+    nothing to a firm that need not build it.
+    """
     perpetuity = finance.terminal_value([monthly_gain_usd], discount_per_year, growth_per_year)
     return perpetuity * (1.0 + finance.monthly_rate(discount_per_year)) ** -lead_months

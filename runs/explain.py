@@ -6,7 +6,8 @@ the other regions' level (or to a neutral reference). A factor is a set of knobs
 (`model/parameters.py`) with their counterfactual values; its scenario value is the scenario
 as written. Factors are grouped into the article's rationales: `energy` (power price, PUE,
 utilization; with a compute market, GPU efficiency), `industrial` (access abroad,
-open-weights reach, home bias; with a compute market, domestic accelerators) and
+open-weights reach, home bias; with a compute market, domestic accelerators; with sites,
+investment abroad) and
 `globalization` (homogenization, demand growth).
 
 The change is split by the Owen value (Owen 1977, "Values of games with a priori unions"):
@@ -168,6 +169,7 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
             {f"param_{p.name}_target_utilization": float(utilization) for p in ours},
         ),
         *_compute_factors(scenario, home),
+        *_site_factors(scenario, home),
         Factor("access abroad", "industrial", access),
         Factor("open-weights reach", "industrial", {"open_weights_awareness": 1.0}),
         Factor("home bias", "industrial", {"home_bias": 0.0}),
@@ -201,6 +203,20 @@ def _compute_factors(scenario: Scenario, home: str) -> list[Factor]:
     if domestic:
         out.append(Factor("domestic accelerators", "industrial", domestic))
     return out
+
+
+def _site_factors(scenario: Scenario, home: str) -> list[Factor]:
+    """With sites abroad: `investment abroad`, `home`'s firms serve from home only.
+
+    Industrial, not energy or globalization: a firm's site abroad is outward direct
+    investment, the instrument of the "going out" industrial policy behind the Chinese
+    clouds' regions abroad (docs/calibration.md, cal B.11), and it buys the host's power,
+    not home's. Its counterfactual is a neutral reference, no sites abroad, not the other
+    regions' level (US firms build abroad too): the factor reads what building abroad adds.
+    """
+    if f"sites_{home}" not in knobs_of(scenario):
+        return []
+    return [Factor("investment abroad", "industrial", {f"sites_{home}": "off"})]
 
 
 def by_group(factors: Sequence[Factor]) -> list[Factor]:
@@ -242,6 +258,16 @@ OUTCOMES: dict[str, Outcome] = {
         "share of the home region's providers' tokens served abroad",
         "home providers' tokens served abroad (%)",
         lambda flows, home: float(cross_border_by_home(flows).get(home, np.nan)),
+    ),
+    "share_abroad_invested": Outcome(
+        "share of the home region's providers' tokens served abroad from their sites abroad",
+        "home providers' tokens served abroad from sites abroad (%)",
+        lambda flows, home: float(
+            _home_flows(flows, home)
+            .loc[lambda f: f["cross_border"] & f["site_abroad"], "served_mtok"]
+            .sum()
+            / _home_flows(flows, home)["served_mtok"].sum()
+        ),
     ),
     "world_share": Outcome(
         "home region's providers' share of all tokens served",
