@@ -183,6 +183,16 @@ class Provider(CostStack, mesa.Agent):
         )
 
     @property
+    def capacity_abroad_mtok(self) -> float:
+        """Capacity in service at its sites abroad (Mtok/month; in `capacity_mtok`)."""
+        return float(sum(s.capacity_mtok for s in self.sites))
+
+    @property
+    def served_abroad_mtok(self) -> float:
+        """Load served from its sites abroad this month (Mtok; in `served_mtok`)."""
+        return float(sum(s.served_mtok for s in self.sites))
+
+    @property
     def utilization(self) -> float:
         """Served / capacity; NaN (missing) without capacity."""
         return float(costs.share_or_missing(self.served_mtok, self.capacity_mtok))

@@ -50,6 +50,8 @@ PROVIDER_COLUMNS = (
     "demand_mtok",
     "served_mtok",
     "capacity_mtok",
+    "capacity_abroad_mtok",
+    "served_abroad_mtok",
     "utilization",
     "revenue_usd",
     "electricity_usd",
@@ -75,7 +77,8 @@ PROVIDER_COLUMNS = (
 )
 """Per provider and month, in `provider_frame()`; every name is a Provider attribute.
 `demand_mtok`, `served_mtok` and `capacity_mtok` are in Mtok of its reference model (a tier
-of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers."""
+of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers. The
+`_abroad` columns are the part at its sites abroad (`model/sites.py`)."""
 
 PRODUCT_COLUMNS = (
     "price_usd_per_mtok",
@@ -1483,12 +1486,37 @@ class TokenMarket(mesa.Model):
         return self._tagged(frame)
 
     def flow_frame(self) -> pd.DataFrame:
+        """Tokens served per month from each provider home region to each developer region.
+
+        `invested_mtok` is the part served from the home's providers' sites abroad
+        (`model/sites.py`): on a `cross_border` row it is going global as investment, and
+        the rest of `served_mtok` is export from home. `site_flow_frame()` has the site axis.
+        """
+        names = np.asarray(self.spec.region_names)
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        flows = np.array(self.datacollector.model_vars["flows_mtok"], dtype=float)
+        by_site = np.array(self.datacollector.model_vars["site_flows_mtok"], dtype=float)
+        n = len(names)
+        abroad = ~np.eye(n, dtype=bool)[None, None, :, :]  # [.., home, site]
+        invested = np.where(abroad, by_site.reshape(len(steps), n, n, n), 0.0).sum(axis=3)
+        t, dev, home = np.meshgrid(np.arange(len(steps)), np.arange(n), np.arange(n), indexing="ij")
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "developer_region": names[dev.ravel()],
+                "home_region": names[home.ravel()],
+                "served_mtok": flows.ravel(),
+                "cross_border": (dev != home).ravel(),
+                "invested_mtok": invested.ravel(),
+            }
+        )
+        return self._tagged(frame)
+
+    def site_flow_frame(self) -> pd.DataFrame:
         """Tokens served per month by developer region, provider home region and site region.
 
-        `cross_border`: the developer's region is not the provider's home. `site_abroad`: the
-        tokens came from the provider's site abroad (`model/sites.py`), not from home. A home
-        region's tokens served abroad are export where `site_abroad` is false, investment
-        where it is true. Summed over `site_region`, the rows are the flows by home.
+        `site_abroad`: served from the provider's site abroad, not from home. Summed over
+        `site_region`, the rows are `flow_frame()`'s (up to rounding).
         """
         names = np.asarray(self.spec.region_names)
         steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)

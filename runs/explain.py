@@ -263,9 +263,7 @@ OUTCOMES: dict[str, Outcome] = {
         "share of the home region's providers' tokens served abroad from their sites abroad",
         "home providers' tokens served abroad from sites abroad (%)",
         lambda flows, home: float(
-            _home_flows(flows, home)
-            .loc[lambda f: f["cross_border"] & f["site_abroad"], "served_mtok"]
-            .sum()
+            _home_flows(flows, home).query("cross_border")["invested_mtok"].sum()
             / _home_flows(flows, home)["served_mtok"].sum()
         ),
     ),

@@ -49,7 +49,8 @@ class TestWithoutSites:
 
     def test_without_sites_every_token_is_served_from_home(self):
         model = _run(_scenario(site_list=[]), 12)
-        flows = model.flow_frame()
+        assert model.flow_frame()["invested_mtok"].sum() == 0.0
+        flows = model.site_flow_frame()
         assert flows.loc[flows["site_abroad"], "served_mtok"].sum() == 0.0
         market = model.market_frame()
         assert (market["cross_border_investment_share"] == 0.0).all()
@@ -88,6 +89,18 @@ class TestConservation:
         providers = model.provider_frame().set_index(["step", "provider"])
         served = site_rows.groupby(["step", "provider"])["served_mtok"].sum()
         assert (served <= providers.loc[served.index, "served_mtok"] * (1 + 1e-9)).all()
+
+    def test_flow_frames_agree(self, model):
+        by_site = model.site_flow_frame()
+        keys = ["step", "developer_region", "home_region"]
+        summed = by_site.groupby(keys, sort=False)["served_mtok"].sum().to_numpy()
+        flows = model.flow_frame()
+        np.testing.assert_allclose(summed, flows["served_mtok"], rtol=1e-9, atol=1e-6)
+        invested = by_site[by_site["site_abroad"]].groupby(keys, sort=False)["served_mtok"].sum()
+        np.testing.assert_allclose(
+            invested.to_numpy(), flows["invested_mtok"], rtol=1e-9, atol=1e-6
+        )
+        assert flows["invested_mtok"].sum() > 0
 
     def test_export_and_investment_add_up_to_the_cross_border_share(self, model):
         market = model.market_frame()
