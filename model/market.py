@@ -243,6 +243,9 @@ class TokenMarket(mesa.Model):
         self.n_regions = len(spec.regions)
         self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
         self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
+        self.power_price_factor = np.ones(self.n_regions)
+        """Each region's power prices now over the scenario's (its `electricity` shocks so
+        far): a site built later pays the grid price of its month."""
         self.segment_alpha = np.array([s.price_weight for s in spec.segments])
         self.segment_beta = np.array([s.quality_weight for s in spec.segments])
         self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
@@ -681,16 +684,17 @@ class TokenMarket(mesa.Model):
             if self.spec.region_names[p.home] == getattr(shock, "region", None)
         ]
         match shock:
-            case ElectricityShock(factor=factor):
-                for p in homed:
-                    p.own_electricity_usd_per_kwh *= factor
+            case ElectricityShock(region=region, factor=factor):
+                self.power_price_factor[names.index(region)] *= factor
+                for stack in [*homed, *self._sited_in(region)]:
+                    stack.own_electricity_usd_per_kwh *= factor
             case CarbonShock(region=region, usd_per_kwh=price):
                 self.carbon_usd_per_kwh[names.index(region)] = price
             case DemandGrowthShock(region=region, per_month=rate):
                 self.demand_growth[names.index(region)] = rate
-            case EfficiencyShock(factor=factor):
-                for p in homed:
-                    p.energy_kwh_per_mtok *= factor
+            case EfficiencyShock(region=region, factor=factor):
+                for stack in [*homed, *self._sited_in(region)]:
+                    stack.energy_kwh_per_mtok *= factor
             case CapacityLimitShock(max_growth_per_month=limit):
                 for p in homed:
                     p.capacity_growth_limit = limit
@@ -708,6 +712,11 @@ class TokenMarket(mesa.Model):
                 self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
+
+    def _sited_in(self, region: str) -> list[sites.Site]:
+        """The sites built in `region`: a shock to its power or fleets reaches them too."""
+        r = self.spec.region_names.index(region)
+        return [s for p in self.provider_list for s in p.sites if s.region == r]
 
     def _change_access(self, developer_region: int, home: int, probability: float) -> None:
         """Re-threshold the kept draws of one matrix entry; customers cut off must move."""

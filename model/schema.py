@@ -285,7 +285,10 @@ class _Shock(_Strict):
 
 
 class ElectricityShock(_Shock):
-    """A region's power prices change: every provider homed there pays `factor` times more."""
+    """A region's power prices change: its providers and its sites pay `factor` times more.
+
+    Providers homed there, and every site built there (`model/sites.py`), before or after.
+    """
 
     kind: Literal["electricity"]
     region: str

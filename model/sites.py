@@ -85,7 +85,7 @@ class Site(CostStack):
         """First month it can serve: its history's date, or its order plus its lead time."""
         self.own_electricity_usd_per_kwh = (
             spec.electricity_usd_per_kwh or scenario.regions[region].electricity_usd_per_kwh
-        )
+        ) * model.power_price_factor[region]
         self.pue = spec.pue or owner.pue
         self.host_ms = host_ms(scenario, spec)
         """Round trip from its host region's developers (ms)."""

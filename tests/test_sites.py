@@ -151,6 +151,22 @@ class TestLatencyAndCost:
         rows = model.site_frame()
         assert (rows.loc[rows["open"], "electricity_usd_per_kwh"] == grid).all()
 
+    def test_a_power_shock_in_the_host_reaches_its_sites_built_before_and_after(self):
+        data = _scenario(site_list=[]).model_dump()
+        data["sites"] = [
+            {"provider": "us_frontier_lab", "region": "APAC", "open_step": 2, "lead_months": 1},
+            {"provider": "us_frontier_lab", "region": "ROW", "open_step": 8, "lead_months": 1},
+        ]
+        data["shocks"] += [
+            {"kind": "electricity", "step": 4, "region": "APAC", "factor": 2.0},
+            {"kind": "electricity", "step": 4, "region": "ROW", "factor": 3.0},
+        ]
+        model = _run(_validate(data, "test"), 10)
+        apac, row = model.provider_list[0].sites
+        grid = {r.name: r.electricity_usd_per_kwh for r in model.spec.regions}
+        assert apac.electricity_usd_per_kwh == pytest.approx(2.0 * grid["APAC"])
+        assert row.electricity_usd_per_kwh == pytest.approx(3.0 * grid["ROW"])
+
 
 class TestExportControls:
     """A site buys what its host may buy, unless the GPU's rule follows its owner's home."""
