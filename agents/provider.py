@@ -43,6 +43,10 @@ class Provider(CostStack, mesa.Agent):
     utility the profit-maximizing p/c is common to all its products, with linear utility
     p - c is (Anderson, de Palma & Thisse 1992, ch. 7; Konovalov & Sandor 2010, Economic
     Theory 44). Revenue is then price x served Mtok of the reference model, as for one model.
+
+    Its capacity may sit at home (its own `fleet` and cost stack) and at sites abroad
+    (`sites`, `model/sites.py`), each at its region's costs; its month's cost lines are their
+    sum. Its strategy prices off the home cost stack (`average_cost`), the firm's reference.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class Provider(CostStack, mesa.Agent):
         self.cumulative_served_mtok = 0.0
         self.reference_output_mtok = 1.0
         self.learner = self
+        """Whose output moves its learning curve: its own (its sites' too, `model/sites.py`)."""
         self.leaving = False
         """The strategy signalled an exit this month (`Decision.exit`)."""
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)

@@ -286,6 +286,8 @@ class TokenMarket(mesa.Model):
         self._equip_for_purchase(self.provider_list)
         self.routes = Routes(spec, self.home)
         """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
+        self._public_ms = spec.latency_matrix()
+        """[developer region, site region] round trip over public routes (ms)."""
         self.site_options = sites.options(spec, self._site_draws())
         """Sites not built yet (`model/sites.py`); each leaves the list when ordered."""
         self.site_slots: list[sites.Site | None] = [None] * len(spec.sites)
@@ -813,11 +815,6 @@ class TokenMarket(mesa.Model):
         self.routes.add_site(owner.index, site.open_step, option.latency_ms(self._public_ms))
         owner.capex_paid_usd += option.spec.sunk_cost_usd
         owner.cash_usd -= option.spec.sunk_cost_usd
-
-    @property
-    def _public_ms(self) -> np.ndarray:
-        """[developer region, site region] round trip over public routes (ms)."""
-        return self.spec.latency_matrix()
 
     def _locations_ms(self, owner: Provider, built: list[sites.Site]) -> np.ndarray:
         """[developer region, location] round trip to its home (first) and to `built` sites."""
