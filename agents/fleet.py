@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+
+from tokenmarket.model import costs
 
 
 @dataclass(slots=True)
@@ -78,3 +81,92 @@ class Fleet:
     def retire(self, step: int) -> None:
         """Forget the orders past their life at `step` (the cohort retires by its count)."""
         self.orders = [v for v in self.orders if v.retire_step > step]
+
+
+class Learner(Protocol):
+    """What a learning curve reads: a firm's cumulative output and the output it is scaled by."""
+
+    cumulative_served_mtok: float
+    reference_output_mtok: float
+
+
+class CostStack:
+    """The energy -> compute -> token cost chain of one pool of capacity, and its month's bill.
+
+    A provider's home capacity (`agents/provider.py`) and each of its sites abroad
+    (`model/sites.py`) are one each: the same formulas (`model/costs.py`) at their own power
+    price, PUE and hardware, so a site's costs follow its host region's, not its owner's.
+    """
+
+    model: Any
+    fleet: Fleet
+    own_electricity_usd_per_kwh: float
+    """Power price before the carbon price of `cost_region`, USD/kWh."""
+    cost_region: int
+    """Region whose carbon price it pays: where its servers draw power."""
+    pue: float
+    idle_power_fraction: float
+    energy_kwh_per_mtok: float
+    gpu_price_usd: float
+    gpu_kw: float
+    opex_usd_per_gpu_month: float
+    amortization_months: int
+    gpu: int
+    """GPU type it buys now (`model/compute.py`)."""
+    learner: Learner
+    """The firm whose output moves its learning curve: the provider, wherever it serves."""
+
+    @property
+    def electricity_usd_per_kwh(self) -> float:
+        """Power price paid, the carbon price of its region included."""
+        return self.own_electricity_usd_per_kwh + self.model.carbon_usd_per_kwh[self.cost_region]
+
+    @property
+    def capex_per_unit_usd(self) -> float:
+        """Hardware cost of one Mtok/month of capacity bought now (learning curve applied)."""
+        base = costs.per_unit_of_capacity(self.gpu_price_usd, self.gpu_kw, self.energy_kwh_per_mtok)
+        factor = costs.learning_factor(
+            self.learner.cumulative_served_mtok,
+            self.learner.reference_output_mtok,
+            self.model.spec.market.learning_rate,
+        )
+        return float(base * factor)
+
+    @property
+    def opex_per_unit_usd(self) -> float:
+        """Non-power opex per Mtok/month of capacity, from the per-GPU figure."""
+        return float(
+            costs.per_unit_of_capacity(
+                self.opex_usd_per_gpu_month, self.gpu_kw, self.energy_kwh_per_mtok
+            )
+        )
+
+    @property
+    def marginal_cost_usd_per_mtok(self) -> float:
+        """Load-dependent power cost of one more Mtok."""
+        return float(
+            costs.marginal_cost(
+                self.electricity_usd_per_kwh,
+                self.pue,
+                self.energy_kwh_per_mtok,
+                self.idle_power_fraction,
+            )
+        )
+
+    def bill(self, capacity_mtok: float, served_mtok: float) -> tuple[float, float, float, float]:
+        """The month's (energy kWh, electricity USD, capex amortization USD, opex per unit USD)."""
+        energy = float(
+            costs.energy_kwh(
+                self.pue,
+                self.energy_kwh_per_mtok,
+                self.idle_power_fraction,
+                capacity_mtok,
+                served_mtok,
+            )
+        )
+        return (
+            energy,
+            self.electricity_usd_per_kwh * energy,
+            self.fleet.amortization_usd_per_month(self.model.steps),
+            self.opex_per_unit_usd * capacity_mtok,
+        )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import mesa
 import numpy as np
 
-from tokenmarket.agents.fleet import Fleet, Vintage
+from tokenmarket.agents.fleet import CostStack, Fleet, Vintage
 from tokenmarket.model import costs, finance, frontier
 from tokenmarket.model.random import Purpose, key_of
 from tokenmarket.model.schema import FLOOR
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from tokenmarket.agents.strategies import MarketView, Strategy
     from tokenmarket.model.market import TokenMarket
     from tokenmarket.model.schema import ProviderSpec
+    from tokenmarket.model.sites import Site
 
 TRAILING_MONTHS = 12
 """Window of the histories behind the credit limit, the terminal value and the exit forecast."""
@@ -25,7 +28,7 @@ GROWTH_BOUNDS = (-0.1, 0.15)
 compounded over the lead time would otherwise order many times the market."""
 
 
-class Provider(mesa.Agent):
+class Provider(CostStack, mesa.Agent):
     """A token seller with a cost stack, a capacity pipeline, cash and a strategy.
 
     State is last month's outcome until `settle` books the new month; everything the
@@ -40,6 +43,10 @@ class Provider(mesa.Agent):
     utility the profit-maximizing p/c is common to all its products, with linear utility
     p - c is (Anderson, de Palma & Thisse 1992, ch. 7; Konovalov & Sandor 2010, Economic
     Theory 44). Revenue is then price x served Mtok of the reference model, as for one model.
+
+    Its capacity may sit at home (its own `fleet` and cost stack) and at sites abroad
+    (`sites`, `model/sites.py`), each at its region's costs; its month's cost lines are their
+    sum. Its strategy prices off the home cost stack (`average_cost`), the firm's reference.
     """
 
     def __init__(
@@ -59,6 +66,8 @@ class Provider(mesa.Agent):
         self.key = key_of(spec.name)
         """Its random streams' key (`model.random.key_of`): stable when providers enter."""
         self.home = home
+        self.cost_region = home
+        """Its home capacity draws power at home (sites abroad: `model/sites.py`)."""
         self.region = spec.home
         self.strategy = strategy
         self.open_weights = spec.open_weights
@@ -98,6 +107,8 @@ class Provider(mesa.Agent):
         self.growth_estimate = 0.0
         self.cumulative_served_mtok = 0.0
         self.reference_output_mtok = 1.0
+        self.learner = self
+        """Whose output moves its learning curve: its own (its sites' too, `model/sites.py`)."""
         self.leaving = False
         """The strategy signalled an exit this month (`Decision.exit`)."""
         self.revenue_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
@@ -105,6 +116,10 @@ class Provider(mesa.Agent):
         """Revenue less power, opex and R&D: the flows an exit avoids (USD/month)."""
         self.profit_history: deque[float] = deque(maxlen=TRAILING_MONTHS)
         self.fleet = Fleet()
+        """Its capacity at home; capacity abroad is in its `sites`."""
+        self.sites: list[Site] = []
+        """Its sites abroad ordered so far (`model/sites.py`), in the order they were ordered."""
+        self.home_capacity_mtok = 0.0
         self.npv_usd = 0.0
         """Discounted accounting profit (capex as amortization), summed over the run."""
         self.dcf_usd = 0.0
@@ -114,6 +129,7 @@ class Provider(mesa.Agent):
     def _clear_month(self) -> None:
         """Zero the month's flows: at creation, and every month after an exit."""
         self.demand_mtok = self.served_mtok = self.capacity_mtok = self.energy_kwh = 0.0
+        self.home_capacity_mtok = 0.0
         self.revenue_usd = self.electricity_usd = self.capex_usd = self.capex_paid_usd = 0.0
         self.opex_usd = self.rnd_usd = self.profit_usd = self.free_cash_flow_usd = 0.0
         self.token_share = self.developer_share = self.demand_share = self.tokens_mtok = 0.0
@@ -152,43 +168,6 @@ class Provider(mesa.Agent):
         """Registered name of the strategy."""
         return self.spec.strategy
 
-    @property
-    def electricity_usd_per_kwh(self) -> float:
-        """Power price paid, carbon price of the home region included."""
-        return self.own_electricity_usd_per_kwh + self.model.carbon_usd_per_kwh[self.home]
-
-    @property
-    def capex_per_unit_usd(self) -> float:
-        """Hardware cost of one Mtok/month of capacity bought now (learning curve applied)."""
-        base = costs.per_unit_of_capacity(self.gpu_price_usd, self.gpu_kw, self.energy_kwh_per_mtok)
-        factor = costs.learning_factor(
-            self.cumulative_served_mtok,
-            self.reference_output_mtok,
-            self.model.spec.market.learning_rate,
-        )
-        return float(base * factor)
-
-    @property
-    def opex_per_unit_usd(self) -> float:
-        """Non-power opex per Mtok/month of capacity, from the per-GPU figure."""
-        return float(
-            costs.per_unit_of_capacity(
-                self.opex_usd_per_gpu_month, self.gpu_kw, self.energy_kwh_per_mtok
-            )
-        )
-
-    @property
-    def marginal_cost_usd_per_mtok(self) -> float:
-        """Load-dependent power cost of one more Mtok."""
-        return float(
-            costs.marginal_cost(
-                self.electricity_usd_per_kwh,
-                self.pue,
-                self.energy_kwh_per_mtok,
-                self.idle_power_fraction,
-            )
-        )
-
     def average_cost(self, utilization: float, capacity_mtok: float | None = None) -> float:
         """AC(u) in USD/Mtok for this cost stack (R&D excluded), at current capacity by default."""
         return float(
@@ -207,6 +186,16 @@ class Provider(mesa.Agent):
                 ),
             )
         )
+
+    @property
+    def capacity_abroad_mtok(self) -> float:
+        """Capacity in service at its sites abroad (Mtok/month; in `capacity_mtok`)."""
+        return float(sum(s.capacity_mtok for s in self.sites))
+
+    @property
+    def served_abroad_mtok(self) -> float:
+        """Load served from its sites abroad this month (Mtok; in `served_mtok`)."""
+        return float(sum(s.served_mtok for s in self.sites))
 
     @property
     def utilization(self) -> float:
@@ -269,13 +258,14 @@ class Provider(mesa.Agent):
                 self.fleet.orders.append(
                     Vintage(order, order * unit_per_month, now + k, now + k + life, self.gpu)
                 )
-        self.capacity_mtok = capacity_mtok
+        self.capacity_mtok = self.home_capacity_mtok = capacity_mtok
         self.reference_output_mtok = capacity_mtok
         self.growth_estimate = g
 
     def capacity_at(self, months_ahead: int) -> float:
         """Capacity in service `months_ahead` from now, counting what is already ordered."""
-        return self.fleet.capacity_mtok(self.model.steps + months_ahead)
+        step = self.model.steps + months_ahead
+        return self.fleet.capacity_mtok(step) + sum(s.fleet.capacity_mtok(step) for s in self.sites)
 
     def decide(self, market: MarketView) -> None:
         """Let the strategy set price, R&D and capacity orders; pay for hardware on order.
@@ -294,14 +284,40 @@ class Provider(mesa.Agent):
             allowed = self.capacity_mtok * (1.0 + self.capacity_growth_limit) ** self.lead_months
             order = min(order, max(0.0, allowed - self.capacity_at(self.lead_months)))
         if order > 0:
-            unit = self.capex_per_unit_usd
             arrival = self.model.steps + self.lead_months
             life = self.amortization_months
-            self.fleet.orders.append(
-                Vintage(order, order * unit / life, arrival, arrival + life, self.gpu)
-            )
-            self.capex_paid_usd = order * unit
+            for stack, part in self._placed(order, arrival):
+                unit = stack.capex_per_unit_usd
+                stack.fleet.orders.append(
+                    Vintage(part, part * unit / life, arrival, arrival + life, stack.gpu)
+                )
+                self.capex_paid_usd += part * unit
             self.cash_usd -= self.capex_paid_usd
+
+    def _placed(self, order_mtok: float, arrival: int) -> list[tuple[CostStack, float]]:
+        """Where an order's capacity goes: home, or the sites open by its arrival.
+
+        Capacity follows demand in space: each site's target at arrival is its share of the
+        firm's load (`Site.preferred_share`: its nearest developers' share, `model/sites.py`)
+        of the capacity the firm will have, and it gets what it lacks of it; home gets the
+        rest. Hardware is not moved: a fleet is rebalanced by where new orders go (a firm
+        builds where its customers are, to serve them at the lowest latency), and if the
+        sites lack more than the order, they share it in proportion.
+        """
+        sites = [s for s in self.sites if s.open_step <= arrival]
+        if not sites:
+            return [(self, order_mtok)]
+        ahead = arrival - self.model.steps
+        total = self.capacity_at(ahead) + order_mtok
+        lacking = np.array(
+            [max(0.0, s.preferred_share * total - s.fleet.capacity_mtok(arrival)) for s in sites]
+        )
+        scale = min(1.0, order_mtok / lacking.sum()) if lacking.sum() > 0 else 0.0
+        parts = lacking * scale
+        placed: list[tuple[CostStack, float]] = [(self, order_mtok - float(parts.sum()))]
+        return [
+            (stack, part) for stack, part in [*placed, *zip(sites, parts, strict=True)] if part > 0
+        ]
 
     def _affordable(self, order_mtok: float) -> float:
         """Shrink an order to what cash plus the credit line can pay for."""
@@ -323,28 +339,35 @@ class Provider(mesa.Agent):
     def update_capacity(self) -> None:
         """Put arrived vintages in service and retire those past their life."""
         self.fleet.retire(self.model.steps)
-        self.capacity_mtok = self.fleet.capacity_mtok(self.model.steps)
+        self.home_capacity_mtok = self.fleet.capacity_mtok(self.model.steps)
+        for site in self.sites:
+            site.update_capacity()
+        self.capacity_mtok = self.home_capacity_mtok + sum(s.capacity_mtok for s in self.sites)
 
-    def settle(self, demand_mtok: float, served_mtok: float) -> None:
-        """Book the month: revenue, each cost line, profit, cash, discounted profit."""
+    def settle(
+        self, demand_mtok: float, served_mtok: float, site_served_mtok: Sequence[float] = ()
+    ) -> None:
+        """Book the month: revenue, each cost line, profit, cash, discounted profit.
+
+        `site_served_mtok`: what each of its sites served (`model/sites.py`); home served the
+        rest. Each cost line is the sum of home's and its sites' at their own prices.
+        """
         if self.demand_mtok >= FLOOR:  # from one token: a sub-normal divisor would overflow
             growth = demand_mtok / self.demand_mtok - 1.0
             self.growth_estimate = float(
                 np.clip(0.9 * self.growth_estimate + 0.1 * growth, *GROWTH_BOUNDS)
             )
         self.demand_mtok, self.served_mtok = demand_mtok, served_mtok
-        self.energy_kwh = float(
-            costs.energy_kwh(
-                self.pue,
-                self.energy_kwh_per_mtok,
-                self.idle_power_fraction,
-                self.capacity_mtok,
-                served_mtok,
-            )
-        )
-        self.electricity_usd = self.electricity_usd_per_kwh * self.energy_kwh
-        self.capex_usd = self.fleet.amortization_usd_per_month(self.model.steps)
-        self.opex_usd = self.opex_fixed_usd_per_month + self.opex_per_unit_usd * self.capacity_mtok
+        at_home = max(0.0, served_mtok - math.fsum(site_served_mtok)) if self.sites else served_mtok
+        energy, electricity, capex, opex = self.bill(self.home_capacity_mtok, at_home)
+        for site, served in zip(self.sites, site_served_mtok, strict=True):
+            site.settle(served)
+            energy += site.energy_kwh
+            electricity += site.electricity_usd
+            capex += site.capex_usd
+            opex += site.opex_usd
+        self.energy_kwh, self.electricity_usd, self.capex_usd = energy, electricity, capex
+        self.opex_usd = self.opex_fixed_usd_per_month + opex
         self.revenue_usd = self.price_usd_per_mtok * served_mtok
         self.profit_usd = (
             self.revenue_usd - self.electricity_usd - self.capex_usd - self.opex_usd - self.rnd_usd
@@ -405,6 +428,8 @@ class Provider(mesa.Agent):
         """Leave the market: capacity is written off; the customers must choose again."""
         self.active = False
         self.fleet = Fleet()
+        for site in self.sites:
+            site.close()
 
     def go_dark(self) -> None:
         """After an exit: no capacity, no flows; cash and discounted profit stay as they were."""

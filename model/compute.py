@@ -48,6 +48,10 @@ from tokenmarket.model.costs import HOURS_PER_MONTH
 if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
     from tokenmarket.model.schema import GpuType, Scenario
+    from tokenmarket.model.sites import Site
+
+    type Buyer = Provider | Site
+    """Who buys GPUs: a provider for its home capacity, or one of its sites abroad."""
 
 
 @dataclass(slots=True)
@@ -70,6 +74,8 @@ class GpuMarket:
     throughput; 1 on its own platform, the platform's foreign efficiency until ported."""
     porting: np.ndarray
     """Share of the remaining gap closed a month on each type's platform."""
+    barred: np.ndarray
+    """[home, type]: True where firms of that home may not buy the type anywhere."""
 
     @classmethod
     def of(cls, spec: Scenario) -> GpuMarket | None:
@@ -99,24 +105,25 @@ class GpuMarket:
             porting=np.array(
                 [stacks[g.platform].porting_per_month if g.platform else 0.0 for g in spec.gpus]
             ),
+            barred=np.array([[r in g.barred_homes for g in spec.gpus] for r in names]),
         )
 
     def set_access(self, region: int, gpu: str, allowed: bool) -> None:
         """Open or close one region's access to one GPU type (a `gpu_access` shock)."""
         self.allowed[region, self.names.index(gpu)] = allowed
 
-    def throughput_for(self, provider: Provider) -> np.ndarray:
+    def throughput_for(self, provider: Buyer) -> np.ndarray:
         """Throughput the provider's model gets on each type, relative to the reference GPU."""
         return self.throughput * self.efficiency[provider.index]
 
-    def energy_ratio(self, provider: Provider) -> np.ndarray:
+    def energy_ratio(self, provider: Buyer) -> np.ndarray:
         """The provider's IT energy per token on each type over the reference GPU's (rated).
 
         (kW / throughput its model gets) / kW_ref.
         """
         return self.kw / self.throughput_for(provider) / self.kw[0]
 
-    def monthly_cost_per_throughput(self, provider: Provider) -> np.ndarray:
+    def monthly_cost_per_throughput(self, provider: Buyer) -> np.ndarray:
         """USD a month per unit of reference throughput of each type, for this provider.
 
         Amortized price plus non-power opex plus power at the provider's target utilization
@@ -132,23 +139,25 @@ class GpuMarket:
         )
         return per_unit / self.throughput_for(provider)
 
-    def best(self, provider: Provider) -> int:
-        """The cheapest type per unit of throughput among those the provider's home may buy.
+    def best(self, provider: Buyer, region: int | None = None) -> int:
+        """The cheapest type per unit of throughput among those it may buy where it builds.
 
-        Ties go to the type listed first. The scenario guarantees every home may buy one.
+        `region`: where the capacity stands (default: the provider's home); a type must be
+        sold there and not barred to firms of the buyer's home (`barred`). Ties go to the
+        type listed first. The scenario guarantees every home, and every site, may buy one.
         """
-        cost = np.where(
-            self.allowed[provider.home], self.monthly_cost_per_throughput(provider), np.inf
-        )
+        where = provider.home if region is None else region
+        may_buy = self.allowed[where] & ~self.barred[provider.home]
+        cost = np.where(may_buy, self.monthly_cost_per_throughput(provider), np.inf)
         return int(np.argmin(cost))
 
-    def equip_for_purchase(self, provider: Provider) -> None:
+    def equip_for_purchase(self, provider: Buyer, region: int | None = None) -> None:
         """Set the provider's hardware to the best GPU it may buy now: the cost it plans on.
 
         Capex and non-power opex per unit of capacity, marginal and average cost then follow
         from the GPU's price, power and throughput through `model/costs.py` unchanged.
         """
-        gpu = self.best(provider)
+        gpu = self.best(provider, region)
         provider.gpu = gpu
         provider.gpu_price_usd = float(self.price_usd[gpu])
         provider.gpu_kw = float(self.kw[gpu])
@@ -156,14 +165,13 @@ class GpuMarket:
             self.energy_ratio(provider)[gpu]
         )
 
-    def equip_fleet(self, provider: Provider, step: int) -> None:
+    def equip_fleet(self, provider: Buyer, step: int) -> np.ndarray:
         """Set the provider's hardware to its fleet's mix in service at `step`: the cost it pays.
 
         Energy per token is the capacity-weighted mean over the types in service; the power per
         GPU is the GPU-count-weighted mean, so that non-power opex per GPU is paid per GPU of
-        each type. Without capacity the hardware it buys stands in. The month's porting work
-        then raises next month's efficiency on the platforms it plans on or runs; installed
-        capacity (Mtok) is not revalued, its energy and opex per token fall.
+        each type. Without capacity the hardware it buys stands in. Returns the types it works
+        on this month (in service, or the type it buys now): where its firm ports (`port`).
         """
         capacity = provider.fleet.capacity_by_gpu(step, len(self.names))
         if capacity.sum() > 0:
@@ -172,16 +180,18 @@ class GpuMarket:
             """Units of each type in service, up to a common factor (Mtok x kWh/Mtok / kW)."""
             provider.energy_kwh_per_mtok = float(capacity @ energy / capacity.sum())
             provider.gpu_kw = float(gpus @ self.kw / gpus.sum())
-        self.port(provider, capacity > 0)
-
-    def port(self, provider: Provider, in_service: np.ndarray) -> None:
-        """A month of porting work on the platforms the provider runs or plans on.
-
-        On each platform of a type in service or of the type it buys now (`provider.gpu`),
-        close `porting` of the gap to its native efficiency.
-        """
-        working = in_service.copy()
+        working = capacity > 0
         working[provider.gpu] = True
+        return working
+
+    def port(self, provider: Provider, working: np.ndarray) -> None:
+        """A month of porting work by the provider's firm on the platforms it works on.
+
+        `working`: the types it runs or buys now, at home or at any of its sites (one model,
+        one porting effort a month, wherever it runs). On each of their platforms, close
+        `porting` of the gap to its native efficiency: next month's efficiency; installed
+        capacity (Mtok) is not revalued, its energy and opex per token fall.
+        """
         stacks = {self.platform[g] for g in np.flatnonzero(working)}
         on = np.array([s is not None and s in stacks for s in self.platform])
         row = self.efficiency[provider.index]

@@ -20,7 +20,7 @@ from scipy.special import expit, ndtri
 from tokenmarket.agents.developer import Developer
 from tokenmarket.agents.provider import Provider
 from tokenmarket.agents.strategies import registry
-from tokenmarket.model import costs, demand, entry, frontier, metrics
+from tokenmarket.model import costs, demand, entry, frontier, metrics, sites
 from tokenmarket.model.compute import GpuMarket
 from tokenmarket.model.demand import OUTSIDE, Population
 from tokenmarket.model.networks import Routes
@@ -50,6 +50,8 @@ PROVIDER_COLUMNS = (
     "demand_mtok",
     "served_mtok",
     "capacity_mtok",
+    "capacity_abroad_mtok",
+    "served_abroad_mtok",
     "utilization",
     "revenue_usd",
     "electricity_usd",
@@ -75,7 +77,8 @@ PROVIDER_COLUMNS = (
 )
 """Per provider and month, in `provider_frame()`; every name is a Provider attribute.
 `demand_mtok`, `served_mtok` and `capacity_mtok` are in Mtok of its reference model (a tier
-of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers."""
+of compute share s uses s of a unit); `tokens_mtok` counts the tokens of all its tiers. The
+`_abroad` columns are the part at its sites abroad (`model/sites.py`)."""
 
 PRODUCT_COLUMNS = (
     "price_usd_per_mtok",
@@ -108,13 +111,34 @@ MARKET_COLUMNS = (
     "outside_share",
     "consumer_surplus",
     "cross_border_share",
+    "cross_border_export_share",
+    "cross_border_investment_share",
     "active_providers",
     "entries",
     "exits",
     "energy_kwh",
     "frontier_quality",
 )
-"""Per month, in `market_frame()`; every name is a TokenMarket attribute."""
+"""Per month, in `market_frame()`; every name is a TokenMarket attribute. The cross-border
+share is split by where the tokens were served from: export (a site at the provider's home)
+and investment (its site abroad, `model/sites.py`)."""
+
+SITE_COLUMNS = (
+    "built",
+    "open",
+    "capacity_mtok",
+    "served_mtok",
+    "electricity_usd_per_kwh",
+    "pue",
+    "energy_kwh",
+    "electricity_usd",
+    "capex_usd",
+    "opex_usd",
+    "gpu",
+)
+"""Per site of the scenario and month, in `site_frame()` (from `site_table`): built (ordered)
+and open (serving) as 0/1, capacity and served in Mtok of its owner's reference model, its
+own power price (carbon included) and PUE, its cost lines, the GPU type it buys (index)."""
 
 FRAME_KEYS = ("run_id", "seed", "step", "date")
 """First columns of every frame: the run's label and seed, the month and its calendar date."""
@@ -133,13 +157,15 @@ def month_dates(start: datetime.date, steps: Any) -> pd.DatetimeIndex:
 
 ARRAY_REPORTERS = (
     "flows_mtok",
+    "site_flows_mtok",
+    "site_table",
     "segment_demand_mtok",
     "segment_served_mtok",
     "segment_spend_usd",
     "product_table",
 )
-"""Per month, arrays behind `flow_frame()`, `segment_frame()` and `product_frame()`, not
-`market_frame()` columns."""
+"""Per month, arrays behind `flow_frame()`, `site_frame()`, `segment_frame()` and
+`product_frame()`, not `market_frame()` columns."""
 
 MISSING_WHEN_UNDEFINED = (
     "price_usd_per_mtok",
@@ -217,6 +243,9 @@ class TokenMarket(mesa.Model):
         self.n_regions = len(spec.regions)
         self.demand_growth = np.array([r.demand_growth_per_month for r in spec.regions])
         self.carbon_usd_per_kwh = np.array([r.carbon_usd_per_kwh for r in spec.regions])
+        self.power_price_factor = np.ones(self.n_regions)
+        """Each region's power prices now over the scenario's (its `electricity` shocks so
+        far): a site built later pays the grid price of its month."""
         self.segment_alpha = np.array([s.price_weight for s in spec.segments])
         self.segment_beta = np.array([s.quality_weight for s in spec.segments])
         self.segment_gamma = np.array([s.latency_weight for s in spec.segments])
@@ -257,6 +286,12 @@ class TokenMarket(mesa.Model):
         self._equip_for_purchase(self.provider_list)
         self.routes = Routes(spec, self.home)
         """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
+        self._public_ms = spec.latency_matrix()
+        """[developer region, site region] round trip over public routes (ms)."""
+        self.site_options = sites.options(spec, self._site_draws())
+        """Sites not built yet (`model/sites.py`); each leaves the list when ordered."""
+        self.site_slots: list[sites.Site | None] = [None] * len(spec.sites)
+        """Each of the scenario's sites once built, in the scenario's order."""
         tiers = [(p, t) for p in self.provider_list for t in p.tiers]
         self.product_provider = np.array([p.index for p, _ in tiers])
         """Provider of each product (provider x tier): the product axis of choice and clearing."""
@@ -282,6 +317,12 @@ class TokenMarket(mesa.Model):
         )
 
         self.flows_mtok = np.zeros((self.n_regions, self.n_regions))
+        self.site_flows_mtok = np.zeros((self.n_regions,) * 3)
+        """Tokens served, [developer region, provider home, site region] (`model/sites.py`)."""
+        self.site_table = np.zeros((len(spec.sites), len(SITE_COLUMNS)))
+        self.cross_border_export_share = self.cross_border_investment_share = 0.0
+        self._region_load = np.zeros((self.n_regions, len(self.provider_list)))
+        """Last month's served load by developer region and provider (Mtok of reference)."""
         self.requested_mtok = self.spilled_mtok = self.spill_served_mtok = self.lost_mtok = 0.0
         """Unmet demand of the month, Mtok: requested of providers (first choices), spilled
         by rationing, served after spilling, lost (`_clear` states the conservation law)."""
@@ -476,6 +517,8 @@ class TokenMarket(mesa.Model):
         if self.gpu_market is not None:
             for p in providers:
                 self.gpu_market.equip_for_purchase(p)
+                for site in p.sites:
+                    self.gpu_market.equip_for_purchase(site, site.region)
 
     def _follow_authors(self) -> None:
         """Hook of open-weights hosting: a host serves its author's current weights."""
@@ -490,7 +533,10 @@ class TokenMarket(mesa.Model):
         if self.gpu_market is not None:
             for p in self.provider_list:
                 if p.active:
-                    self.gpu_market.equip_fleet(p, self.steps)
+                    working = self.gpu_market.equip_fleet(p, self.steps)
+                    for site in p.sites:
+                        working |= self.gpu_market.equip_fleet(site, self.steps)
+                    self.gpu_market.port(p, working)
 
     def _available(self) -> np.ndarray:
         """(n, products): products of active providers a developer knows of and may use."""
@@ -621,6 +667,7 @@ class TokenMarket(mesa.Model):
         self.population.base_demand_mtok *= 1.0 + self.demand_growth[self.population.region]
         self._equip_for_purchase([p for p in self.provider_list if p.active])
         self.providers.select(lambda p: p.active).do("decide", self._observe())
+        self._build_sites()
         self._consider_entry()
         self.providers.do("update_capacity")
         self._diffuse_awareness()
@@ -640,16 +687,17 @@ class TokenMarket(mesa.Model):
             if self.spec.region_names[p.home] == getattr(shock, "region", None)
         ]
         match shock:
-            case ElectricityShock(factor=factor):
-                for p in homed:
-                    p.own_electricity_usd_per_kwh *= factor
+            case ElectricityShock(region=region, factor=factor):
+                self.power_price_factor[names.index(region)] *= factor
+                for stack in [*homed, *self._sited_in(region)]:
+                    stack.own_electricity_usd_per_kwh *= factor
             case CarbonShock(region=region, usd_per_kwh=price):
                 self.carbon_usd_per_kwh[names.index(region)] = price
             case DemandGrowthShock(region=region, per_month=rate):
                 self.demand_growth[names.index(region)] = rate
-            case EfficiencyShock(factor=factor):
-                for p in homed:
-                    p.energy_kwh_per_mtok *= factor
+            case EfficiencyShock(region=region, factor=factor):
+                for stack in [*homed, *self._sited_in(region)]:
+                    stack.energy_kwh_per_mtok *= factor
             case CapacityLimitShock(max_growth_per_month=limit):
                 for p in homed:
                     p.capacity_growth_limit = limit
@@ -667,6 +715,11 @@ class TokenMarket(mesa.Model):
                 self.gpu_market.set_access(names.index(region), gpu, allowed)
             case EntryShock(provider=spec):
                 self._enter(next(p for p in self.provider_list if p.name == spec.name))
+
+    def _sited_in(self, region: str) -> list[sites.Site]:
+        """The sites built in `region`: a shock to its power or fleets reaches them too."""
+        r = self.spec.region_names.index(region)
+        return [s for p in self.provider_list for s in p.sites if s.region == r]
 
     def _change_access(self, developer_region: int, home: int, probability: float) -> None:
         """Re-threshold the kept draws of one matrix entry; customers cut off must move."""
@@ -707,6 +760,109 @@ class TokenMarket(mesa.Model):
         bought = entrant.capacity_mtok + sum(v.capacity_mtok for v in entrant.fleet.orders)
         entrant.capex_paid_usd = bought * entrant.capex_per_unit_usd + plan.sunk_cost_usd
         entrant.cash_usd -= entrant.capex_paid_usd
+
+    def _site_draws(self) -> np.ndarray:
+        """One uniform per scenario site (its host's permission), keyed by provider and host."""
+        by_name = {p.name: p for p in self.provider_list}
+        names = self.spec.region_names
+        return np.array(
+            [
+                self.streams.uniform(
+                    Purpose.SITE, 0, 1, by_name[s.provider].key, names.index(s.region)
+                )[0]
+                for s in self.spec.sites
+            ]
+        )
+
+    def _build_sites(self) -> None:
+        """Sites ordered this month: dated ones on their date, the others when worth it.
+
+        A dated site waits for its owner to be in the market; a site decided by value is
+        weighed every `entry_review_months`, as entry is (`model/sites.py`).
+        """
+        market = self.spec.market
+        review = self.steps % market.entry_review_months == 0
+        for option in list(self.site_options):
+            owner = self.provider_list[option.provider]
+            if not owner.active:
+                continue
+            dated = option.order_step()
+            if dated is not None:
+                if self.steps >= dated:
+                    self._order_site(option, self._site_for(owner, option))
+                continue
+            if not (review and option.permitted and self.steps >= option.spec.earliest_step):
+                continue
+            candidate = self._site_for(owner, option)
+            sunk = option.spec.sunk_cost_usd
+            value = self._site_value(owner, option, candidate)
+            affordable = sunk <= owner.cash_usd + owner.credit_line_usd
+            if value > 0 and value >= market.entry_hurdle * sunk and affordable:
+                self._order_site(option, candidate)
+
+    def _site_for(self, owner: Provider, option: sites.SiteOption) -> sites.Site:
+        """The site an option would be if ordered now, equipped with what it may buy there."""
+        site = sites.Site(owner, option.spec, option.region, self.steps)
+        if self.gpu_market is not None:
+            self.gpu_market.equip_for_purchase(site, site.region)
+        return site
+
+    def _order_site(self, option: sites.SiteOption, site: sites.Site) -> None:
+        """Order a site: its owner pays its sunk cost now; it serves from its opening month."""
+        owner = site.owner
+        owner.sites.append(site)
+        self.site_options.remove(option)
+        self.site_slots[self.spec.sites.index(option.spec)] = site
+        self.routes.add_site(owner.index, site.open_step, option.latency_ms(self._public_ms))
+        owner.capex_paid_usd += option.spec.sunk_cost_usd
+        owner.cash_usd -= option.spec.sunk_cost_usd
+
+    def _locations_ms(self, owner: Provider, built: list[sites.Site]) -> np.ndarray:
+        """[developer region, location] round trip to its home (first) and to `built` sites."""
+        public = self._public_ms
+        columns = [public[:, owner.home]]
+        columns += [sites.route_ms(public, s.region, s.host_ms) for s in built]
+        return np.column_stack(columns)
+
+    def _site_value(self, owner: Provider, option: sites.SiteOption, site: sites.Site) -> float:
+        """Present value of building `site` now (USD): demand it wins, cost it saves (sites.py).
+
+        Logit demand at this month's weights (`self._weights`, last month's choice set and
+        offers): each developer's probability of choosing the owner rises with the latency the
+        site saves it, gamma x ms / mu utils on every tier of its line.
+        """
+        market, pop = self.spec.market, self.population
+        j = owner.index
+        site_ms = option.latency_ms(self._public_ms)
+        saved = np.maximum(self.routes.latency_ms(self.steps)[:, j] - site_ms, 0.0)
+        du = self.segment_gamma[pop.segment] * saved[pop.region] / market.mu
+        products = self.product_provider == j
+        weights = self._weights.weights
+        own_by_product = weights[:, np.append(products, False)]
+        own = own_by_product.sum(axis=1)
+        total = weights.sum(axis=1)
+        load = (self.task_factor * self.compute_share)[products]
+        mix = np.divide(own_by_product @ load, own, out=np.zeros_like(own), where=own > 0)
+        before = np.divide(own, total, out=np.zeros_like(own), where=total > 0)
+        raised = own * np.exp(du)
+        after = np.divide(raised, total - own + raised, out=np.zeros_like(own), where=total > 0)
+        won_mtok = float((self._task_demand_mtok() * mix * (after - before)).sum())
+        locations = self._locations_ms(owner, owner.sites)
+        nearer = site_ms < locations.min(axis=1)
+        moved_mtok = float(self._region_load[nearer, j].sum())
+        u = owner.strategy.params.target_utilization
+        at_site = site.unit_cost(u)
+        gain = (
+            won_mtok * (owner.price_usd_per_mtok - at_site)
+            + moved_mtok * (sites.unit_cost(owner, u) - at_site)
+            - option.spec.opex_fixed_usd_per_month
+        )
+        return sites.value_usd(
+            gain,
+            site.open_step - self.steps,
+            market.discount_rate_per_year,
+            market.terminal_growth_per_year,
+        )
 
     def _consider_entry(self) -> None:
         """Every `entry_review_months`, each waiting potential entrant weighs entering.
@@ -923,6 +1079,7 @@ class TokenMarket(mesa.Model):
             spill_served.ravel(),
             self.n_regions,
         )
+        site_served = self._serve_from_sites(customers, chosen, d, fill, rationed, to, spill_served)
         segment_served = first_demand * fill + metrics.cross_sum(
             spilled_segment, to, spill_served.ravel(), (n_segments, n_products)
         )
@@ -961,7 +1118,7 @@ class TokenMarket(mesa.Model):
             p.demand_share = requested_tokens[j] / (requested.sum() + outside)
             p.extra_latency_ms = congestion * (1.0 - provider_fill[j])
             if p.active:
-                p.settle(load[j] + asked_load[j], served_load[j])
+                p.settle(load[j] + asked_load[j], served_load[j], site_served.get(j, ()))
         self.hhi = metrics.hhi(tokens)
         self.mean_price_usd_per_mtok = metrics.weighted_mean(self._prices()[:-1], served)
         self.requested_mtok = float(requested.sum())
@@ -972,7 +1129,95 @@ class TokenMarket(mesa.Model):
         self.total_served_mtok = float(total_served)
         self.outside_share = outside / self.total_demand_mtok if self.total_demand_mtok > 0 else 1.0
         self.cross_border_share = metrics.cross_border_share(self.flows_mtok)
+        self.cross_border_export_share, self.cross_border_investment_share = (
+            metrics.cross_border_by_route(self.site_flows_mtok)
+        )
+        self._record_sites()
         self.consumer_surplus = float(np.average(self._weights.log_sum(), weights=pop.weight))
+
+    def _serve_from_sites(
+        self,
+        customers: np.ndarray,
+        chosen: np.ndarray,
+        d: np.ndarray,
+        fill: np.ndarray,
+        rationed: np.ndarray,
+        to: np.ndarray,
+        spill_served: np.ndarray,
+    ) -> dict[int, list[float]]:
+        """Where each provider's served tokens came from: home, or its sites (`model/sites.py`).
+
+        Returns what each site of each provider with sites served (Mtok of its reference
+        model), and sets `site_flows_mtok`: `flows_mtok` with a site axis, the tokens of a
+        provider with open sites split as its load is (`sites.allocate`, nearest first),
+        so that summed over sites it is `flows_mtok`. Also each site's share of its owner's
+        requested load by nearest location (`Site.preferred_share`, for where new capacity
+        goes) and every provider's served load by developer region (for the build decision).
+        """
+        n = self.n_regions
+        home_only = np.zeros((n, n, n))
+        home_only[:, np.arange(n), np.arange(n)] = self.flows_mtok
+        self.site_flows_mtok = home_only
+        if not self.spec.sites:
+            return {}
+        pop, owner, share = self.population, self.product_provider, self.compute_share
+        shape = (n, len(self.provider_list))
+        spill_region = np.repeat(pop.region[rationed], owner.size)
+        region, provider = pop.region[customers], owner[chosen]
+        served = d[customers] * fill[chosen]
+        tokens = metrics.cross_sum(region, provider, served, shape) + metrics.cross_sum(
+            spill_region, owner[to], spill_served.ravel(), shape
+        )
+        self._region_load = metrics.cross_sum(
+            region, provider, served * share[chosen], shape
+        ) + metrics.cross_sum(spill_region, owner[to], (spill_served * share).ravel(), shape)
+        requested = metrics.cross_sum(region, provider, d[customers] * share[chosen], shape)
+        out = {}
+        for p in self.provider_list:
+            if not p.sites or not p.active:
+                continue
+            j = p.index
+            everywhere = self._locations_ms(p, p.sites)
+            preferred = sites.nearest_shares(requested[:, j], everywhere)[1:]
+            for site, site_share in zip(p.sites, preferred, strict=True):
+                site.preferred_share = float(site_share)
+            open_now = np.array([True] + [s.open_step <= self.steps for s in p.sites])
+            capacity = np.array([p.home_capacity_mtok] + [s.capacity_mtok for s in p.sites])
+            allocated = sites.allocate(
+                self._region_load[:, j], np.where(open_now, capacity, 0.0), everywhere
+            )
+            out[j] = allocated[:, 1:].sum(axis=0).tolist()
+            fraction = np.divide(
+                allocated,
+                self._region_load[:, [j]],
+                out=np.zeros_like(allocated),
+                where=self._region_load[:, [j]] > 0,
+            )
+            for k, site in enumerate(p.sites, start=1):
+                moved = tokens[:, j] * fraction[:, k]
+                self.site_flows_mtok[:, p.home, site.region] += moved
+                self.site_flows_mtok[:, p.home, p.home] -= moved
+        return out
+
+    def _record_sites(self) -> None:
+        """The month's `site_table` (SITE_COLUMNS), one row per scenario site (zeros unbuilt)."""
+        self.site_table = np.zeros((len(self.site_slots), len(SITE_COLUMNS)))
+        for row, site in enumerate(self.site_slots):
+            if site is None:
+                continue
+            self.site_table[row] = [
+                1.0,
+                float(site.open_step <= self.steps and site.owner.active),
+                site.capacity_mtok,
+                site.served_mtok,
+                site.electricity_usd_per_kwh,
+                site.pue,
+                site.energy_kwh,
+                site.electricity_usd,
+                site.capex_usd,
+                site.opex_usd,
+                site.gpu,
+            ]
 
     def _record_products(
         self,
@@ -1248,22 +1493,83 @@ class TokenMarket(mesa.Model):
         return self._tagged(frame)
 
     def flow_frame(self) -> pd.DataFrame:
-        """Tokens served per month from each provider home region to each developer region."""
-        names = self.spec.region_names
+        """Tokens served per month from each provider home region to each developer region.
+
+        `invested_mtok` is the part served from the home's providers' sites abroad
+        (`model/sites.py`): on a `cross_border` row it is going global as investment, and
+        the rest of `served_mtok` is export from home. `site_flow_frame()` has the site axis.
+        """
+        names = np.asarray(self.spec.region_names)
         steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
         flows = np.array(self.datacollector.model_vars["flows_mtok"], dtype=float)
-        t, dev, home = np.meshgrid(
-            np.arange(len(steps)), np.arange(len(names)), np.arange(len(names)), indexing="ij"
+        by_site = np.array(self.datacollector.model_vars["site_flows_mtok"], dtype=float)
+        n = len(names)
+        abroad = ~np.eye(n, dtype=bool)[None, None, :, :]  # [.., home, site]
+        invested = np.where(abroad, by_site.reshape(len(steps), n, n, n), 0.0).sum(axis=3)
+        t, dev, home = np.meshgrid(np.arange(len(steps)), np.arange(n), np.arange(n), indexing="ij")
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "developer_region": names[dev.ravel()],
+                "home_region": names[home.ravel()],
+                "served_mtok": flows.ravel(),
+                "cross_border": (dev != home).ravel(),
+                "invested_mtok": invested.ravel(),
+            }
+        )
+        return self._tagged(frame)
+
+    def site_flow_frame(self) -> pd.DataFrame:
+        """Tokens served per month by developer region, provider home region and site region.
+
+        `site_abroad`: served from the provider's site abroad, not from home. Summed over
+        `site_region`, the rows are `flow_frame()`'s (up to rounding).
+        """
+        names = np.asarray(self.spec.region_names)
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        flows = np.array(self.datacollector.model_vars["site_flows_mtok"], dtype=float)
+        t, dev, home, site = np.meshgrid(
+            np.arange(len(steps)), *(np.arange(len(names)),) * 3, indexing="ij"
         )
         frame = pd.DataFrame(
             {
                 "step": steps[t.ravel()],
-                "developer_region": np.asarray(names)[dev.ravel()],
-                "home_region": np.asarray(names)[home.ravel()],
+                "developer_region": names[dev.ravel()],
+                "home_region": names[home.ravel()],
+                "site_region": names[site.ravel()],
                 "served_mtok": flows.ravel(),
                 "cross_border": (dev != home).ravel(),
+                "site_abroad": (site != home).ravel(),
             }
         )
+        return self._tagged(frame)
+
+    def site_frame(self) -> pd.DataFrame:
+        """One row per month and site of the scenario: built, open, capacity, service, costs.
+
+        SITE_COLUMNS, with the owner (`provider`), its `home_region`, the `site_region` and the
+        GPU type's name; a site not built yet has zeros (and the first GPU's name).
+        """
+        steps = np.asarray(self.datacollector.model_vars["step"], dtype=int)
+        n_sites = len(self.spec.sites)
+        table = np.array(self.datacollector.model_vars["site_table"], dtype=float).reshape(
+            len(steps), n_sites, len(SITE_COLUMNS)
+        )
+        t, k = np.meshgrid(np.arange(len(steps)), np.arange(n_sites), indexing="ij")
+        homes = {p.name: p.home for p in self.spec.all_providers}
+        owner = np.asarray([s.provider for s in self.spec.sites], dtype=object)
+        gpus = [g.name for g in self.spec.gpus] or ["own"]
+        frame = pd.DataFrame(
+            {
+                "step": steps[t.ravel()],
+                "provider": owner[k.ravel()].astype(str) if n_sites else [],
+                "home_region": [homes[o] for o in owner[k.ravel()]],
+                "site_region": [self.spec.sites[i].region for i in k.ravel()],
+                **{c: table[..., i].ravel() for i, c in enumerate(SITE_COLUMNS)},
+            }
+        )
+        frame = frame.astype({"built": bool, "open": bool})
+        frame["gpu"] = [gpus[int(g)] for g in frame["gpu"]]
         return self._tagged(frame)
 
 

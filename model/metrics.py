@@ -67,6 +67,25 @@ def bought_abroad_by_region(flows: pd.DataFrame) -> pd.Series:
     return _abroad_share(flows, "developer_region").rename("bought_abroad_share")
 
 
+def cross_border_by_route(site_flows_mtok: np.ndarray) -> tuple[float, float]:
+    """Shares of all served tokens that cross a border as export and as investment.
+
+    `site_flows_mtok` is [developer region, provider home, site region]: a token crosses a
+    border when the developer's region is not the provider's home (ownership, as
+    `cross_border_share`); it is export when served from a site at home, investment when
+    served from a site abroad. The two sum to `cross_border_share`.
+    """
+    total = site_flows_mtok.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    n = site_flows_mtok.shape[0]
+    developer, home, site = np.meshgrid(*(np.arange(n),) * 3, indexing="ij")
+    abroad = developer != home
+    export = site_flows_mtok[abroad & (site == home)].sum()
+    investment = site_flows_mtok[abroad & (site != home)].sum()
+    return float(export / total), float(investment / total)
+
+
 def home_share(flows_mtok: np.ndarray, home: int) -> float:
     """Share of all served tokens that providers homed in region `home` serve."""
     total = flows_mtok.sum()

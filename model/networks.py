@@ -12,6 +12,11 @@ never makes anyone slower. Its price is a fixed cost of the provider, added to i
 from the month it is bought, so its pricing covers it (a lump sum per month, not per token: a
 leased line or a colocated edge is paid whether used or not).
 
+A site abroad (`model/sites.py`) is a third route: from its opening month, developers reach
+the provider at the site's latency (its host region's developers at the site's own round
+trip, others over the public route to its host), so a provider's latency from a region is
+that of its nearest open site, PoP or home.
+
 Units: ms (round trip); USD per month.
 """
 
@@ -47,14 +52,23 @@ class Routes:
         self.pop_step = np.array([p.step for p in pops], dtype=int)
         self.pop_ms = np.array([p.latency_ms for p in pops], dtype=float)
         self.pop_usd_per_month = np.array([p.usd_per_month for p in pops], dtype=float)
+        self.site_routes: list[tuple[int, int, np.ndarray]] = []
+        """(provider, opening month, latency from each developer region) of each site built."""
+
+    def add_site(self, provider: int, open_step: int, latency_ms: np.ndarray) -> None:
+        """A site of `provider`, serving from `open_step` at `latency_ms` by developer region."""
+        self.site_routes.append((provider, open_step, latency_ms))
 
     def latency_ms(self, step: int) -> np.ndarray:
-        """[developer region, provider] in ms at `step`: the faster of public route and PoP."""
+        """[developer region, provider] in ms at `step`: the fastest of home, PoPs and sites."""
         latency = self.public_ms.copy()
         bought = self.pop_step <= step
         np.minimum.at(
             latency, (self.pop_region[bought], self.pop_provider[bought]), self.pop_ms[bought]
         )
+        for provider, open_step, site_ms in self.site_routes:
+            if open_step <= step:
+                np.minimum(latency[:, provider], site_ms, out=latency[:, provider])
         return latency
 
     def buy(self, providers: list[Provider], step: int) -> None:

@@ -301,16 +301,21 @@ def _read_export_controls(scenario: Scenario, binding: Binding) -> str | None:
     reference = scenario.gpus[0].regions if scenario.gpus else None
     barred = reference is not None and region not in reference
     closed = any(s.kind == "gpu_access" and s.region == region for s in scenario.shocks)
-    return "on" if barred or closed else None
+    headquarters = any(region in g.barred_homes for g in scenario.gpus)
+    return "on" if barred or closed or headquarters else None
 
 
 def _write_export_controls(data: Data, binding: Binding, value: Any) -> None:
-    """'off': the region may buy every GPU, always (its `gpu_access` shocks go); 'on': as is."""
+    """'off': the region may buy every GPU, always, at home and abroad; 'on': as is.
+
+    Its `gpu_access` shocks go, and so does its place among a GPU's `barred_homes`.
+    """
     if value == "off":
         region = binding["region"]
         for gpu in data["gpus"]:
             if gpu["regions"] is not None and region not in gpu["regions"]:
                 gpu["regions"].append(region)
+            gpu["barred_homes"] = [h for h in gpu["barred_homes"] if h != region]
         data["shocks"] = [
             s for s in data["shocks"] if not (s["kind"] == "gpu_access" and s["region"] == region)
         ]
@@ -320,6 +325,27 @@ def _read_throughput(scenario: Scenario, binding: Binding) -> float | None:
     """A GPU's relative throughput; no knob for the reference GPU (1 by definition)."""
     others = scenario.gpus[1:]
     return next((g.relative_throughput for g in others if g.name == binding["gpu"]), None)
+
+
+def _sited(scenario: Scenario, home: str, region: str | None = None) -> list[Any]:
+    """Sites abroad of the providers homed in `home` (in `region` only, if given)."""
+    homes = {p.name: p.home for p in scenario.all_providers}
+    return [s for s in scenario.sites if homes[s.provider] == home and region in (None, s.region)]
+
+
+def _write_sites(data: Data, binding: Binding, value: Any) -> None:
+    """'off': the providers homed in the region serve from home only (their sites go)."""
+    if value == "off":
+        homes = {p["name"]: p["home"] for p in _provider_tables(data)}
+        data["sites"] = [s for s in data["sites"] if homes[s["provider"]] != binding["region"]]
+
+
+def _read_site_permission(scenario: Scenario, binding: Binding) -> float | None:
+    """Permission of a host for a home, where a firm of that home may build there by value."""
+    region, home = binding["region"], binding["home"]
+    if not [s for s in _sited(scenario, home, region) if s.open_step is None]:
+        return None
+    return scenario.site_permission.get(region, {}).get(home, 1.0)
 
 
 def _gpu_table(data: Data, name: str) -> dict[str, Any]:
@@ -604,6 +630,29 @@ PARAMETERS: tuple[Parameter, ...] = (
         step=0.01,
         read=lambda s, b: _platform(s, b).porting_per_month,
         write=lambda d, b, v: _platform_table(d, b["platform"]).update(porting_per_month=v),
+    ),
+    CategoricalParameter(
+        pattern="sites_{region}",
+        label="Sites abroad of {region} firms",
+        unit="",
+        doc="'off': providers homed in {region} serve from home only, no sites abroad; "
+        "'on': as written",
+        choices=lambda: ("on", "off"),
+        read=lambda s, b: "on" if _sited(s, b["region"]) else None,
+        write=_write_sites,
+    ),
+    RealParameter(
+        pattern="site_permission_{region}_{home}",
+        label="Permission of {region} for {home} sites",
+        unit="probability",
+        doc="probability that {region} lets a firm homed in {home} open a site decided by value",
+        low=0.0,
+        high=1.0,
+        step=0.05,
+        read=_read_site_permission,
+        write=lambda d, b, v: (
+            d["site_permission"].setdefault(b["region"], {}).update({b["home"]: v})
+        ),
     ),
     CategoricalParameter(
         pattern="strategy_{provider}",

@@ -52,6 +52,8 @@ class Purpose(IntEnum):
     shock for it) is keyed by `key_of(name)`, not by its list position."""
     NEWS = 7
     """Who hears of a release or an entrant."""
+    SITE = 8
+    """Whether a host region permits a provider's site abroad (once per site and run)."""
 
 
 class Streams:

@@ -288,7 +288,10 @@ class _Shock(_Strict):
 
 
 class ElectricityShock(_Shock):
-    """A region's power prices change: every provider homed there pays `factor` times more."""
+    """A region's power prices change: its providers and its sites pay `factor` times more.
+
+    Providers homed there, and every site built there (`model/sites.py`), before or after.
+    """
 
     kind: Literal["electricity"]
     region: str
@@ -404,6 +407,10 @@ class GpuType(_Strict):
     platform: str | None = None
     """Software stack it runs (CUDA, CANN), one of `Scenario.platforms`; None: a stack every
     model runs at full throughput."""
+    barred_homes: list[str] = Field(default_factory=list)
+    """Homes of firms that may not buy it anywhere, at a site abroad too: the US rule of
+    October 2023 that requires a licence for exports to firms headquartered in arms-embargoed
+    countries (China among them), wherever they are (`model/sites.py`)."""
 
 
 class Platform(_Strict):
@@ -416,6 +423,11 @@ class Platform(_Strict):
     porting_per_month: Probability = 0.0
     """Share of the remaining gap a provider closes each month it plans on or runs the
     platform's GPUs (kernels, quantization and parallelism tuned by doing); 0: the gap stays."""
+
+
+def _may_buy(gpu: GpuType, region: str, home: str) -> bool:
+    """Whether a firm of `home` may buy `gpu` at a site in `region` at the start."""
+    return (gpu.regions is None or region in gpu.regions) and home not in gpu.barred_homes
 
 
 class GpuAccessShock(_Shock):
@@ -464,6 +476,44 @@ class LinkSpec(_Strict):
 
 
 # ---- end networks ----
+
+
+# ---- sites (issue 14, model/sites.py) ----
+class SiteSpec(_Strict):
+    """A data center a provider may run abroad: investment, against export from home.
+
+    Its capacity has its own fleet, power price, PUE and GPUs (those its host region may
+    buy); developers see the latency of the provider's nearest open site. Built on a date
+    (`open_step`: history) or when its value to the firm exceeds its cost (`model/sites.py`).
+    """
+
+    provider: str
+    region: str
+    """Host region: not the provider's home (its home capacity is the provider's own)."""
+    open_step: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    """Month it opens, as it happened (ordered `lead_months` before, from month 1 on); None:
+    the provider decides by value, from `earliest_step`, if the host permits."""
+    earliest_step: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """First month the provider may decide to build it (value rule only)."""
+    sunk_cost_usd: Annotated[float, Field(ge=0.0, le=1e12)] = 0.0
+    """Cost of opening it beyond its GPUs (land, building shell, permits, local entity), paid
+    when ordered and lost on exit; the GPUs are bought by the fleet's orders."""
+    lead_months: Annotated[int, Field(ge=0, le=120)] = 12
+    """Months from the order to its first service (construction and permits)."""
+    opex_fixed_usd_per_month: Annotated[
+        float, Field(ge=0.0, le=1e12), zero_or_from_floor(1e12, "USD")
+    ] = 0.0
+    """Fixed cost of running it (local staff, legal entity, network), from its opening."""
+    pue: Annotated[float, Field(ge=1.0, le=5.0)] | None = None
+    """Its facility's PUE; None: the provider's own (its engineering travels with it)."""
+    electricity_usd_per_kwh: UsdPerKwh | None = None
+    """Its power price (a PPA); None: the host region's grid price (its carbon price added)."""
+    latency_ms: Annotated[float, Field(ge=0.0, le=1e5)] | None = None
+    """Round trip from the host region's developers to it; None: `latency_ms[host][host]`.
+    Developers elsewhere reach it over `latency_ms[their region][host]`."""
+
+
+# ---- end sites ----
 Shock = Annotated[
     ElectricityShock
     | CarbonShock
@@ -515,6 +565,12 @@ class Scenario(_Strict):
     """Network operators' premium lines, sold to every provider of a home (`model/networks.py`)."""
     platforms: list[Platform] = Field(default_factory=list)
     """Software stacks of the compute market's GPUs (`GpuType.platform`); empty: one stack."""
+    sites: list[SiteSpec] = Field(default_factory=list)
+    """Data centers abroad (`model/sites.py`); empty: every provider serves from home."""
+    site_permission: dict[str, dict[str, Probability]] = Field(default_factory=dict)
+    """`site_permission[host_region][provider_home]`: probability that the host lets a firm
+    of that home open a site decided by value (ownership caps, security reviews); entries
+    left out are 1. Drawn once per site and run."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -535,6 +591,7 @@ class Scenario(_Strict):
         for field, matrix, complete in (
             ("latency_ms", self.latency_ms, True),
             ("access", self.access, False),
+            ("site_permission", self.site_permission, False),
         ):
             problems += _matrix_problems(field, matrix, names, complete)
         entrants = {s.provider.name: s.step for s in self.shocks if isinstance(s, EntryShock)}
@@ -610,9 +667,41 @@ class Scenario(_Strict):
                         f"links.{i}.{field}: {getattr(link, field)!r} is not a region; "
                         f"one of {names}"
                     )
+        problems += self._site_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _site_problems(self) -> list[str]:
+        """A site's provider and region exist, it is abroad, once per pair, and can buy a GPU."""
+        names, problems = self.region_names, []
+        homes = {p.name: p.home for p in self.all_providers}
+        seen = set()
+        for i, site in enumerate(self.sites):
+            if site.provider not in homes:
+                problems.append(
+                    f"sites.{i}.provider: {site.provider!r} is not a provider; one of {list(homes)}"
+                )
+                continue
+            if site.region not in names:
+                problems.append(
+                    f"sites.{i}.region: {site.region!r} is not a region; one of {names}"
+                )
+                continue
+            if site.region == homes[site.provider]:
+                problems.append(
+                    f"sites.{i}.region: {site.region!r} is {site.provider}'s home; a site is abroad"
+                )
+            if (site.provider, site.region) in seen:
+                problems.append(f"sites.{i}: {site.provider} has a site in {site.region} already")
+            seen.add((site.provider, site.region))
+            if self.gpus and not [
+                g for g in self.gpus if _may_buy(g, site.region, homes[site.provider])
+            ]:
+                problems.append(
+                    f"sites.{i}: a {homes[site.provider]} firm may buy no GPU in {site.region}"
+                )
+        return problems
 
     def _compute_market_problems(self, located: list[tuple[str, ProviderSpec]]) -> list[str]:
         """GPU names, the reference GPU, hardware fields, and a GPU every home may buy, always."""
@@ -635,9 +724,12 @@ class Scenario(_Strict):
                 problems.append(
                     f"gpus.{i}.platform: {g.platform!r} is not a platform; one of {platforms}"
                 )
-            for r in g.regions or ():
-                if r not in names:
-                    problems.append(f"gpus.{i}.regions: {r!r} is not a region; one of {names}")
+            for field, listed in (("regions", g.regions or ()), ("barred_homes", g.barred_homes)):
+                problems += [
+                    f"gpus.{i}.{field}: {r!r} is not a region; one of {names}"
+                    for r in listed
+                    if r not in names
+                ]
         for where, p in located:
             if p.platform is not None and p.platform not in platforms:
                 problems.append(
@@ -672,7 +764,7 @@ class Scenario(_Strict):
             problems += [
                 f"gpus: {r}'s providers may buy no GPU"
                 for r in homes
-                if r in names and not [g for g in self.gpus if g.regions is None or r in g.regions]
+                if r in names and not [g for g in self.gpus if _may_buy(g, r, r)]
             ]
         return problems
 

@@ -7,7 +7,7 @@ the other regions' level (or to a neutral reference). A factor is a set of knobs
 as written. Factors are grouped into the article's rationales: `energy` (power price, PUE,
 utilization; with a compute market, GPU efficiency), `industrial` (access abroad,
 open-weights reach, home bias; with a compute market, domestic accelerators and domestic
-models on domestic compute) and
+models on domestic compute; with sites, investment abroad) and
 `globalization` (homogenization, demand growth).
 
 The change is split by the Owen value (Owen 1977, "Values of games with a priori unions"):
@@ -169,6 +169,7 @@ def default_factors(scenario: Scenario, home: str = HOME) -> list[Factor]:
             {f"param_{p.name}_target_utilization": float(utilization) for p in ours},
         ),
         *_compute_factors(scenario, home),
+        *_site_factors(scenario, home),
         Factor("access abroad", "industrial", access),
         Factor("open-weights reach", "industrial", {"open_weights_awareness": 1.0}),
         Factor("home bias", "industrial", {"home_bias": 0.0}),
@@ -211,6 +212,20 @@ def _compute_factors(scenario: Scenario, home: str) -> list[Factor]:
     return out
 
 
+def _site_factors(scenario: Scenario, home: str) -> list[Factor]:
+    """With sites abroad: `investment abroad`, `home`'s firms serve from home only.
+
+    Industrial, not energy or globalization: a firm's site abroad is outward direct
+    investment, the instrument of the "going out" industrial policy behind the Chinese
+    clouds' regions abroad (docs/calibration.md, cal B.12), and it buys the host's power,
+    not home's. Its counterfactual is a neutral reference, no sites abroad, not the other
+    regions' level (US firms build abroad too): the factor reads what building abroad adds.
+    """
+    if f"sites_{home}" not in knobs_of(scenario):
+        return []
+    return [Factor("investment abroad", "industrial", {f"sites_{home}": "off"})]
+
+
 def by_group(factors: Sequence[Factor]) -> list[Factor]:
     """One factor per group, all its knobs together: the group Shapley values in 2^groups runs.
 
@@ -250,6 +265,14 @@ OUTCOMES: dict[str, Outcome] = {
         "share of the home region's providers' tokens served abroad",
         "home providers' tokens served abroad (%)",
         lambda flows, home: float(cross_border_by_home(flows).get(home, np.nan)),
+    ),
+    "share_abroad_invested": Outcome(
+        "share of the home region's providers' tokens served abroad from their sites abroad",
+        "home providers' tokens served abroad from sites abroad (%)",
+        lambda flows, home: float(
+            _home_flows(flows, home).query("cross_border")["invested_mtok"].sum()
+            / _home_flows(flows, home)["served_mtok"].sum()
+        ),
     ),
     "world_share": Outcome(
         "home region's providers' share of all tokens served",

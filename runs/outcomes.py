@@ -8,10 +8,13 @@ frames or a reporter function from an installed package:
                     and step == 36"                     # (one line in the file)
     cn_margin = "mean(price_usd_per_mtok - unit_cost_usd_per_mtok) in providers
                  where provider == 'cn_lowcost'"
+    cn_invested_36 = "sum(invested_mtok) in flows where home_region == 'CN' and cross_border
+                      and step == 36"                   # served abroad from sites abroad
     my_index = "mypackage.reporters:concentration"      # called as f(model) -> float
 
 Expressions are `AGG(EXPR) in FRAME [where CONDITION]`: AGG one of `AGGREGATES`, FRAME one of
-`providers`, `market`, `flows` (the frames of `TokenMarket.provider_frame()`, ...), EXPR and
+`providers`, `market`, `flows`, `sites` (the frames of `TokenMarket.provider_frame()`, ...,
+`site_frame()`), EXPR and
 CONDITION pandas expressions (`DataFrame.eval`, `DataFrame.query`) restricted to the frame's
 column names, numbers, strings, arithmetic, comparisons and and/or/not: no attributes, calls,
 subscripts or `@` variables, so an expression cannot run code. A reporter function does run
@@ -39,7 +42,7 @@ PREFIX = "outcome_"
 AGGREGATES = ("sum", "mean", "min", "max", "count")
 """How the rows an expression selects become one number (count: rows selected)."""
 
-FRAMES = ("providers", "market", "flows")
+FRAMES = ("providers", "market", "flows", "sites")
 
 _EXPRESSION = re.compile(
     rf"\s*(?P<agg>{'|'.join(AGGREGATES)})\s*\((?P<expr>.+?)\)\s+in\s+(?P<frame>\w+)"
@@ -97,6 +100,7 @@ def evaluate_all(outcomes: Mapping[str, str], model: TokenMarket) -> dict[str, f
             "providers": model.provider_frame(),
             "market": model.market_frame(),
             "flows": model.flow_frame(),
+            "sites": model.site_frame(),
         }
         if parsed
         else {}
@@ -106,12 +110,25 @@ def evaluate_all(outcomes: Mapping[str, str], model: TokenMarket) -> dict[str, f
 
 def frame_columns() -> dict[str, list[str]]:
     """The columns of each frame an expression may name (the model's documented columns)."""
-    from tokenmarket.model.market import FRAME_KEYS, MARKET_COLUMNS, PROVIDER_COLUMNS
+    from tokenmarket.model.market import (
+        FRAME_KEYS,
+        MARKET_COLUMNS,
+        PROVIDER_COLUMNS,
+        SITE_COLUMNS,
+    )
 
     return {
         "providers": [*FRAME_KEYS, "provider", "region", "strategy", *PROVIDER_COLUMNS],
         "market": [*FRAME_KEYS, *MARKET_COLUMNS],
-        "flows": [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"],
+        "flows": [
+            *FRAME_KEYS,
+            "developer_region",
+            "home_region",
+            "served_mtok",
+            "cross_border",
+            "invested_mtok",
+        ],
+        "sites": [*FRAME_KEYS, "provider", "home_region", "site_region", *SITE_COLUMNS],
     }
 
 

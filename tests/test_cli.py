@@ -62,7 +62,14 @@ PRODUCT_KEYS = [
     "cost_per_task_usd",
     "token_share",
 ]
-FLOW_KEYS = [*FRAME_KEYS, "developer_region", "home_region", "served_mtok", "cross_border"]
+FLOW_KEYS = [
+    *FRAME_KEYS,
+    "developer_region",
+    "home_region",
+    "served_mtok",
+    "cross_border",
+    "invested_mtok",
+]
 TOKENMARKET = Path(sys.executable).parent / "tokenmarket"
 
 

@@ -227,11 +227,10 @@ class TestPlatformCompatibility:
         e0, rate = stack.foreign_efficiency, stack.porting_per_month
         ascend, h20 = market.names.index("ascend_910c"), market.names.index("h20")
         porting, idle = [p for p in model.provider_list if p.region == "CN"][:2]
-        nothing = np.zeros(len(market.names), dtype=bool)
-        porting.gpu, idle.gpu = ascend, h20
+        on_ascend, on_h20 = (np.arange(len(market.names)) == g for g in (ascend, h20))
         for n in range(1, 13):
-            market.port(porting, nothing)
-            market.port(idle, nothing)
+            market.port(porting, on_ascend)
+            market.port(idle, on_h20)
             gap = 1.0 - market.efficiency[porting.index, ascend]
             assert math.isclose(gap, (1.0 - e0) * (1.0 - rate) ** n, rel_tol=1e-12)
             assert market.efficiency[idle.index, ascend] == e0

@@ -167,12 +167,15 @@ def test_default_factors_move_china_to_the_others_level():
     assert power > grid["CN"]
     # every foreign region may reach the other foreign homes fully in going_global
     assert set(factors["access abroad"].counterfactual.values()) == {1.0}
-    # with the compute market: energy has four factors, industrial five, globalization three
+    # with the compute market and sites: energy has four factors, industrial six (domestic
+    # models on domestic compute: CANN's gap closed; investment abroad: CN's sites go),
+    # globalization three
     assert factors["GPU efficiency"].counterfactual == {"export_controls_CN": "off"}
     assert factors["domestic accelerators"].counterfactual == {"throughput_ascend_910c": 1.0}
     ported = factors["domestic models on domestic compute"].counterfactual
     assert ported == {"platform_efficiency_cann": 1.0}
-    assert count_runs(default_factors(spec), 5) == (8 + 4 * 14 + 4 * 30 + 4 * 6) * 5
+    assert factors["investment abroad"].counterfactual == {"sites_CN": "off"}
+    assert count_runs(default_factors(spec), 5) == (8 + 4 * 14 + 4 * 62 + 4 * 6) * 5
 
 
 def test_a_factor_with_an_unknown_knob_fails_before_any_run():

@@ -46,6 +46,7 @@ def test_frames_are_tidy_with_documented_columns():
         "home_region",
         "served_mtok",
         "cross_border",
+        "invested_mtok",
     }
     assert providers["customers"].dtype == np.int64
     for frame in (providers, market, flows):

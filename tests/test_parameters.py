@@ -49,9 +49,9 @@ def test_knobs_json_lists_units_bounds_and_strategy_params(capsys):
         assert ("low" in row and "high" in row) == (row["kind"] != "categorical")
         assert row["unit"] or row["kind"] == "categorical" or row["name"] == "synthetic_seed"
     kinds = Counter(row["kind"] for row in rows)
-    # price_utility, cost_view, export controls on CN, one strategy per provider: 7
-    # incumbents, 4 potential entrants
-    assert kinds["categorical"] == 2 + 1 + 7 + 4
+    # price_utility, cost_view, export controls on CN, sites abroad of CN and US firms, one
+    # strategy per provider: 7 incumbents, 4 potential entrants
+    assert kinds["categorical"] == 2 + 1 + 2 + 7 + 4
     assert by_name["strategy_us_inference_cloud"]["default"] == "cost_plus"
 
 
