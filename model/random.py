@@ -42,7 +42,8 @@ class Purpose(IntEnum):
     REVIEW = 3
     """Whether a developer reviews its choice this month."""
     TASTE = 4
-    """The taste shocks of a review: one Gumbel stream per option, keyed by its name."""
+    """The taste shocks of a review: one Gumbel stream per option, keyed by its name (with
+    persistent tastes, the month's fresh draw, taken where a renewal falls)."""
     RATIONING = 5
     """Which customers of a short provider are rationed."""
     STRATEGY = 6
@@ -52,6 +53,9 @@ class Purpose(IntEnum):
     shock for it) is keyed by `key_of(name)`, not by its list position."""
     NEWS = 7
     """Who hears of a release or an entrant."""
+    RENEWAL = 8
+    """Whether a developer's persistent taste for an option is renewed (`demand.Tastes`),
+    keyed like the taste draw it renews."""
 
 
 class Streams:
