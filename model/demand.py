@@ -213,7 +213,8 @@ class Tastes:
       exactly logit every month (`ChoiceWeights.probabilities()`), the log-sum is still
       the expected maximum utility, and the first choice (at formation, or of an entrant's
       product) is a fresh draw.
-    - Corr(eps_t, eps_t+k) = rho^k: the draws agree when no renewal fell in between.
+    - Corr(eps_t, eps_t+k) = rho^k: the draws agree when no renewal fell in between, so
+      rho is the share of the taste variance carried from one month to the next.
 
     What persistence changes is the joint law over time: a reviewer meets its old draws,
     which are the ones that made its current choice best, so a rival's extra product is no
