@@ -9,7 +9,8 @@ cell (a few dozen rows) and gathered, never per developer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -193,6 +194,74 @@ class ChoiceWeights:
         return self.top + self.mu * np.log(self.weights.sum(axis=1))
 
 
+@dataclass(slots=True)
+class Tastes:
+    """Persistent idiosyncratic tastes: each developer's taste draw in force per stream key.
+
+    A developer's taste for an option (its prompts tuned to the API, its evals run on it) is
+    a match that lasts until it is renewed: each month, with probability 1 - `persistence`,
+    the draw is replaced by an independent one (a renewal process). A draw is only read when
+    the developer reviews, so it is updated then: read again after k months it is kept with
+    probability rho^k, else replaced by the month's fresh draw, the same law as renewing
+    every month. Two facts make it a drop-in for memoryless shocks:
+
+    - Each month the draws in force are exactly the memoryless ones in law. For a developer,
+      the draw in force for option j was made in some month s_j that the renewals alone
+      decide, independently of the draws' values, and draws of distinct (month, option)
+      streams are independent; so given the renewals they are independent Gumbel(0, mu)
+      (or the line's stable draw), hence also unconditionally. The frictionless choice is
+      exactly logit every month (`ChoiceWeights.probabilities()`), the log-sum is still
+      the expected maximum utility, and the first choice (at formation, or of an entrant's
+      product) is a fresh draw.
+    - Corr(eps_t, eps_t+k) = rho^k: the draws agree when no renewal fell in between, so
+      rho is the share of the taste variance carried from one month to the next.
+
+    What persistence changes is the joint law over time: a reviewer meets its old draws,
+    which are the ones that made its current choice best, so a rival's extra product is no
+    longer a fresh chance each month to beat it. Inertia is then partly persistent
+    heterogeneity of tastes, not only the switching cost (state dependence); Dubé, Hitsch
+    and Rossi (2010, RAND J. Econ. 41(3)) show the two must be told apart. rho = 0 is the
+    memoryless model exactly; rho = 1 a developer's draws never change.
+    """
+
+    persistence: float
+    """rho: the probability a taste draw is kept from one month to the next."""
+    value: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per stream key, (n,): the draw in force (NaN: never drawn)."""
+    read: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per stream key, (n,) int: the month the developer last read it (-1: never)."""
+
+    def in_force(
+        self,
+        key: int,
+        fresh: np.ndarray,
+        streams: Streams,
+        month: int,
+        population: int,
+        reviewers: np.ndarray,
+    ) -> np.ndarray:
+        """The reviewers' draws of `key` this month, `fresh` being the month's new draws.
+
+        A never-read draw is `fresh`; one read k months ago is kept with probability rho^k
+        (one RENEWAL uniform per developer, keyed like the draw, so an entrant moves no
+        one else's renewals); read this month already, it is kept. rho = 0 draws nothing
+        more: rho^k is then 0 or 1.
+        """
+        if key not in self.value:
+            self.value[key] = np.full(population, np.nan)
+            self.read[key] = np.full(population, -1)
+        last = self.read[key][reviewers]
+        keep = np.where(last < 0, 0.0, self.persistence ** (month - last))
+        renew = keep < 1.0
+        if self.persistence > 0.0:
+            u = streams.uniform(Purpose.RENEWAL, month, population, key, rows=reviewers)
+            renew &= u >= keep
+        drawn = np.where(renew, fresh, self.value[key][reviewers])
+        self.value[key][reviewers] = drawn
+        self.read[key][reviewers] = month
+        return drawn
+
+
 def choose(
     pop: Population,
     reviewers: np.ndarray,
@@ -206,10 +275,11 @@ def choose(
     tier_cost_share: float = 1.0,
     nest_scale: float = 1.0,
     nest_keys: list[int] | None = None,
+    tastes: Tastes | None = None,
 ) -> np.ndarray:
     """New choices of the `reviewers` (row indices): random utility with a switching cost.
 
-    The rule: fresh Gumbel(0, mu) taste shocks on every option; a reviewer moves to its best
+    The rule: Gumbel(0, mu) taste shocks on every option; a reviewer moves to its best
     alternative only if that beats its current option's utility plus its switching cost
     (leaving or entering the outside option included). A current product no longer
     available (exited, access withdrawn) has utility -inf, so its customers must move.
@@ -230,6 +300,10 @@ def choose(
     order, with three draws, needed fewer draws, but a small change in any one weight moved
     the boundaries between all later options, and an entrant moved them all: paired runs
     came apart; `benchmarks/bench_crn.py`.)
+
+    With `tastes` the shocks persist (`Tastes`: each draw, the nest's stable ones included,
+    is kept from the reviewer's last review with probability rho^months, else this month's
+    draw is taken), and are recorded there; without, every review draws afresh.
     """
     mu = weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
@@ -237,12 +311,32 @@ def choose(
     current = pop.choice[reviewers]
     column = np.where(current == OUTSIDE, outside, current)
     rows = np.arange(reviewers.size)
-    shocks = -np.log(
-        [streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers) for k in keys]
-    ).T
+
+    def persist(key: int, fresh: np.ndarray) -> np.ndarray:
+        """The draw in force: `fresh` without tastes, else as `Tastes.in_force` keeps it."""
+        if tastes is None:
+            return fresh
+        return tastes.in_force(key, fresh, streams, month, pop.size, reviewers)
+
+    shocks = np.column_stack(
+        [
+            persist(
+                k, -np.log(streams.exponential(Purpose.TASTE, month, pop.size, k, rows=reviewers))
+            )
+            for k in keys
+        ]
+    )
     if provider_of is not None and nest_scale < 1.0 and nest_keys is not None:
         shocks[:, :-1] = nested_shocks(
-            shocks[:, :-1], provider_of, nest_scale, streams, month, pop.size, reviewers, nest_keys
+            shocks[:, :-1],
+            provider_of,
+            nest_scale,
+            streams,
+            month,
+            pop.size,
+            reviewers,
+            nest_keys,
+            persist,
         )
     with np.errstate(divide="ignore"):
         utility = mu * (np.log(w) + shocks)
@@ -271,6 +365,7 @@ def nested_shocks(
     population: int,
     reviewers: np.ndarray,
     nest_keys: list[int],
+    persist: Callable[[int, np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """Taste shocks of a nested logit by provider from independent Gumbel ones (n, products).
 
@@ -282,6 +377,9 @@ def nested_shocks(
     mixture is Cardell 1997, Econometric Theory 13). S_p is drawn by Kanter's (1975) formula
     from a uniform angle and an exponential. A one-product line keeps its Gumbel draw: for a
     single option the two laws are the same, so one-tier markets draw as before.
+    `persist(key, fresh draws)`, the draws in force, keeps a line's ln S_p like a taste
+    (`Tastes`); each month's (G_j, S_p) are then still independent with their laws, so the
+    nested logit holds every month.
     """
     lines, counts = np.unique(provider_of, return_counts=True)
     shocks = gumbel.copy()
@@ -297,6 +395,7 @@ def nested_shocks(
                 - np.log(np.sin(angle)) / a
                 + (1.0 - a) / a * (np.log(np.sin((1.0 - a) * angle)) - np.log(e))
             )
+        log_stable = persist(key, log_stable)
         tiers = provider_of == line
         shocks[:, tiers] = a * (gumbel[:, tiers] + log_stable[:, None])
     return shocks

@@ -312,6 +312,7 @@ class TokenMarket(mesa.Model):
         for shock in spec.shocks:
             self._shocks_by_step.setdefault(shock.step, []).append(shock)
         self.population = self._draw_population()
+        self.tastes = demand.Tastes(spec.market.taste_persistence)
         self.developers = Developer.create_agents(
             self, spec.n_developers, row=np.arange(spec.n_developers)
         )
@@ -1004,13 +1005,14 @@ class TokenMarket(mesa.Model):
         ] + [OUTSIDE_KEY]
 
     def _nesting(self) -> dict[str, Any]:
-        """`demand.choose`'s product structure: lines, the tier-change cost, the nest scale."""
+        """`demand.choose`'s product structure (lines, tier-change cost, nest scale), tastes."""
         market = self.spec.market
         return {
             "provider_of": self.product_provider,
             "tier_cost_share": market.tier_switching_cost_share,
             "nest_scale": market.tier_nest_scale,
             "nest_keys": [key_of(f"{p.name}/line") for p in self.provider_list],
+            "tastes": self.tastes,
         }
 
     def _choose(self) -> None:

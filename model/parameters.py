@@ -471,6 +471,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         write=_set_top("market", "tier_nest_scale"),
     ),
     RealParameter(
+        pattern="taste_persistence",
+        label="Taste persistence",
+        unit="share kept / month",
+        doc="monthly probability a developer's taste draw for an option is kept (0 memoryless)",
+        low=0.0,
+        high=1.0,
+        step=0.05,
+        read=lambda s, b: s.market.taste_persistence,
+        write=_set_top("market", "taste_persistence"),
+    ),
+    RealParameter(
         pattern="demand_growth",
         label="Demand growth",
         unit="share / month",

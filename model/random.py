@@ -42,7 +42,8 @@ class Purpose(IntEnum):
     REVIEW = 3
     """Whether a developer reviews its choice this month."""
     TASTE = 4
-    """The taste shocks of a review: one Gumbel stream per option, keyed by its name."""
+    """The taste shocks of a review: one Gumbel stream per option, keyed by its name (with
+    persistent tastes, the month's fresh draw, taken where a renewal falls)."""
     RATIONING = 5
     """Which customers of a short provider are rationed."""
     STRATEGY = 6
@@ -54,6 +55,9 @@ class Purpose(IntEnum):
     """Who hears of a release or an entrant."""
     SITE = 8
     """Whether a host region permits a provider's site abroad (once per site and run)."""
+    RENEWAL = 9
+    """Whether a developer's persistent taste for an option is renewed (`demand.Tastes`),
+    keyed like the taste draw it renews."""
 
 
 class Streams:

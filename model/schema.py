@@ -107,6 +107,11 @@ class Segment(_Strict):
     tokens_per_task_growth_per_month: Annotated[float, Field(ge=-0.5, le=1.0)] = 0.0
     """Growth of tokens per task (agentic and reasoning use): demand in tokens grows with it."""
     # --- end tiers ---
+    taste_persistence: Probability = 0.7
+    """rho: the monthly probability a developer's taste draw for an option is kept (`demand.
+    Tastes`, a renewal process; 0 is memoryless, a fresh draw at every review). 0.7 = exp(-30.4
+    / 87): the match renews when the model behind the option changes, and developers' primary
+    model tenure averages 87 days (cal B.7, Flexera 2026 [S]); docs/calibration.md."""
 
 
 # --- tiers (issue 12): a provider's line of models, and demand in tasks -------------------
@@ -202,6 +207,11 @@ class ProviderSpec(_Strict):
         return self.tiers or [TierSpec(name="main")]
 
     # --- end tiers ---
+    taste_persistence: Probability = 0.7
+    """rho: the monthly probability a developer's taste draw for an option is kept (`demand.
+    Tastes`, a renewal process; 0 is memoryless, a fresh draw at every review). 0.7 = exp(-30.4
+    / 87): the match renews when the model behind the option changes, and developers' primary
+    model tenure averages 87 days (cal B.7, Flexera 2026 [S]); docs/calibration.md."""
 
 
 class Market(_Strict):
@@ -273,6 +283,11 @@ class Market(_Strict):
     tiers of a line are independent options, IIA), toward 0 a line counts as one option when
     a developer weighs another provider. From 0.05: the stable draw's exponents are 1/lambda."""
     # --- end tiers ---
+    taste_persistence: Probability = 0.7
+    """rho: the monthly probability a developer's taste draw for an option is kept (`demand.
+    Tastes`, a renewal process; 0 is memoryless, a fresh draw at every review). 0.7 = exp(-30.4
+    / 87): the match renews when the model behind the option changes, and developers' primary
+    model tenure averages 87 days (cal B.7, Flexera 2026 [S]); docs/calibration.md."""
     entry_review_months: Annotated[int, Field(ge=1, le=120)] = 3
     """A potential entrant weighs entering every this many months (`model/entry.py`)."""
     entry_hurdle: Annotated[float, Field(ge=1.0, le=10.0)] = 1.0

@@ -3,6 +3,8 @@
 That the market does not depend on the resolution is `tests/test_resolution.py`.
 """
 
+import copy
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,6 +56,34 @@ def test_an_option_no_one_can_choose_changes_no_choice():
     assert np.array_equal(
         plain, demand.choose(pop, everyone, widened, model.streams, 4, entrant_keys)
     )
+
+
+def test_an_entrant_leaves_everyone_elses_persistent_tastes_alone():
+    """Months of reviews with and without an entrant no one can choose: every other option's
+    draws in force (kept or renewed) are the same, and so is every choice."""
+    model = TokenMarket("classroom", rng=6, n_developers=3000, taste_persistence=0.7)
+    model.run_for(3)
+    pop, weights, keys = model.population, model._choice_weights(), model._option_keys()
+    widened = demand.ChoiceWeights(
+        np.insert(weights.weights, -1, 0.0, axis=1), weights.top, weights.mu
+    )
+    entrant_keys = [*keys[:-1], key_of("an entrant"), keys[-1]]
+    runs = []
+    for w, k in ((weights, keys), (widened, entrant_keys)):
+        tastes = copy.deepcopy(model.tastes)
+        choices = [
+            demand.choose(
+                pop, np.arange(month, pop.size, 2), w, model.streams, month, k, tastes=tastes
+            )
+            for month in range(4, 9)
+        ]
+        runs.append((choices, tastes))
+    (plain, alone), (widened_choices, with_entrant) = runs
+    assert all(np.array_equal(a, b) for a, b in zip(plain, widened_choices, strict=True))
+    for key in keys:
+        assert np.array_equal(alone.value[key], with_entrant.value[key], equal_nan=True)
+    kept = alone.value[keys[0]] == model.tastes.value[keys[0]]
+    assert 0.05 < kept.mean() < 0.95  # some draws were kept, some renewed
 
 
 def test_a_providers_draws_follow_its_name_not_its_place_in_the_list(make_variant):
