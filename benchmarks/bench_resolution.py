@@ -8,7 +8,7 @@ Per resolution it prints the window's Chinese share of tokens, HHI and served-we
 price (mean and standard error over seeds), the effective number of agents behind each
 incumbent's demand at the window's last month ((sum d) ** 2 / sum d ** 2 over its customers)
 and the same outcomes split by whether a US lab (the multi-tier `differentiation` firms)
-posted a scarcity premium by month 2, i.e. was short of capacity in its first month or two
+posted a scarcity premium by month 2, i.e. was short of capacity at the start or in month 1
 (docs/variance.md, "Since model tiers").
 """
 
