@@ -63,8 +63,9 @@ def assert_agree(scenario: str, designs: dict[int, int], window: tuple[int, int]
     reason="going_global drifts with resolution (HHI 0.219 at 2,000 against 0.229 at 40,000 "
     "developers; Chinese share 0.106 against 0.086): with few agents a US lab's realized demand "
     "strays from the expected demand its first fleet was sized for, it runs short a month or two "
-    "earlier and the scarcity premium's ratchet keeps its higher price (docs/variance.md, 'Since "
-    "model tiers'); no fix yet keeps the fine-resolution answer",
+    "earlier and the scarcity premium's ratchet keeps its higher price; small providers build "
+    "irreversible capacity for their noisier demand's peaks (docs/variance.md, 'Since model "
+    "tiers'); no fix yet keeps the fine-resolution answer",
 )
 def test_going_global_at_2000_and_40000_developers_agree_on_2025():
     """Months 13-24: the Chinese share of tokens, served abroad, cross-border, price, HHI."""
