@@ -5,9 +5,9 @@ Run as `.venv/bin/python benchmarks/bench_variance.py` (about 2 minutes on 2 cor
 
 Two populations of the same size, run over the same seeds:
 - "proportional": agents per region x segment cell in proportion to developers
-  (`TokenMarket.allocation_exponent = 0`), every agent of equal weight;
-- "by sqrt(demand)" (the model's): agents in proportion to developers x sqrt(mean demand),
-  each weighted by the developers it stands for (`TokenMarket._draw_population`).
+  (`TokenMarket.size_bias = 0`), every agent of equal weight;
+- "by size" (the model's): agents drawn with probability proportional to their demand at
+  the start, each weighted by the developers it stands for (`TokenMarket._draw_population`).
 Both are unbiased samples of the same market, so their means must agree; the ratio of the
 variances is what the allocation saves in seeds (a ratio of 4 is four times fewer seeds for
 the same interval). Printed per outcome at `--month`: mean and sd under each, the variance
@@ -31,10 +31,10 @@ from tokenmarket.model.market import TokenMarket
 class ProportionalMarket(TokenMarket):
     """TokenMarket with agents in proportion to developers, all of weight one."""
 
-    allocation_exponent = 0.0
+    size_bias = 0.0
 
 
-ALLOCATIONS = {"proportional": ProportionalMarket, "by sqrt(demand)": TokenMarket}
+ALLOCATIONS = {"proportional": ProportionalMarket, "by size": TokenMarket}
 
 
 def one_run(job: tuple[str, str, int, int, int]) -> list[dict]:
@@ -77,7 +77,7 @@ def main() -> None:
         {
             **{f"mean {a}": stats[("mean", a)] for a in ALLOCATIONS},
             **{f"sd {a}": stats[("std", a)] for a in ALLOCATIONS},
-            "variance ratio": (stats[("std", "proportional")] / stats[("std", "by sqrt(demand)")])
+            "variance ratio": (stats[("std", "proportional")] / stats[("std", "by size")])
             ** 2,
             **{
                 f"seeds {a}": np.ceil((1.96 * stats[("std", a)] / half_width) ** 2).astype(int)

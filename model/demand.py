@@ -89,19 +89,29 @@ def stratified_uniforms(group: np.ndarray, rng: np.random.Generator, columns: in
     return u
 
 
-def lognormal_slice_means(u: np.ndarray, group: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Mean of exp(sigma Z) over the quantile slice [k/m, (k+1)/m) that holds u, k = floor(u m).
+def lognormal_slices(
+    u: np.ndarray, group: np.ndarray, sigma: np.ndarray, tilt: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each agent's slice of its group's lognormal demand: (mean of e^(sigma Z), developers).
 
-    An agent of a group of m stands for the 1/m slice of the group's distribution that its
-    stratified uniform falls in, so it carries that slice's mean, E[e^(sigma Z) | a < Z < b]
-    = m e^(sigma^2 / 2) (Phi(b - sigma) - Phi(a - sigma)) with a, b the slice's normal
-    quantiles (the lognormal's partial expectation). The group's total is then exact, m
-    e^(sigma^2 / 2), and no single agent carries a draw from far out in the tail.
+    An agent of a group of m stands for the k-th of m slices (k = floor(u m), u its
+    stratified uniform) of equal mass under the demand distribution tilted by x^tilt: for a
+    lognormal that is Z ~ N(tilt sigma, 1), so the slice is a < Z < b with a, b = tilt sigma
+    + Phi^-1(k / m), Phi^-1((k + 1) / m). It carries the slice's share of the group's
+    developers, p = Phi(b) - Phi(a), returned as m p (1 on average over the group), and their
+    mean demand, E[e^(sigma Z) | a < Z < b] = e^(sigma^2 / 2) (Phi(b - sigma) - Phi(a -
+    sigma)) / p (the lognormal's partial expectation). The group's developers and total
+    demand are then both exact, m and m e^(sigma^2 / 2), at any m. Tilt 0 gives each agent
+    an equal share of developers; tilt 1 an equal share of demand (sampling with probability
+    proportional to size, Hansen and Hurwitz 1943), so that no agent carries a slice of the
+    heavy tail bigger than 1/m of the group's tokens.
     """
     m = np.bincount(group)[group]
     k = np.floor(u * m)
-    low, high = ndtri(k / m) - sigma, ndtri((k + 1) / m) - sigma
-    return m * np.exp(sigma**2 / 2) * (ndtr(high) - ndtr(low))
+    low, high = tilt * sigma + ndtri(k / m), tilt * sigma + ndtri((k + 1) / m)
+    developers = ndtr(high) - ndtr(low)
+    mean = np.exp(sigma**2 / 2) * (ndtr(high - sigma) - ndtr(low - sigma)) / developers
+    return mean, m * developers
 
 
 def price_term(price_usd_per_mtok: np.ndarray, kind: str) -> np.ndarray:

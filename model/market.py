@@ -225,10 +225,11 @@ class TokenMarket(mesa.Model):
     """What turns the seed into draws. `benchmarks/bench_crn.py` swaps in one generator shared
     by every purpose (the draw order before named streams) to measure what streams buy."""
 
-    allocation_exponent: float = 0.5
-    """Agents per region x segment cell go as population share x mean demand ** this: 0.5 by
-    default (`_draw_population`); `benchmarks/bench_variance.py` sets 0 (agents in proportion
-    to developers, as before) to measure what the allocation buys."""
+    size_bias: float = 1.0
+    """Agents are drawn with probability proportional to (demand at the start) ** this
+    (`_draw_population`): 1 by default, every agent then carrying an equal share of the
+    market's tokens; 0 is agents in proportion to developers, all of one weight
+    (`benchmarks/bench_variance.py` compares them)."""
 
     def __init__(
         self, scenario: str | Path | Scenario = "going_global", *, rng: Any = None, **overrides: Any
@@ -348,31 +349,40 @@ class TokenMarket(mesa.Model):
     def _draw_population(self) -> Population:
         """Developers as a stratified sample of the scenario's population, denser where tokens are.
 
-        Region x segment cells get their agents by largest remainders (exact to one agent) in
-        proportion to population share x sqrt(mean demand) (`allocation_exponent`), and each
-        agent carries the weight of the developers it stands for (`Population.weight`):
-        stratified sampling with a compromise between proportional and Neyman allocation
-        (Cochran 1977, Sampling Techniques, ch. 5.5-5.10). Tokens are mostly enterprises' (15 %
-        of developers, ~90 % of tokens): with agents in proportion to developers, a provider's
-        demand rested on a few
-        heavy customers, and that noise, fed through firms' nonlinear responses (the scarcity
-        premium, share-dependent markups, the convex HHI), moved mean outcomes with
-        `n_developers` (docs/variance.md). Every agent-level rule is a per-developer
-        probability, so the weights change no expectation, only the noise. Within each cell
-        demand, switching cost, access and initial awareness are Latin hypercube draws
-        (`demand.stratified_uniforms`), so a small cell carries its share of demand at any
-        resolution: `n_developers` changes resolution, not the market.
+        Agents are drawn with probability proportional to size (Hansen and Hurwitz 1943), size
+        being a developer's demand at the start to the power `size_bias` (beta): region x
+        segment cells get one agent each (if `n_developers` allows, so none drops out) and the
+        rest by largest remainders (exact to one agent) in proportion to developers x
+        E[demand ** beta], and within a cell each agent stands for one of m slices
+        of equal mass under the demand distribution tilted by demand ** beta
+        (`demand.lognormal_slices`), carrying the slice's developers as its weight
+        (`Population.weight`) and their mean demand. Each cell's developers and its demand are
+        exact at any resolution. At beta = 1 every agent starts with the same share of the
+        market's tokens. Why: firms act on the tokens they sell, and with agents in proportion
+        to developers a provider's demand rested on a few heavy customers (lognormal demand,
+        sigma 1-1.2; enterprises are 15 % of developers and ~90 % of tokens). That noise,
+        through rules that act one way (a short firm's price never falls, a capacity order is
+        never undone, the convex HHI), moved mean outcomes with `n_developers`
+        (docs/variance.md). Every agent-level rule is a per-developer probability, so the
+        weights change no expectation, only the noise. Within each cell demand, switching
+        cost, access and initial awareness are Latin hypercube draws
+        (`demand.stratified_uniforms`): `n_developers` changes resolution, not the market.
         """
         spec, n, n_regions = self.spec, self.spec.n_developers, self.n_regions
         seg = spec.segments
         shares = np.outer(
             [s.population_share for s in seg], [r.population_share for r in spec.regions]
         )
-        mean_demand = np.array(
-            [s.demand_median_mtok_per_month * np.exp(s.demand_sigma**2 / 2) for s in seg]
+        beta = self.size_bias
+        size = np.array(  # E[X ** beta] of each segment's lognormal demand
+            [
+                s.demand_median_mtok_per_month**beta * np.exp((beta * s.demand_sigma) ** 2 / 2)
+                for s in seg
+            ]
         )
-        allocation = shares * (mean_demand**self.allocation_exponent)[:, None]
-        counts = demand.apportion(n, allocation.ravel())
+        peopled = (shares.ravel() > 0).astype(int)
+        floor = peopled if n >= peopled.sum() else 0 * peopled  # no cell drops out at small n
+        counts = floor + demand.apportion(n - floor.sum(), (shares * size[:, None]).ravel())
         cell = np.repeat(np.arange(shares.size), counts)
         stood_for = np.where(counts > 0, shares.ravel(), 0.0)
         weight = (n * stood_for / stood_for.sum() / np.maximum(counts, 1))[cell]
@@ -399,12 +409,14 @@ class TokenMarket(mesa.Model):
                 for p in self.provider_list
             ]
         )
+        slice_mean, slice_developers = demand.lognormal_slices(u[:, 0], cell, demand_sigma, beta)
+        weight = weight * slice_developers
         return Population(
             region=region,
             segment=segment,
             cell=cell,
             base_demand_mtok=demand_median
-            * demand.lognormal_slice_means(u[:, 0], cell, demand_sigma)
+            * slice_mean
             * weight
             * (spec.represented_developers or n)
             / n,
