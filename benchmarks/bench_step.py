@@ -179,7 +179,7 @@ def measure_point(
         model._available(),
     )
 
-    keys = model._option_keys()
+    keys = model._option_keys
 
     def kernel() -> np.ndarray:
         weights = demand.ChoiceWeights.of(pop, v_inside, v_outside, available, model.spec.market.mu)
@@ -190,7 +190,7 @@ def measure_point(
             model.streams,
             model.steps,
             keys,
-            **model._nesting(),
+            **model._nesting,
         )
 
     row.kernel_s = median_seconds(kernel, plan.floor_repeats)
@@ -233,7 +233,7 @@ def check_agreement(model: TokenMarket) -> list[str]:
         pop, v_inside, v_outside, model._available(), model.spec.market.mu
     )
     array_choice = demand.choose(
-        pop, np.arange(pop.size), weights, Streams(SEED + 1), 0, model._option_keys()
+        pop, np.arange(pop.size), weights, Streams(SEED + 1), 0, model._option_keys
     )
     k = v_inside.shape[1] + 1
     share_agent = np.bincount(tastes.choices() + 1, minlength=k) / pop.size

@@ -315,6 +315,12 @@ def choose(
     is kept from the reviewer's last review with probability rho^months, else this month's
     draw is taken), and are recorded there; without, every review draws afresh.
     """
+    if nest_scale < 1.0 and (provider_of is None or nest_keys is None):
+        raise ValueError(
+            f"choose: nest_scale={nest_scale} < 1 nests the tiers of each provider's line and "
+            "needs provider_of (the provider of each product) and nest_keys (one stream key "
+            "per provider); without them the choice would silently be a plain logit"
+        )
     mu = weights.mu
     w = np.take(weights.weights, reviewers, axis=0)
     outside = w.shape[1] - 1

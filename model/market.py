@@ -314,6 +314,23 @@ class TokenMarket(mesa.Model):
             self._shocks_by_step.setdefault(shock.step, []).append(shock)
         self.population = self._draw_population()
         self.tastes = demand.Tastes(spec.market.taste_persistence)
+        self._option_keys = [
+            p.key if len(p.tiers) == 1 else key_of(f"{p.name}/{t.name}")
+            for p in self.provider_list
+            for t in p.tiers
+        ] + [OUTSIDE_KEY]
+        """Stream keys of the choice's options (products), the outside last. By name, never by
+        position: a one-tier provider's product is keyed by the provider's name, a tier of a
+        line by "provider/tier", so an entrant moves no one else's draws. Built once: the
+        provider list holds every potential entrant from set-up, and tiers are fixed."""
+        self._nesting: dict[str, Any] = {
+            "provider_of": self.product_provider,
+            "tier_cost_share": spec.market.tier_switching_cost_share,
+            "nest_scale": spec.market.tier_nest_scale,
+            "nest_keys": [key_of(f"{p.name}/line") for p in self.provider_list],
+            "tastes": self.tastes,
+        }
+        """`demand.choose`'s product structure (lines, tier-change cost, nest scale), tastes."""
         self.developers = Developer.create_agents(
             self, spec.n_developers, row=np.arange(spec.n_developers)
         )
@@ -448,9 +465,9 @@ class TokenMarket(mesa.Model):
             self._weights,
             self.streams,
             0,
-            self._option_keys(),
+            self._option_keys,
             switching_cost=np.zeros(pop.size),
-            **self._nesting(),
+            **self._nesting,
         )
         pop.reference_task_price[:] = self._task_prices()[pop.choice]
         requested, d, inside = self._demand_by_product()
@@ -1004,29 +1021,6 @@ class TokenMarket(mesa.Model):
             [p.key for p in self.provider_list],
         )
 
-    def _option_keys(self) -> list[int]:
-        """Stream keys of the choice's options (products), the outside last.
-
-        By name, never by position: a one-tier provider's product is keyed by the provider's
-        name, a tier of a line by "provider/tier", so an entrant moves no one else's draws.
-        """
-        return [
-            p.key if len(p.tiers) == 1 else key_of(f"{p.name}/{t.name}")
-            for p in self.provider_list
-            for t in p.tiers
-        ] + [OUTSIDE_KEY]
-
-    def _nesting(self) -> dict[str, Any]:
-        """`demand.choose`'s product structure (lines, tier-change cost, nest scale), tastes."""
-        market = self.spec.market
-        return {
-            "provider_of": self.product_provider,
-            "tier_cost_share": market.tier_switching_cost_share,
-            "nest_scale": market.tier_nest_scale,
-            "nest_keys": [key_of(f"{p.name}/line") for p in self.provider_list],
-            "tastes": self.tastes,
-        }
-
     def _choose(self) -> None:
         pop = self.population
         self._weights = self._choice_weights()
@@ -1038,8 +1032,8 @@ class TokenMarket(mesa.Model):
             self._weights,
             self.streams,
             self.steps,
-            self._option_keys(),
-            **self._nesting(),
+            self._option_keys,
+            **self._nesting,
         )
         moved = reviewers[new != pop.choice[reviewers]]
         pop.choice[reviewers] = new

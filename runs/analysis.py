@@ -74,6 +74,10 @@ MARKET_OUTCOMES = {
     "outside_share": "outside option share of demand (fraction)",
     "consumer_surplus": "consumer surplus per developer (utils, logit log-sum)",
     "cross_border_share": "tokens served across borders (fraction)",
+    "cross_border_export_share": "tokens served across borders from home: export (fraction)",
+    "cross_border_investment_share": (
+        "tokens served across borders from sites abroad: investment (fraction)"
+    ),
     "active_providers": "active providers (count)",
 }
 """Per run, from the market's final month (`market_<name>` columns of the summary)."""
@@ -210,6 +214,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
         "hhi",
         "outside_share",
         "cross_border_share",
+        "cross_border_export_share",
+        "cross_border_investment_share",
     )
 }
 """Outcomes that are fractions, whose intervals must stay inside their bounds."""

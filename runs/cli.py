@@ -1118,6 +1118,8 @@ def summary(
         "    (tokens developers wanted but bought from no API: the outside option is doing",
         "    without, or running a model of their own)",
         f"  tokens served across borders   {row['cross_border_share'] * 100:.1f} %",
+        f"    of which export, from home   {row['cross_border_export_share'] * 100:.1f} %",
+        f"    investment, sites abroad     {row['cross_border_investment_share'] * 100:.1f} %",
         f"  active providers               {int(row['active_providers'])}",
         "",
         "Share of the tokens each home region's providers served that went abroad:",

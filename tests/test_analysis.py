@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from tokenmarket.model.market import TokenMarket
+from tokenmarket.model.market import MARKET_COLUMNS, TokenMarket
 from tokenmarket.runs import analysis, cli
 
 # A short classroom market whose cheap-power provider plays two strategies on shared seeds.
@@ -418,3 +418,13 @@ def test_a_custom_outcome_may_not_shadow_a_built_in_or_a_parameter(name: str) ->
 
     with pytest.raises(SpecError, match=f"outcomes.{name}"):
         parse_spec({**PAIRED, "outcomes": {name: "max(hhi) in market"}})
+
+
+def test_every_cross_border_share_is_a_market_outcome_kept_in_its_bounds() -> None:
+    """Export and investment (sites abroad) next to the total: all three are analysed, as
+    fractions whose intervals stay in [0, 1]."""
+    cross = [c for c in MARKET_COLUMNS if c.startswith("cross_border")]
+    assert len(cross) >= 3 and set(cross) <= set(analysis.MARKET_OUTCOMES)
+    fractions = [n for n, label in analysis.MARKET_OUTCOMES.items() if "(fraction)" in label]
+    assert set(cross) <= set(fractions)
+    assert all(analysis.BOUNDS[n] == (0.0, 1.0) for n in fractions)

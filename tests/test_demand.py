@@ -80,6 +80,19 @@ def test_unavailable_current_provider_forces_a_move():
     assert np.all(pop.aware[np.arange(N), np.where(new == OUTSIDE, 0, new)])
 
 
+@pytest.mark.parametrize("missing", ["provider_of", "nest_keys"])
+def test_a_nest_scale_below_one_without_the_line_structure_is_refused(missing):
+    """nest_scale < 1 without the products' providers or the lines' keys would be a plain logit."""
+    pop = population(OUTSIDE, 0.0, np.random.default_rng(7))
+    weights = demand.ChoiceWeights.of(pop, V_INSIDE, V_OUTSIDE, pop.aware, 1.0)
+    structure = {"provider_of": np.array([0, 0, 1, 2]), "nest_keys": [20, 21, 22]}
+    del structure[missing]
+    with pytest.raises(ValueError, match=f"nest_scale=0.5 < 1.*{missing}"):
+        demand.choose(
+            pop, np.arange(10), weights, Streams(3), 0, list(range(5)), nest_scale=0.5, **structure
+        )
+
+
 def test_logit_probabilities_and_log_sum_agree():
     rng = np.random.default_rng(4)
     pop = population(OUTSIDE, 0.0, rng)

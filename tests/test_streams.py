@@ -35,7 +35,7 @@ def test_an_extra_reviewer_leaves_the_others_choices_alone():
     pop, weights = model.population, model._choice_weights()
     some = np.arange(0, 3000, 3)
     more = np.union1d(some, [1, 2, 4])
-    keys = model._option_keys()
+    keys = model._option_keys
     a = demand.choose(pop, some, weights, model.streams, 3, keys)
     b = demand.choose(pop, more, weights, model.streams, 3, keys)
     assert np.array_equal(a, b[np.isin(more, some)])
@@ -47,7 +47,7 @@ def test_an_option_no_one_can_choose_changes_no_choice():
     model.run_for(3)
     pop, weights = model.population, model._choice_weights()
     everyone = np.arange(pop.size)
-    keys = model._option_keys()
+    keys = model._option_keys
     plain = demand.choose(pop, everyone, weights, model.streams, 4, keys)
     widened = demand.ChoiceWeights(
         np.insert(weights.weights, -1, 0.0, axis=1), weights.top, weights.mu
@@ -63,7 +63,7 @@ def test_an_entrant_leaves_everyone_elses_persistent_tastes_alone():
     draws in force (kept or renewed) are the same, and so is every choice."""
     model = TokenMarket("classroom", rng=6, n_developers=3000, taste_persistence=0.7)
     model.run_for(3)
-    pop, weights, keys = model.population, model._choice_weights(), model._option_keys()
+    pop, weights, keys = model.population, model._choice_weights(), model._option_keys
     widened = demand.ChoiceWeights(
         np.insert(weights.weights, -1, 0.0, axis=1), weights.top, weights.mu
     )
