@@ -159,10 +159,15 @@ def strategy_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFr
 
 
 def market_runs(summary: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
-    """One row per run: the market's final month."""
+    """One row per run: the market's final month.
+
+    An outcome the store lacks (a sweep stored by an older version) is missing (NaN), so an
+    old sweep still analyses.
+    """
     keys = [*ID_COLUMNS, *parameters]
     columns = {f"market_{name}": name for name in MARKET_OUTCOMES}
-    table = summary.drop_duplicates("run_id")[[*keys, *columns]].rename(columns=columns)
+    last = summary.drop_duplicates("run_id")
+    table = last.reindex(columns=[*keys, *columns]).rename(columns=columns)
     return table.sort_values("run_id").reset_index(drop=True)
 
 

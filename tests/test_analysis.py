@@ -3,6 +3,7 @@ output, scenario discovery and custom outcomes."""
 
 import contextlib
 import io
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +429,22 @@ def test_every_cross_border_share_is_a_market_outcome_kept_in_its_bounds() -> No
     fractions = [n for n, label in analysis.MARKET_OUTCOMES.items() if "(fraction)" in label]
     assert set(cross) <= set(fractions)
     assert all(analysis.BOUNDS[n] == (0.0, 1.0) for n in fractions)
+
+
+def test_a_sweep_stored_before_an_outcome_existed_still_analyses(paired: Path, tmp_path) -> None:
+    """A store without a market outcome's column (an older version's sweep) analyses, with
+    that outcome missing and every other outcome as it was."""
+    old = tmp_path / "old"
+    shutil.copytree(paired, old, ignore=shutil.ignore_patterns(analysis.ANALYSIS_DIR))
+    summary = pd.read_parquet(old / "summary.parquet")
+    summary.drop(columns=["market_cross_border_investment_share"]).to_parquet(
+        old / "summary.parquet"
+    )
+    new, before = analysis.load_sweep(old), analysis.load_sweep(paired)
+    runs = analysis.market_runs(new.summary, new.parameters)
+    assert runs["cross_border_investment_share"].isna().all()
+    kept = runs.drop(columns="cross_border_investment_share")
+    expected = analysis.market_runs(before.summary, before.parameters)[kept.columns]
+    pd.testing.assert_frame_equal(kept, expected)
+    code, _, err = run_cli(["analyze", str(old)])
+    assert code == 0, err
