@@ -422,24 +422,21 @@ def _run(args: argparse.Namespace) -> int:
         f"\n\nNPV: profits discounted at {rate:.0%} a year (market.discount_rate_per_year), "
         "summed from month 1."
     )
-    _write_outputs(
-        out,
-        {
-            "providers.parquet": _parquet_writer(providers),
-            "market.parquet": _parquet_writer(market),
-            "flows.parquet": _parquet_writer(flows),
-            "segments.parquet": _parquet_writer(segments),
-            "products.parquet": _parquet_writer(products),
-            "market_share.png": _bytes_writer(figure),
-            "segment_share.png": _bytes_writer(segment_figure),
-            "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
-        },
-    )
+    outputs = {
+        "providers.parquet": _parquet_writer(providers),
+        "market.parquet": _parquet_writer(market),
+        "flows.parquet": _parquet_writer(flows),
+        "segments.parquet": _parquet_writer(segments),
+        "products.parquet": _parquet_writer(products),
+        "sites.parquet": _parquet_writer(model.site_frame()),
+        "site_flows.parquet": _parquet_writer(model.site_flow_frame()),
+        "market_share.png": _bytes_writer(figure),
+        "segment_share.png": _bytes_writer(segment_figure),
+        "scenario.toml": _bytes_writer(model.spec.to_toml().encode()),
+    }
+    _write_outputs(out, outputs)
     print(report)
-    print(
-        f"\nwrote {out}/: providers.parquet market.parquet flows.parquet segments.parquet "
-        "products.parquet market_share.png segment_share.png scenario.toml"
-    )
+    print(f"\nwrote {out}/: {' '.join(outputs)}")
     print(
         f"next: open {out}/market_share.png, or compare strategies over seeds with "
         "`tokenmarket sweep strategy_vs_energy`"

@@ -28,6 +28,8 @@ OUTPUTS = {
     "flows.parquet",
     "segments.parquet",
     "products.parquet",
+    "sites.parquet",
+    "site_flows.parquet",
     "market_share.png",
     "segment_share.png",
     "scenario.toml",
