@@ -153,6 +153,28 @@ class CostStack:
             )
         )
 
+    def unit_cost(
+        self, utilization: float, fixed_usd_per_month: float = 0.0, capacity_mtok: float = 1.0
+    ) -> float:
+        """Cost per Mtok served at `utilization` (USD/Mtok, `model/costs.py`).
+
+        Power, capex and opex per unit, plus `fixed_usd_per_month` spread over `capacity_mtok`.
+        """
+        return float(
+            costs.average_cost(
+                utilization,
+                price_usd_per_kwh=self.electricity_usd_per_kwh,
+                pue=self.pue,
+                energy_kwh_per_mtok=self.energy_kwh_per_mtok,
+                idle_power_fraction=self.idle_power_fraction,
+                capex_per_unit_usd=self.capex_per_unit_usd,
+                amortization_months=self.amortization_months,
+                opex_per_unit_usd=self.opex_per_unit_usd,
+                opex_fixed_usd_per_month=fixed_usd_per_month,
+                capacity_mtok=capacity_mtok,
+            )
+        )
+
     def bill(self, capacity_mtok: float, served_mtok: float) -> tuple[float, float, float, float]:
         """The month's (energy kWh, electricity USD, capex amortization USD, opex per unit USD)."""
         energy = float(

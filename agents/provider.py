@@ -170,22 +170,8 @@ class Provider(CostStack, mesa.Agent):
 
     def average_cost(self, utilization: float, capacity_mtok: float | None = None) -> float:
         """AC(u) in USD/Mtok for this cost stack (R&D excluded), at current capacity by default."""
-        return float(
-            costs.average_cost(
-                utilization,
-                price_usd_per_kwh=self.electricity_usd_per_kwh,
-                pue=self.pue,
-                energy_kwh_per_mtok=self.energy_kwh_per_mtok,
-                idle_power_fraction=self.idle_power_fraction,
-                capex_per_unit_usd=self.capex_per_unit_usd,
-                amortization_months=self.amortization_months,
-                opex_per_unit_usd=self.opex_per_unit_usd,
-                opex_fixed_usd_per_month=self.opex_fixed_usd_per_month,
-                capacity_mtok=max(
-                    self.capacity_mtok if capacity_mtok is None else capacity_mtok, 1e-9
-                ),
-            )
-        )
+        capacity = self.capacity_mtok if capacity_mtok is None else capacity_mtok
+        return self.unit_cost(utilization, self.opex_fixed_usd_per_month, max(capacity, 1e-9))
 
     @property
     def capacity_abroad_mtok(self) -> float:

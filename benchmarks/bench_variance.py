@@ -77,8 +77,7 @@ def main() -> None:
         {
             **{f"mean {a}": stats[("mean", a)] for a in ALLOCATIONS},
             **{f"sd {a}": stats[("std", a)] for a in ALLOCATIONS},
-            "variance ratio": (stats[("std", "proportional")] / stats[("std", "by size")])
-            ** 2,
+            "variance ratio": (stats[("std", "proportional")] / stats[("std", "by size")]) ** 2,
             **{
                 f"seeds {a}": np.ceil((1.96 * stats[("std", a)] / half_width) ** 2).astype(int)
                 for a in ALLOCATIONS

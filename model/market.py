@@ -884,7 +884,7 @@ class TokenMarket(mesa.Model):
         at_site = site.unit_cost(u)
         gain = (
             won_mtok * (owner.price_usd_per_mtok - at_site)
-            + moved_mtok * (sites.unit_cost(owner, u) - at_site)
+            + moved_mtok * (owner.unit_cost(u) - at_site)
             - option.spec.opex_fixed_usd_per_month
         )
         return sites.value_usd(

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tokenmarket.agents.fleet import CostStack, Fleet
-from tokenmarket.model import costs, finance
+from tokenmarket.model import finance
 
 if TYPE_CHECKING:
     from tokenmarket.agents.provider import Provider
@@ -137,28 +137,6 @@ class Site(CostStack):
         self.fleet = Fleet()
         self.capacity_mtok = self.served_mtok = self.energy_kwh = 0.0
         self.electricity_usd = self.capex_usd = self.opex_usd = 0.0
-
-    def unit_cost(self, utilization: float) -> float:
-        """Its cost per Mtok at `utilization`, fixed opex aside: power, capex, opex per unit."""
-        return unit_cost(self, utilization)
-
-
-def unit_cost(stack: CostStack, utilization: float) -> float:
-    """A pool's cost per Mtok served at `utilization` (USD/Mtok), without fixed opex."""
-    return float(
-        costs.average_cost(
-            utilization,
-            price_usd_per_kwh=stack.electricity_usd_per_kwh,
-            pue=stack.pue,
-            energy_kwh_per_mtok=stack.energy_kwh_per_mtok,
-            idle_power_fraction=stack.idle_power_fraction,
-            capex_per_unit_usd=stack.capex_per_unit_usd,
-            amortization_months=stack.amortization_months,
-            opex_per_unit_usd=stack.opex_per_unit_usd,
-            opex_fixed_usd_per_month=0.0,
-            capacity_mtok=1.0,
-        )
-    )
 
 
 @dataclass(slots=True)
