@@ -257,16 +257,18 @@ class Tastes:
         one else's renewals); read this month already, it is kept. rho = 0 draws nothing
         more: rho^k is then 0 or 1.
         """
+        if self.persistence == 0.0:
+            return fresh  # every draw renewed: the memoryless kernel, nothing to record
         if key not in self.value:
             self.value[key] = np.full(population, np.nan)
             self.read[key] = np.full(population, -1)
         last = self.read[key][reviewers]
-        keep = np.where(last < 0, 0.0, self.persistence ** (month - last))
-        renew = keep < 1.0
-        if self.persistence > 0.0:
-            u = streams.uniform(Purpose.RENEWAL, month, population, key, rows=reviewers)
-            renew &= u >= keep
-        drawn = np.where(renew, fresh, self.value[key][reviewers])
+        # rho^k by table look-up (k = months since last read; never read: k = month + 1,
+        # whose entry is 0), not a power per developer
+        kept = np.append(self.persistence ** np.arange(month + 1), 0.0)
+        keep = kept[np.where(last < 0, month + 1, month - last)]
+        u = streams.uniform(Purpose.RENEWAL, month, population, key, rows=reviewers)
+        drawn = np.where(u >= keep, fresh, self.value[key][reviewers])
         self.value[key][reviewers] = drawn
         self.read[key][reviewers] = month
         return drawn
