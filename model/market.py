@@ -287,8 +287,6 @@ class TokenMarket(mesa.Model):
         self._equip_for_purchase(self.provider_list)
         self.routes = Routes(spec, self.home)
         """Latency by developer region and provider, with PoPs (`model/networks.py`)."""
-        self._public_ms = spec.latency_matrix()
-        """[developer region, site region] round trip over public routes (ms)."""
         self.site_options = sites.options(spec, self._site_draws())
         """Sites not built yet (`model/sites.py`); each leaves the list when ordered."""
         self.site_slots: list[sites.Site | None] = [None] * len(spec.sites)
@@ -832,7 +830,7 @@ class TokenMarket(mesa.Model):
 
     def _site_for(self, owner: Provider, option: sites.SiteOption) -> sites.Site:
         """The site an option would be if ordered now, equipped with what it may buy there."""
-        site = sites.Site(owner, option.spec, option.region, self.steps)
+        site = sites.Site(owner, option, self.steps)
         if self.gpu_market is not None:
             self.gpu_market.equip_for_purchase(site, site.region)
         return site
@@ -843,16 +841,15 @@ class TokenMarket(mesa.Model):
         owner.sites.append(site)
         self.site_options.remove(option)
         self.site_slots[self.spec.sites.index(option.spec)] = site
-        self.routes.add_site(owner.index, site.open_step, option.latency_ms(self._public_ms))
+        self.routes.add_site(owner.index, site.open_step, site.latency_ms)
         owner.capex_paid_usd += option.spec.sunk_cost_usd
         owner.cash_usd -= option.spec.sunk_cost_usd
 
     def _locations_ms(self, owner: Provider, built: list[sites.Site]) -> np.ndarray:
         """[developer region, location] round trip to its home (first) and to `built` sites."""
-        public = self._public_ms
-        columns = [public[:, owner.home]]
-        columns += [sites.route_ms(public, s.region, s.host_ms) for s in built]
-        return np.column_stack(columns)
+        return np.column_stack(
+            [self.routes.public_ms[:, owner.index], *(s.latency_ms for s in built)]
+        )
 
     def _site_value(self, owner: Provider, option: sites.SiteOption, site: sites.Site) -> float:
         """Present value of building `site` now (USD): demand it wins, cost it saves (sites.py).
@@ -863,7 +860,7 @@ class TokenMarket(mesa.Model):
         """
         market, pop = self.spec.market, self.population
         j = owner.index
-        site_ms = option.latency_ms(self._public_ms)
+        site_ms = site.latency_ms
         saved = np.maximum(self.routes.latency_ms(self.steps)[:, j] - site_ms, 0.0)
         du = self.segment_gamma[pop.segment] * saved[pop.region] / market.mu
         products = self.product_provider == j

@@ -69,14 +69,17 @@ class Site(CostStack):
     token, learning) are its owner's; what depends on the place is its own.
     """
 
-    def __init__(self, owner: Provider, spec: SiteSpec, region: int, ordered_step: int) -> None:
+    def __init__(self, owner: Provider, option: SiteOption, ordered_step: int) -> None:
         model = owner.model
         scenario = model.spec
+        spec, region = option.spec, option.region
         self.model = model
         self.owner = owner
         self.spec = spec
         self.region = region
         self.cost_region = region
+        self.latency_ms = option.latency_ms
+        """Round trip from each developer region to it (ms)."""
         self.home = owner.home
         """Its owner's home: what a GPU's headquarters rule looks at (`model/compute.py`)."""
         self.open_step = (
@@ -87,8 +90,6 @@ class Site(CostStack):
             spec.electricity_usd_per_kwh or scenario.regions[region].electricity_usd_per_kwh
         ) * model.power_price_factor[region]
         self.pue = spec.pue or owner.pue
-        self.host_ms = host_ms(scenario, spec)
-        """Round trip from its host region's developers (ms)."""
         self.idle_power_fraction = owner.idle_power_fraction
         self.amortization_months = owner.amortization_months
         self.opex_usd_per_gpu_month = owner.opex_usd_per_gpu_month
@@ -146,8 +147,9 @@ class SiteOption:
     spec: SiteSpec
     provider: int
     region: int
-    host_ms: float
-    """Round trip from the host region's developers to it (ms)."""
+    latency_ms: np.ndarray
+    """Round trip from each developer region to it (ms): the public route to its region,
+    its own figure (or the region's own round trip) from the region itself."""
     permitted: bool
 
     def order_step(self) -> int | None:
@@ -156,43 +158,25 @@ class SiteOption:
             return None
         return max(1, self.spec.open_step - self.spec.lead_months)
 
-    def latency_ms(self, public_ms: np.ndarray) -> np.ndarray:
-        """Round trip from each developer region to it (`route_ms`)."""
-        return route_ms(public_ms, self.region, self.host_ms)
-
-
-def host_ms(spec: Scenario, site: SiteSpec) -> float:
-    """Round trip from a site's host developers: its own figure, else the host's diagonal."""
-    if site.latency_ms is not None:
-        return site.latency_ms
-    return float(spec.latency_ms[site.region][site.region])
-
-
-def route_ms(public_ms: np.ndarray, region: int, host_ms: float) -> np.ndarray:
-    """Round trip from each developer region to a site in `region` (ms).
-
-    The public route to the region, and the site's own figure from the region itself.
-    """
-    latency = public_ms[:, region].copy()
-    latency[region] = host_ms
-    return latency
-
 
 def options(spec: Scenario, permission_draw: np.ndarray) -> list[SiteOption]:
     """The scenario's sites, in its order; `permission_draw` is one uniform per site."""
     names = spec.region_names
     providers = [p.name for p in spec.all_providers]
     homes = {p.name: p.home for p in spec.all_providers}
+    public_ms = spec.latency_matrix()
     out = []
     for site, u in zip(spec.sites, permission_draw, strict=True):
         r = names.index(site.region)
+        latency = public_ms[:, r].copy()
+        latency[r] = site.latency_ms if site.latency_ms is not None else public_ms[r, r]
         permission = spec.site_permission.get(site.region, {}).get(homes[site.provider], 1.0)
         out.append(
             SiteOption(
                 spec=site,
                 provider=providers.index(site.provider),
                 region=r,
-                host_ms=host_ms(spec, site),
+                latency_ms=latency,
                 permitted=site.open_step is not None or bool(u < permission),
             )
         )
