@@ -249,6 +249,11 @@ def _home_flows(flows: pd.DataFrame, home: str) -> pd.DataFrame:
     return flows[flows["home_region"] == home]
 
 
+def _invested_share(ours: pd.DataFrame) -> float:
+    """Of a home's tokens (its `_home_flows`), the share served abroad from its sites abroad."""
+    return float(ours.loc[ours["cross_border"], "invested_mtok"].sum() / ours["served_mtok"].sum())
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A measured outcome: what it means, its axis label, and its value over the window."""
@@ -269,10 +274,7 @@ OUTCOMES: dict[str, Outcome] = {
     "share_abroad_invested": Outcome(
         "share of the home region's providers' tokens served abroad from their sites abroad",
         "home providers' tokens served abroad from sites abroad (%)",
-        lambda flows, home: float(
-            _home_flows(flows, home).query("cross_border")["invested_mtok"].sum()
-            / _home_flows(flows, home)["served_mtok"].sum()
-        ),
+        lambda flows, home: _invested_share(_home_flows(flows, home)),
     ),
     "world_share": Outcome(
         "home region's providers' share of all tokens served",
